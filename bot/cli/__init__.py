@@ -1,0 +1,71 @@
+"""The `blogbot` command line: a thin layer over the jobs; errors become a clean message only here."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import typer
+
+from bot.cli import common
+from bot.errors import BlogbotError
+
+app = typer.Typer(
+    help="blogbot: learn your blogging voice, write posts in it, publish them on a schedule.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+
+# Command groups, one module each; every module registers its commands on `app`.
+COMMAND_MODULES = ["core", "corpus", "topics"]
+
+
+@app.callback()
+def _root(
+    config: Path = typer.Option(None, "--config", "-c", envvar="BLOGBOT_CONFIG",
+                                help="config file (default: ./config.yaml, else built-in defaults)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="debug output"),
+) -> None:
+    common.reset()
+    common.state.config_path = config
+    common.state.verbose = verbose
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"bot.cli.{_name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    from bot.ui import err_console
+
+    from rich.markup import escape
+
+    try:
+        rv = app(args=argv, standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except BlogbotError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", None)
+        return code if code is not None else (exc.code if isinstance(getattr(exc, "code", None), int) else 0)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            err_console.print("aborted")
+            return 1
+        raise
+    finally:
+        common.reset()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

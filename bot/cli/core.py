@@ -1,0 +1,130 @@
+"""CLI: `config check`, `status` and `log`: looking at the configuration, the state and the run log."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import typer
+import yaml
+from rich.table import Table
+
+from bot.cli import app, common
+from bot.errors import InputError
+from bot.store import loads
+from bot.ui import console
+
+config_app = typer.Typer(help="Check and show the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate the config and print the effective settings (secrets masked)."""
+    from bot.config import masked_dump
+
+    c = common.cfg()
+    where = c.source_path or "built-in defaults (no config.yaml here)"
+    console.print(f"# config: {where} — valid", style="green")
+    console.print(yaml.safe_dump(masked_dump(c), allow_unicode=True, sort_keys=False), end="", markup=False)
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """Corpus, queue, last runs, active adapter and last published post."""
+    from bot.report import gather
+
+    info = gather(common.cfg(), common.db())
+    if as_json:
+        console.print_json(json.dumps(info, ensure_ascii=False, default=str))
+        return
+    t = Table(title=f"blogbot status — {info['data_dir']}", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    corpus = ", ".join(f"{p}: {v['posts']} posts ({v['chars']:,} chars)" for p, v in info["corpus"].items())
+    if info["corpus_gone"]:
+        corpus += "  [dim](" + ", ".join(f"{n} {s}" for s, n in info["corpus_gone"].items()) + ")[/dim]"
+    t.add_row("corpus", corpus or "empty — run `blogbot ingest PATH` or `blogbot crawl`")
+    t.add_row("queue", ", ".join(f"{s}: {n}" for s, n in sorted(info["queue"].items())) or "empty")
+    a = info["active_adapter"]
+    t.add_row("active adapter", f"{a['version']} ({a['created_at']})" if a else "none — run `blogbot tune`")
+    lp = info["last_published"]
+    t.add_row("last published", f"{lp['title']} — {lp['platform']} {lp['url']} ({lp['updated_at']})" if lp else "never")
+    for key, value in info.items():  # sections added by later features render as plain rows
+        if key not in {"data_dir", "corpus", "corpus_gone", "queue", "active_adapter", "last_published", "last_runs"}:
+            t.add_row(key.replace("_", " "), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+    console.print(t)
+    runs = Table(title="last run of each job", title_justify="left")
+    for col in ("job", "run", "status", "finished", "counts / error"):
+        runs.add_column(col)
+    for r in info["last_runs"]:
+        detail = r["error"] or ", ".join(f"{k}={v}" for k, v in r["counts"].items())
+        runs.add_row(r["job"], str(r["id"]), r["status"], r["finished_at"] or "-", detail)
+    console.print(runs)
+
+
+def _since(value: str) -> str:
+    """'2d', '12h', '30m' or an ISO date → an ISO timestamp."""
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    if value[:-1].isdigit() and value[-1] in units:
+        return (datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})).isoformat(timespec="seconds")
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"--since: expected 2d, 12h, 30m or an ISO date, got {value!r}") from None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+
+
+@app.command("log")
+def log_cmd(
+    run_id: int = typer.Argument(None, help="show one run with its log lines"),
+    job: str = typer.Option(None, "--job", help="only runs of this job"),
+    since: str = typer.Option(None, "--since", help="only runs started since (2d, 12h, 30m, or a date)"),
+    failed: bool = typer.Option(False, "--failed", help="only failed or interrupted runs"),
+    limit: int = typer.Option(30, "--limit", "-n"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The run log: every job run with its status and counts."""
+    from bot.runlog import reconcile_interrupted, run_log_lines
+
+    db, c = common.db(), common.cfg()
+    reconcile_interrupted(db)
+    if run_id is not None:
+        r = db["runs"].get(run_id) if db["runs"].count_where("id = ?", [run_id]) else None
+        if r is None:
+            raise InputError(f"no run with id {run_id}")
+        r["counts"], r["details"] = loads(r["counts"], {}), loads(r["details"], {})
+        r["lines"] = run_log_lines(c.data_path, run_id)
+        if as_json:
+            console.print_json(json.dumps(r, ensure_ascii=False))
+            return
+        for k in ("id", "job", "status", "started_at", "finished_at", "error"):
+            console.print(f"[bold]{k}[/bold]: {r[k]}")
+        console.print(f"[bold]counts[/bold]: {r['counts']}", markup=True)
+        console.print(f"[bold]details[/bold]: {json.dumps(r['details'], ensure_ascii=False)}")
+        for ln in r["lines"]:
+            console.print(f"  {ln['time'][11:19]} {ln['level']:<7} {ln['message']}", markup=False)
+        return
+    where, params = [], []
+    if job:
+        where.append("job = ?")
+        params.append(job)
+    if since:
+        where.append("started_at >= ?")
+        params.append(_since(since))
+    if failed:
+        where.append("status in ('failed', 'interrupted')")
+    sql = "select * from runs" + (" where " + " and ".join(where) if where else "") + " order by id desc limit ?"
+    rows = list(db.query(sql, [*params, limit]))
+    for r in rows:
+        r["counts"], r["details"] = loads(r["counts"], {}), loads(r["details"], {})
+    if as_json:
+        console.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    t = Table(title="run log", title_justify="left")
+    for col in ("run", "job", "started", "status", "counts / error"):
+        t.add_column(col)
+    for r in rows:
+        detail = r["error"] or ", ".join(f"{k}={v}" for k, v in r["counts"].items())
+        t.add_row(str(r["id"]), r["job"], r["started_at"], r["status"], detail)
+    console.print(t)

@@ -1,0 +1,66 @@
+"""The ingest job: read local files (Markdown, text, HTML, WXR) into the posts table, incrementally."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+from loguru import logger
+
+from bot.config import Config
+from bot.posts import save_post
+from bot.runlog import job_run
+from bot.store import now, transaction
+from bot.ui import progress
+from platforms import files
+from platforms.base import Post
+
+
+@dataclass
+class _Pending:
+    path: Path
+    size: int
+    mtime_ns: int
+    file_hash: str
+    posts: list[Post] | None  # None: same bytes as last time, only the stat changed
+
+
+def _scan(db: sqlite_utils.Database, cfg: Config, paths: list[Path], run) -> list[_Pending]:
+    """Read and parse every new or changed file first, so that a bad file stops the run before any write."""
+    pending = []
+    for path in files.find_files(paths, cfg.ingest.extensions):
+        st = path.stat()
+        key = str(path.resolve())
+        known = db["files"].get(key) if db["files"].count_where("path = ?", [key]) else None
+        if known and known["size"] == st.st_size and known["mtime_ns"] == st.st_mtime_ns:
+            run.count("unchanged")
+            continue
+        posts = files.read_file(path, cfg.ingest.max_file_bytes)
+        file_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+        same = known is not None and known["file_hash"] == file_hash
+        pending.append(_Pending(path, st.st_size, st.st_mtime_ns, file_hash, None if same else posts))
+    return pending
+
+
+def run(cfg: Config, db: sqlite_utils.Database, paths: list[Path]) -> dict[str, int]:
+    """Ingest files and folders. Returns the counts (new, updated, unchanged, duplicate)."""
+    with job_run(db, "ingest", paths=[str(p) for p in paths]) as r:
+        pending = _scan(db, cfg, paths, r)
+        with progress() as bar:
+            task = bar.add_task("ingest", total=len(pending), info="")
+            for item in pending:
+                with transaction(db):  # one file at a time: a kill leaves whole files only
+                    if item.posts is None:
+                        r.count("unchanged")
+                    for post in item.posts or []:
+                        outcome, post_id = save_post(db, post)
+                        r.count(outcome)
+                        if outcome == "duplicate":
+                            logger.info("{}: same text as post #{}, skipped", item.path, post_id)
+                    db["files"].upsert({"path": str(item.path.resolve()), "size": item.size,
+                                        "mtime_ns": item.mtime_ns, "file_hash": item.file_hash,
+                                        "source_id": str(item.path.resolve()), "seen_at": now()}, pk="path")
+                bar.update(task, advance=1, info=item.path.name)
+        return dict(r.counts)

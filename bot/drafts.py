@@ -120,3 +120,21 @@ def write_outbox(cfg: Config, draft_id: int, d: dict) -> Path:
         fh.write(text)
     os.replace(tmp, path)
     return path
+
+
+def route(cfg: Config, db: sqlite_utils.Database, draft_id: int, platforms: list[str] | None = None) -> str:
+    """Decide where a new draft goes: score it and run the quality gates (bot.style), then `approved` when the
+    review mode of every target platform is auto and every gate passed, else `pending_review`."""
+    from bot.style import check_draft  # fidelity score + gates; stored with the draft
+
+    d = get(db, draft_id)
+    result = check_draft(cfg, db, d)
+    db["drafts"].update(draft_id, {"score": dumps(result.get("score")), "gates": dumps(result.get("gates"))})
+    targets = platforms or cfg.publish.default_platforms
+    auto = all(cfg.review_mode(p) == "auto" for p in targets)
+    if auto and result.get("passed", False):
+        set_status(db, draft_id, "approved", "auto: all gates passed")
+        return "approved"
+    failed = [g["name"] for g in result.get("gates") or [] if not g.get("passed")]
+    set_status(db, draft_id, "pending_review", ("gates failed: " + ", ".join(failed)) if failed else "manual review")
+    return "pending_review"

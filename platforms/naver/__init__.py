@@ -1,0 +1,21 @@
+"""Naver: reading the author's posts (read.py) and publishing drafts (publish.py, selectors.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+name = "naver"
+
+
+def reader(*args: Any, **kwargs: Any) -> Any:
+    """The reading side for one configured source (see read.py)."""
+    from platforms.naver.read import make_reader
+
+    return make_reader(*args, **kwargs)
+
+
+def publisher(*args: Any, **kwargs: Any) -> Any:
+    """The publishing side (see publish.py)."""
+    from platforms.naver.publish import make_publisher
+
+    return make_publisher(*args, **kwargs)

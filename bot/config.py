@@ -68,6 +68,7 @@ class ModelConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     load_in_4bit: bool = False
     threads: int | None = Field(None, ge=1)
+    cache_dir: str | None = Field(None, description="converted bases and merged adapters (default <data_dir>/models)")
 
 
 class TuneConfig(Section):
@@ -86,6 +87,7 @@ class TuneConfig(Section):
     patience: int = Field(3, ge=1)
     min_posts: int = Field(8, ge=2)
     seed: int = 0
+    checkpoint_every: int = Field(10, ge=1)
 
 
 class GenerateConfig(Section):
@@ -99,6 +101,8 @@ class GenerateConfig(Section):
     retrieve_examples: int = Field(0, ge=0, le=5)
     seed: int | None = None
     max_topic_chars: int = Field(200, ge=10)
+    quantize: Literal["auto", "int8", "none"] = Field("auto", description="int8 dynamic quantization on CPU")
+    min_new_tokens: int = Field(0, ge=0, description="0 = steered from the author's typical post length")
 
 
 class IngestConfig(Section):
@@ -208,8 +212,9 @@ class Config(Section):
     source_path: Path | None = Field(None, exclude=True)
 
     def resolve(self, p: Path) -> Path:
+        p = p.expanduser()
         base = self.source_path.parent if self.source_path else Path.cwd()
-        return p if p.is_absolute() else (base / p)
+        return (p if p.is_absolute() else (base / p)).resolve()
 
     @property
     def data_path(self) -> Path:
@@ -251,6 +256,9 @@ def yaml_error(path: Path, exc: yaml.YAMLError) -> ConfigError:
     mark = getattr(exc, "problem_mark", None)
     where = f"{path}:{mark.line + 1}" if mark else str(path)
     problem = getattr(exc, "problem", None) or str(exc)
+    ctx, ctx_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if ctx and ctx_mark and (not mark or ctx_mark.line != mark.line):
+        problem += f" ({ctx} started at line {ctx_mark.line + 1})"
     return ConfigError(f"{where}: malformed YAML: {problem}")
 
 

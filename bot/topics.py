@@ -179,7 +179,7 @@ def add(path: Path, topic: str, tags: list[str] | None = None, platforms: list[s
     if any(topic_id(e.topic) == topic_id(entry.topic) for e in current.entries):
         raise InputError(f"{path}: the topic {entry.topic!r} is already in the queue")
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    snippet = yaml.safe_dump([_plain(item)], allow_unicode=True, sort_keys=False, default_flow_style=None)
+    snippet = yaml.safe_dump([_plain(item)], allow_unicode=True, sort_keys=False, default_flow_style=False)
     new = old + ("" if not old or old.endswith("\n") else "\n") + snippet
     read_file_text_check(new, path)
     _atomic_write(path, new)

@@ -100,7 +100,7 @@ def parse_tags(value: object, where: str) -> list[str]:
 def html_to_markdown(html: str) -> str:
     from markdownify import markdownify
 
-    md = markdownify(html, heading_style="ATX", bullets="-", strip=["script", "style"])
+    md = markdownify(html, heading_style="ATX", bullets="-")
     return normalize_text(md)
 
 
@@ -145,7 +145,7 @@ def read_text(text: str, path: Path) -> Post:
 
 
 def read_html(text: str, path: Path) -> Post:
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
     tree = HTMLParser(text)
     title_node = tree.css_first("meta[property='og:title']")
@@ -153,6 +153,8 @@ def read_html(text: str, path: Path) -> Post:
     if not title:
         node = tree.css_first("h1") or tree.css_first("title")
         title = node.text(strip=True) if node else path.stem
+    for node in tree.css("script, style, noscript, template"):
+        node.decompose()
     root = tree.css_first("article") or tree.css_first("main") or tree.body
     if root is None:
         raise InputError(f"{path}: HTML without a body")

@@ -31,7 +31,7 @@ def setup_logging(data_dir: Path | None, level: str = "INFO", console: bool = Tr
     logger.remove()
     if console:
         logger.add(
-            sys.stderr, level=level, colorize=None,
+            _stderr, level=level, colorize=sys.stderr.isatty(),
             format="<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {extra[job]}{message}",
         )
     if data_dir is not None:
@@ -41,6 +41,11 @@ def setup_logging(data_dir: Path | None, level: str = "INFO", console: bool = Tr
                    encoding="utf-8", enqueue=False)
     logger.configure(extra={"job": ""})
     _configured["key"] = key
+
+
+def _stderr(message: str) -> None:
+    """Write to whatever sys.stderr is now (tests and embedding apps replace it)."""
+    sys.stderr.write(message)
 
 
 @dataclass

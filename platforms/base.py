@@ -11,12 +11,25 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 
+FENCE = re.compile(r"^(```|~~~)")
+
+
 def normalize_text(text: str) -> str:
-    """NFC, unified newlines, no trailing spaces, no runs of blank lines, no zero-width characters."""
+    """NFC, unified newlines, no trailing spaces, no runs of blank lines, no zero-width characters.
+    Inside fenced code blocks only newlines and trailing spaces are touched: blank lines there are content."""
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = re.sub(r"[\u200b\u200c\u200d\ufeff\u00ad]", "", text).replace("\u00a0", " ")
-    lines = [ln.rstrip() for ln in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    out: list[str] = []
+    in_code = False
+    for ln in text.split("\n"):
+        if FENCE.match(ln.lstrip()):
+            in_code = not in_code
+        elif not in_code:
+            ln = re.sub(r"[\u200b\u200c\u200d\ufeff\u00ad]", "", ln).replace("\u00a0", " ")
+            if not ln.strip() and out and not out[-1].strip():
+                continue  # a second blank line in a row
+        out.append(ln.rstrip())
+    return "\n".join(out).strip("\n").strip()
+
 
 
 def content_hash(title: str, body: str) -> str:

@@ -1,0 +1,115 @@
+"""`blogbot login` (no display, --from-file, --check), `blogbot publish` on the in-process sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from platforms.sandbox.app import make_app, serve
+from platforms.sandbox.store import SandboxStore
+from platforms.sandbox.target import storage_state
+
+CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")
+
+
+def test_login_without_display_says_how(cli, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    r = cli("login", "tistory")
+    assert r.code == 2
+    assert "no display" in r.err and "sessions/tistory.json" in r.err and "--check" in r.err
+
+
+def test_login_unknown_platform(cli):
+    r = cli("login", "myspace", "--check")
+    assert r.code == 2 and "known: tistory, naver, velog" in r.err
+
+
+def test_login_from_file_installs_0600(cli, tmp_path):
+    src = tmp_path / "state.json"
+    src.write_text(json.dumps({"cookies": [{"name": "a", "value": "b", "domain": "x", "path": "/"}], "origins": []}))
+    r = cli("login", "naver", "--from-file", src)
+    assert r.code == 0, r.err
+    dest = tmp_path / "data" / "sessions" / "naver.json"
+    assert (dest.stat().st_mode & 0o777) == 0o600 and json.loads(dest.read_text())["cookies"][0]["value"] == "b"
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    assert cli("login", "naver", "--from-file", bad).code == 2
+
+
+def test_check_without_session(cli):
+    r = cli("login", "velog", "--check")
+    assert r.code == 1 and "blogbot login velog" in r.err
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_login_flow_saves_the_session_without_the_password(cfg, tmp_path):
+    """The person's part (typing into the login page) is played by the test; the browser runs headless here."""
+    from platforms import session
+    from platforms.sandbox.app import DEFAULT_PASSWORD
+
+    app = make_app(SandboxStore())
+    base, server = serve(app)
+    try:
+        cfg.publish.naver.base_url, cfg.publish.naver.account = base, "me"
+
+        def person(prompt: str, page) -> None:
+            assert "Sign in to naver" in prompt
+            page.fill("#id", "me")
+            page.fill("#pw", DEFAULT_PASSWORD)
+            page.click(".btn_login")
+            page.wait_for_url(lambda u: "nidlogin" not in u)
+
+        path = session.login(cfg, "naver", wait=person, headless=True)
+        assert (path.stat().st_mode & 0o777) == 0o600
+        assert DEFAULT_PASSWORD not in path.read_text() and "NID_AUT" in path.read_text()
+        ok, msg = session.check(cfg, "naver")
+        assert ok, msg
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_check_reports_valid_then_expired(cli, tmp_path):
+    app = make_app(SandboxStore())
+    base, server = serve(app)
+    try:
+        (tmp_path / "config.yaml").write_text(
+            f"data_dir: data\nbrowser: {{timeout_ms: 3000}}\n"
+            f"publish:\n  tistory: {{base_url: '{base}', account: me}}\n")
+        from bot import config
+        from platforms.session import save_state
+
+        save_state(config.load(tmp_path / "config.yaml"), "tistory", storage_state(base, "tistory", "me"))
+        r = cli("login", "tistory", "--check")
+        assert r.code == 0 and "works" in r.out
+        app.config["STORE"].expire_sessions()
+        r = cli("login", "tistory", "--check")
+        assert r.code == 1 and "blogbot login tistory" in r.err
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_publish_command_on_the_default_sandbox_target(cli, cfg, db):
+    from bot import drafts
+
+    g = drafts.Generation(title="CLI 발행", body_markdown="명령줄에서 발행한 글입니다.", tags=[], adapter_version=None,
+                          base_model="t", params={}, duration_s=1, new_tokens=1)
+    d = drafts.create(db, cfg, None, g)
+    drafts.set_status(db, d, "approved")
+    r = cli("publish", "--dry-run")
+    assert r.code == 0 and "dry_run=1" in r.out
+    r = cli("publish", str(d))
+    assert r.code == 0, r.err
+    assert "published=1" in r.out and f"draft {d} sandbox: published http://127.0.0.1:" in r.out
+    import httpx
+
+    url = r.out.strip().split()[-1]
+    assert "명령줄에서 발행한 글입니다" in httpx.get(url).text

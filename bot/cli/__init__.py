@@ -17,7 +17,7 @@ app = typer.Typer(
 )
 
 # Command groups, one module each; every module registers its commands on `app`.
-COMMAND_MODULES = ["core", "corpus", "topics"]
+COMMAND_MODULES = ["core", "corpus", "topics", "schedule", "style", "crawl", "publish", "model"]
 
 
 @app.callback()
@@ -36,35 +36,25 @@ for _name in COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
-    from bot.ui import err_console
-
+    """Entry point of the console script. Usage errors are click's (exit 2); blogbot's errors print one clean
+    line with their exit code; anything else is a bug and keeps its traceback."""
     from rich.markup import escape
 
+    from bot.ui import err_console
+
     try:
-        rv = app(args=argv, standalone_mode=False)
-        return rv if isinstance(rv, int) else 0
+        app(args=argv, prog_name="blogbot", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BlogbotError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
-    except (typer.Exit, SystemExit) as exc:
-        code = getattr(exc, "exit_code", None)
-        return code if code is not None else (exc.code if isinstance(getattr(exc, "code", None), int) else 0)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            err_console.print("aborted")
-            return 1
-        raise
     finally:
         common.reset()
+    return 0
 
 
 if __name__ == "__main__":

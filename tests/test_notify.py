@@ -1,0 +1,158 @@
+"""Webhooks against a local receiver on 127.0.0.1: the four formats, event filters, failures that never stop a job."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from _scheduler_fakes import FakeJobs
+from loguru import logger
+
+from bot import config, notify
+from bot.schedule_jobs import Runner
+
+
+class Receiver:
+    def __init__(self, status: int = 200) -> None:
+        self.requests: list[tuple[str, dict]] = []
+        self.status = status
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.requests.append((self.path, json.loads(body)))
+                self.send_response(outer.status)
+                self.end_headers()
+
+            def log_message(self, *a) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def logs():
+    lines: list[str] = []
+    hid = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{level} {message}")
+    yield lines
+    logger.remove(hid)
+
+
+def cfg_hooks(tmp_path, hooks: str) -> config.Config:
+    (tmp_path / "config.yaml").write_text(f"data_dir: data\ntopics_file: topics.yaml\nwebhooks:\n{hooks}",
+                                          encoding="utf-8")
+    return config.load(tmp_path / "config.yaml")
+
+
+HOOKS = """\
+  - {url_secret: hook_json, format: json, events: [published, failed, needs_login, review]}
+  - {url_secret: hook_slack, format: slack, events: [published]}
+  - {url_secret: hook_discord, format: discord, events: [published, review]}
+  - {url_secret: hook_tg, format: telegram, chat_id: "-100123", events: [published]}
+"""
+
+
+def test_four_formats_delivered(tmp_path, monkeypatch, receiver):
+    for name in ("json", "slack", "discord", "tg"):
+        monkeypatch.setenv(f"BLOGBOT_HOOK_{name.upper()}", f"{receiver.url}/{name}")
+    cfg = cfg_hooks(tmp_path, HOOKS)
+    assert notify.send(cfg, "published", "sandbox: 봄 산책 https://blog.example/1", {"draft_id": 1}) == 4
+    got = dict(receiver.requests)
+    assert got["/json"]["event"] == "published" and got["/json"]["data"] == {"draft_id": 1}
+    assert got["/json"]["text"] == "sandbox: 봄 산책 https://blog.example/1" and got["/json"]["at"].startswith("20")
+    assert got["/slack"] == {"text": "✅ blogbot published: sandbox: 봄 산책 https://blog.example/1"}
+    assert got["/discord"] == {"content": "✅ blogbot published: sandbox: 봄 산책 https://blog.example/1"}
+    assert got["/tg"]["chat_id"] == "-100123" and "봄 산책" in got["/tg"]["text"]
+    receiver.requests.clear()
+    assert notify.send(cfg, "review", "draft #2 waits", {}) == 2  # only the hooks subscribed to it
+    assert sorted(p for p, _ in receiver.requests) == ["/discord", "/json"]
+    with pytest.raises(ValueError, match="unknown event"):
+        notify.send(cfg, "exploded", "x")
+
+
+def test_failures_are_logged_never_fatal(tmp_path, monkeypatch, logs):
+    bad = Receiver(status=500)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts, never answers
+    try:
+        monkeypatch.setenv("BLOGBOT_H500", bad.url + "/x")
+        monkeypatch.setenv("BLOGBOT_HDEAD", f"http://127.0.0.1:{dead_port}/token-SECRET")
+        monkeypatch.setenv("BLOGBOT_HSLOW", f"http://127.0.0.1:{silent.getsockname()[1]}/token-SECRET")
+        cfg = cfg_hooks(tmp_path, "  - {url_secret: h500}\n  - {url_secret: hdead}\n"
+                                  "  - {url_secret: hslow, timeout_s: 0.3}\n  - {url_secret: hmissing}\n"
+                                  "  - {url_secret: h500, format: telegram}\n")
+        t0 = time.monotonic()
+        assert notify.send(cfg, "failed", "job crawl failed") == 0
+        assert time.monotonic() - t0 < 5
+    finally:
+        bad.close()
+        silent.close()
+    text = "\n".join(logs)
+    assert "webhook h500 (json): delivery of 'failed' failed: HTTP 500" in text
+    assert "webhook hdead (json): delivery of 'failed' failed: ConnectError" in text
+    assert "webhook hslow (json): delivery of 'failed' failed: ReadTimeout" in text
+    assert "the secret hmissing is not set" in text
+    assert "a telegram webhook needs `chat_id`" in text
+    assert "token-SECRET" not in text  # the URL is a secret: never logged
+
+
+def test_scheduler_events_reach_the_receiver(tmp_path, monkeypatch, receiver):
+    monkeypatch.setenv("BLOGBOT_HOOK", receiver.url + "/all")
+    cfg = cfg_hooks(tmp_path, "  - {url_secret: hook, events: [published, failed, needs_login, review]}\n")
+    (tmp_path / "topics.yaml").write_text("- 가 주제\n- 나 review 주제\n", encoding="utf-8")
+    fakes = FakeJobs()
+    runner = Runner(cfg, registry=fakes.registry(), isolate=[])
+    runner.fire("draft")
+    runner.fire("publish")
+    runner.fire("draft")  # goes to review
+    fakes.fail.add("crawl")
+    runner.fire("crawl")
+    db = runner.open_db()
+    db["publications"].insert({"draft_id": 2, "platform": "tistory", "idempotency_key": "k-login",
+                               "state": "publishing"})
+    db["drafts"].update(2, {"status": "approved"})
+
+    def login_needed(cfg, db, dry_run=False, platform=None):
+        db.execute("update publications set state = 'needs_login' where idempotency_key = 'k-login'")
+        return {}
+
+    runner.registry["publish"] = login_needed
+    runner.fire("publish")
+    events = [(b["event"], b["text"]) for _, b in receiver.requests]
+    assert [e for e, _ in events] == ["published", "review", "failed", "needs_login"]
+    assert "https://blog.example/1" in events[0][1]
+    assert "나 review 주제" in events[1][1]
+    assert "job crawl failed: TransientError: fake: the blog answered 503" in events[2][1]
+    assert "blogbot login tistory" in events[3][1]
+
+
+def test_webhook_down_does_not_fail_the_job(tmp_path, monkeypatch):
+    monkeypatch.setenv("BLOGBOT_HOOK", "http://127.0.0.1:9/nothing")
+    cfg = cfg_hooks(tmp_path, "  - {url_secret: hook, events: [published], timeout_s: 0.5}\n")
+    (tmp_path / "topics.yaml").write_text("- 가 주제\n", encoding="utf-8")
+    runner = Runner(cfg, registry=FakeJobs().registry(), isolate=[])
+    assert runner.fire("draft") == "ok" and runner.fire("publish") == "ok"

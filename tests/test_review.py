@@ -1,0 +1,114 @@
+"""Manual review: list, show with the score summary, edit in $EDITOR (original kept), approve, reject with a reason."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from bot import drafts, review
+from bot.errors import InputError
+from bot.store import dumps
+
+
+def make_draft(cfg, db, title="봄 산책", body="첫 문단입니다.\n\n둘째 문단.", status="pending_review") -> int:
+    gen = drafts.Generation(title=title, body_markdown=body, tags=["산책"], adapter_version="v1",
+                            base_model="fake", params={}, duration_s=1.0, new_tokens=10)
+    did = drafts.create(db, cfg, {"id": "t1", "topic": "봄 산책 이야기"}, gen)
+    drafts.set_status(db, did, status, "gates failed: length")
+    return did
+
+
+def editor(tmp_path, code: str) -> str:
+    script = tmp_path / "ed.py"
+    script.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\n" + code, encoding="utf-8")
+    return f"{sys.executable} {script}"
+
+
+def test_list_show_and_summary(cfg, db):
+    a = make_draft(cfg, db)
+    make_draft(cfg, db, title="승인됨", status="approved")
+    db["drafts"].update(a, {"score": dumps({"fidelity": 0.87, "fidelity_plain": 0.9, "distance": 0.31,
+                                            "reliable": True}),
+                            "gates": dumps([{"name": "length", "passed": False, "detail": "120 chars < 300"},
+                                            {"name": "copy", "passed": True, "detail": ""}])})
+    assert [d["id"] for d in review.pending(db)] == [a]
+    d = review.show(db, a)
+    assert d["summary"].splitlines() == ["style 87% (plain 90%, distance 0.31)", "  FAIL length: 120 chars < 300",
+                                         "  pass copy"]
+    assert review.show(db, make_draft(cfg, db))["summary"] is None  # never scored
+
+
+def test_edit_in_editor_keeps_the_original(tmp_path, cfg, db, monkeypatch):
+    did = make_draft(cfg, db)
+    monkeypatch.setenv("EDITOR", editor(tmp_path, "p.write_text('# 봄 산책 (고침)\\n\\n고친 본문입니다.\\n')"))
+    assert review.edit(cfg, db, did) is True
+    d = drafts.get(db, did)
+    assert (d["title"], d["body_markdown"]) == ("봄 산책 (고침)", "고친 본문입니다.")
+    assert d["original_body"] == "# 봄 산책\n\n첫 문단입니다.\n\n둘째 문단."
+    outbox = next((cfg.data_path / "outbox").glob(f"{did:05d}-*.md")).read_text(encoding="utf-8")
+    assert "고친 본문입니다." in outbox
+    monkeypatch.setenv("EDITOR", editor(tmp_path, "pass"))  # saved without a change
+    assert review.edit(cfg, db, did) is False
+
+
+@pytest.mark.parametrize("code, message", [
+    ("sys.exit(3)", "exited with status 3; nothing was saved"),
+    ("p.write_text('no title here\\n\\nbody')", "the first line must be the title"),
+    ("p.write_text('# 제목만\\n')", "the body is empty"),
+])
+def test_a_bad_edit_saves_nothing(tmp_path, cfg, db, monkeypatch, code, message):
+    did = make_draft(cfg, db)
+    before = drafts.get(db, did)
+    monkeypatch.setenv("EDITOR", editor(tmp_path, code))
+    with pytest.raises(InputError, match=message):
+        review.edit(cfg, db, did)
+    after = drafts.get(db, did)
+    assert (after["title"], after["body_markdown"], after["original_body"]) == (
+        before["title"], before["body_markdown"], None)
+    assert not list(tmp_path.glob("blogbot-draft-*"))
+
+
+def test_missing_editor_is_a_clear_error(cfg, db, monkeypatch):
+    did = make_draft(cfg, db)
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("EDITOR", "/nonexistent/editor")
+    with pytest.raises(InputError, match="cannot start the editor '/nonexistent/editor'.*set \\$EDITOR"):
+        review.edit(cfg, db, did)
+
+
+def test_approve_and_reject(cfg, db):
+    a, b = make_draft(cfg, db), make_draft(cfg, db, title="둘째")
+    assert review.approve(db, a)["status"] == "approved"
+    with pytest.raises(InputError, match="needs a reason"):
+        review.reject(db, b, "  ")
+    d = review.reject(db, b, "말투가 너무 딱딱함")
+    assert (d["status"], d["review_reason"]) == ("rejected", "말투가 너무 딱딱함")
+    assert review.approve(db, b)["status"] == "approved"  # a person may change their mind
+    drafts.set_status(db, a, "published")
+    with pytest.raises(InputError, match="already published"):
+        review.reject(db, a, "late")
+    with pytest.raises(InputError, match="no draft with id 999"):
+        review.approve(db, 999)
+
+
+def test_review_cli(tmp_path, cfg, db, cli, monkeypatch):
+    a = make_draft(cfg, db)
+    b = make_draft(cfg, db, title="둘째 글")
+    r = cli("review")
+    assert r.code == 0 and "봄 산책" in r.out and "둘째 글" in r.out and "gates failed" in r.out
+    r = cli("review", "show", str(a))
+    assert r.code == 0 and "첫 문단입니다." in r.out and "pending_review" in r.out
+    monkeypatch.setenv("EDITOR", editor(tmp_path, "p.write_text('# 새 제목\\n\\n새 본문\\n')"))
+    r = cli("review", "edit", str(a))
+    assert r.code == 0 and "saved (original kept)" in r.out
+    assert cli("review", "approve", str(a)).code == 0
+    r = cli("review", "reject", str(b))
+    assert r.code == 2 and "--reason" in r.err
+    assert cli("review", "reject", str(b), "--reason", "주제와 다름").code == 0
+    assert [d["status"] for d in drafts.by_status(db, "approved")] == ["approved"]
+    assert drafts.get(db, b)["review_reason"] == "주제와 다름"
+    r = cli("review", "list")
+    assert r.code == 0 and "no draft waits for review" in r.out
+    r = cli("review", "show", "999")
+    assert r.code == 2 and "no draft with id 999" in r.err

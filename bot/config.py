@@ -23,10 +23,10 @@ class Section(BaseModel):
 
 
 def _check_cron(value: str) -> str:
-    from apscheduler.triggers.cron import CronTrigger
+    from bot.cron import cron_trigger  # weekdays as cron reads them (APScheduler 3's 0 is Monday)
 
     try:
-        CronTrigger.from_crontab(value)
+        cron_trigger(value, "UTC")
     except ValueError as exc:
         raise ValueError(f'invalid cron expression "{value}": {exc}') from None
     return value
@@ -49,6 +49,11 @@ class ScheduleConfig(Section):
     retune: JobSchedule = JobSchedule(cron="0 3 * * 1")
     draft: JobSchedule = JobSchedule(cron="0 9 * * *")
     publish: JobSchedule = JobSchedule(cron="0 10-20/2 * * *")
+    catch_up: bool = Field(True, description="after downtime, a job that missed fire times runs once at start")
+    stop_timeout_s: float = Field(60.0, ge=0, description="on SIGTERM/SIGINT, wait this long for the running job")
+    isolate: list[Literal["crawl", "retune", "draft"]] = Field(
+        ["retune"], description="jobs run in a child process (a crash or out-of-memory cannot kill the scheduler)")
+    isolate_timeout_s: float = Field(7200.0, gt=0, description="a child process running longer is stopped")
 
     @field_validator("timezone")
     @classmethod
@@ -74,11 +79,11 @@ class ModelConfig(Section):
 class TuneConfig(Section):
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
-    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     learning_rate: float = Field(3e-4, gt=0)
     seq_len: int = Field(256, ge=32)
-    batch_tokens: int = Field(1024, ge=32)
+    batch_tokens: int = Field(512, ge=32)
     epochs: float = Field(4.0, gt=0)
     max_steps: int = Field(200, ge=1)
     max_minutes: float = Field(20.0, gt=0)
@@ -148,6 +153,7 @@ class BrowserConfig(Section):
     timezone: str = "Asia/Seoul"
     timeout_ms: int = Field(30_000, ge=1000)
     navigation_timeout_ms: int = Field(45_000, ge=1000)
+    overlay_wait_ms: int = Field(1500, ge=0, description="how long to wait for an optional popup (help, draft restore)")
 
 
 class PlatformPublish(Section):
@@ -160,13 +166,27 @@ class PlatformPublish(Section):
     visibility: Literal["public", "private"] = "public"
     category: str | None = None
     review: Literal["auto", "manual"] | None = None
+    mode: Literal["api", "ui"] | None = Field(
+        None, description="api: velog writePost / tistory manage/post.json; ui: the editor page (default: velog api, "
+                          "tistory ui; naver has only ui)")
+    driver: Literal["tistory", "naver", "velog"] = Field(
+        "tistory", description="sandbox only: which imitated platform the `sandbox` target publishes to")
+
+
+class SandboxPublish(PlatformPublish):
+    """The local sandbox: on by default and unpaced, also when the YAML names only some of its keys."""
+
+    enabled: bool = True
+    daily_cap: int = Field(10, ge=0)
+    min_interval_minutes: float = Field(0, ge=0)
+    jitter_minutes: float = Field(0, ge=0)
 
 
 class PublishConfig(Section):
     tistory: PlatformPublish = PlatformPublish()
     velog: PlatformPublish = PlatformPublish()
     naver: PlatformPublish = PlatformPublish()
-    sandbox: PlatformPublish = PlatformPublish(enabled=True, daily_cap=10, min_interval_minutes=0, jitter_minutes=0)
+    sandbox: SandboxPublish = SandboxPublish()
     default_platforms: list[str] = ["sandbox"]
 
 
@@ -177,6 +197,18 @@ class GatesConfig(Section):
     length_tolerance: float = Field(0.5, ge=0)
     min_topic_overlap: float = Field(0.1, ge=0, le=1)
     forbidden_words: list[str] = []
+    min_chars: int = Field(30, ge=0, description="a draft shorter than this is empty output")
+    min_fidelity: float = Field(0.0, ge=0, le=1, description="topic-masked fidelity below this goes to review")
+    require_reliable_score: bool = Field(True, description="review drafts when the author has too few posts to score")
+    max_distance: float | None = Field(None, ge=0, description="stylometric distance above this goes to review")
+
+
+class StyleConfig(Section):
+    background_builtin: bool = Field(True, description="use the invented Korean authors shipped with blogbot")
+    background_dirs: list[Path] = Field([], description="more authors: folders of posts, one subfolder per author")
+    min_posts: int = Field(10, ge=2, description="fewer posts of the author: the score is marked unreliable")
+    max_chars: int = Field(20000, ge=1000, description="longer texts are scored on their first max_chars")
+    cv_folds: int = Field(5, ge=2, le=10)
 
 
 class Webhook(Section):
@@ -184,10 +216,12 @@ class Webhook(Section):
     format: Literal["json", "slack", "discord", "telegram"] = "json"
     events: list[Literal["published", "failed", "needs_login", "review"]] = ["published", "failed", "needs_login"]
     chat_id: str | None = None
+    timeout_s: float = Field(5.0, gt=0, le=60, description="per delivery; a failed delivery is logged, never fatal")
 
 
 class WatchdogConfig(Section):
     max_silence_days: float = Field(7.0, gt=0)
+    max_failed_runs: int = Field(3, ge=1, description="warn when a job's last N runs all failed")
 
 
 class Config(Section):
@@ -204,6 +238,7 @@ class Config(Section):
     browser: BrowserConfig = BrowserConfig()
     publish: PublishConfig = PublishConfig()
     gates: GatesConfig = GatesConfig()
+    style: StyleConfig = StyleConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     webhooks: list[Webhook] = []
     watchdog: WatchdogConfig = WatchdogConfig()

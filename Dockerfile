@@ -10,7 +10,8 @@ RUN apt-get update \
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    BLOGBOT_CONFIG=/app/config.yaml
+    BLOGBOT_CONFIG=/app/config.yaml \
+    BLOGBOT_DATA_DIR=/data
 
 WORKDIR /app
 COPY requirements.txt ./
@@ -26,8 +27,7 @@ COPY config.yaml topics.yaml ./
 RUN pip install --no-deps . \
     && useradd --create-home --uid 10001 blogbot \
     && mkdir -p /data \
-    && chown blogbot:blogbot /data \
-    && sed -i 's#^data_dir: .*#data_dir: /data#' /app/config.yaml
+    && chown blogbot:blogbot /data
 
 USER 10001
 VOLUME ["/data"]

@@ -341,7 +341,7 @@ def load(path: Path | str | None = None) -> Config:
     if not p.exists():
         if explicit or "BLOGBOT_CONFIG" in os.environ:
             raise ConfigError(f"{p}: file not found")
-        return Config()
+        return _env_overrides(Config())
     data, lines = read_yaml_file(p)
     if data is None:
         raise ConfigError(f"{p}: empty file (expected a mapping of settings)")
@@ -352,6 +352,13 @@ def load(path: Path | str | None = None) -> Config:
     except ValidationError as exc:
         raise format_validation(p, exc, lines) from None
     cfg.source_path = p.resolve()
+    return _env_overrides(cfg)
+
+
+def _env_overrides(cfg: Config) -> Config:
+    """BLOGBOT_DATA_DIR overrides data_dir (the Docker image points it at its volume)."""
+    if os.environ.get("BLOGBOT_DATA_DIR"):
+        cfg.data_dir = Path(os.environ["BLOGBOT_DATA_DIR"])
     return cfg
 
 

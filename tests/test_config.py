@@ -108,3 +108,8 @@ def test_config_check_exit_2_on_bad_config(tmp_path: Path, cli) -> None:
     r = cli("config", "check")
     assert r.code == 2
     assert "config.yaml:1 review:" in r.err
+
+
+def test_data_dir_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BLOGBOT_DATA_DIR", str(tmp_path / "vol"))
+    assert config.load(write(tmp_path, "data_dir: elsewhere\n")).data_path == tmp_path / "vol"

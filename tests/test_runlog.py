@@ -87,3 +87,10 @@ def test_dockerfile_passes_hadolint() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "FROM python:3.11-slim-bookworm" in text and "chromium" in text and "fonts-noto-cjk" in text
     assert "USER 10001" in text and 'VOLUME ["/data"]' in text and 'CMD ["blogbot", "run"]' in text
+
+
+def test_usage_errors_exit_2_without_traceback(cli) -> None:
+    r = cli("topics", "add")
+    assert r.code == 2 and "Missing argument" in r.err and "Traceback" not in r.err
+    r = cli("log", "--bogus")
+    assert r.code == 2 and "No such option" in r.err

@@ -36,25 +36,35 @@ for _name in COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script. Usage errors are click's (exit 2); blogbot's errors print one clean
-    line with their exit code; anything else is a bug and keeps its traceback."""
+    """Entry point of the console script. A command's int return value is the exit status; usage errors are
+    click's (printed with usage, exit 2); blogbot's errors print one clean line with their exit code; anything
+    else is a bug and keeps its traceback."""
     from rich.markup import escape
 
     from bot.ui import err_console
 
     try:
-        app(args=argv, prog_name="blogbot", standalone_mode=True)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        rv = app(args=argv, prog_name="blogbot", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
     except BlogbotError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:
+        # typer vendors click: its usage errors and aborts are recognised by what they offer, not by class
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()
+            return exc.exit_code
+        if type(exc).__name__ == "Abort":
+            err_console.print("aborted")
+            return 1
+        raise
     finally:
         common.reset()
-    return 0
 
 
 if __name__ == "__main__":

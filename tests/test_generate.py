@@ -1,0 +1,153 @@
+"""Generation on a tiny random model: deterministic with a seed, merged cache per adapter version, artefacts
+suppressed and cleaned, tags, retrieval; and the draft job around it (topic states, candidates, routing)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from _tiny_model import build_tiny, marked_posts, write_config
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny(tmp_path_factory.mktemp("tiny") / "base")
+
+
+@pytest.fixture
+def gcfg(tmp_path: Path, tiny_base: Path):
+    from bot import config
+
+    return config.load(write_config(tmp_path, tiny_base))
+
+
+@pytest.fixture
+def passing_gates(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.style
+
+    monkeypatch.setattr(bot.style, "check_draft", lambda cfg, db, d: {"score": {"x": 1}, "gates": [], "passed": True})
+
+
+def test_same_seed_same_text_and_merged_cache_reused(gcfg, tmp_path: Path) -> None:
+    from bot import generate, tune
+
+    ad = tmp_path / "v0001"
+    tune.train(gcfg, marked_posts(8), ad)
+    b = generate.load_backend(gcfg, ad)
+    merged = list((tmp_path / "models" / "merged").glob("v*"))
+    assert len(merged) == 1 and merged[0].name.startswith("v0001-")
+    g1, g2 = b.generate("봄 산책", ["산책"], seed=3), b.generate("봄 산책", ["산책"], seed=3)
+    assert g1.body_markdown == g2.body_markdown and g1.new_tokens == g2.new_tokens > 0
+    assert g1.adapter_version == "v0001" and g1.base_model.startswith("folder:")
+    assert g1.params["seed"] == 3 and g1.tokens_per_s > 0
+    vocab = set(json.loads((ad / "vocab_ids.json").read_text()))
+    assert len(vocab) <= b.vocab_size < len(b.tok)  # output layer restricted to the author's tokens + writing set
+    mtime = merged[0].stat().st_mtime
+    generate.load_backend(gcfg, ad)  # second load: the cached merge, not a new one
+    assert merged[0].stat().st_mtime == mtime and len(list((tmp_path / "models" / "merged").glob("v*"))) == 1
+
+
+def test_int8_backend_generates_deterministically(gcfg) -> None:
+    from bot import generate
+
+    gcfg.generate.quantize = "int8"
+    b = generate.load_backend(gcfg, None)
+    assert b.dtype == "int8-dynamic"
+    streamed: list[str] = []
+    g = b.generate("두부 이야기", [], seed=5, on_text=streamed.append)
+    assert g.new_tokens > 0 and b.generate("두부 이야기", [], seed=5).body_markdown == g.body_markdown
+    assert streamed and "".join(streamed).strip()
+
+
+def test_artefact_tokens_are_banned_and_text_is_cleaned(tiny_base: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from bot.generate import banned_token_ids, clean_text
+
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    names = set(tok.convert_ids_to_tokens(banned_token_ids(tok)))
+    assert {"<strong>", "</u>", "\u200b\u200b"} <= names and tok.eos_token not in names
+    raw = "첫 줄<strong><u>강조</u></strong>이에요\n\u200b\n\u200b\u200b\n\n\n\n둘째 줄<br>셋째 줄"
+    assert clean_text(raw) == "첫 줄강조이에요\n\n둘째 줄\n셋째 줄"
+
+
+def test_suggested_tags_and_related_posts() -> None:
+    from bot.generate import related_posts, suggest_tags
+
+    posts = marked_posts(6)
+    posts[2].title, posts[2].tags = "망원시장 빵집 탐방", ["빵"]
+    assert related_posts(posts, "망원시장 빵집 지도", 2)[0] is posts[2]
+    tags = suggest_tags("망원시장 빵집 지도 만들기", ["지도"], "빵이 맛있다", [posts[2]])
+    assert tags[0] == "지도" and "빵" in tags and "망원시장" in tags and len(tags) <= 5
+
+
+def test_draft_job_writes_a_draft_and_moves_the_topic(gcfg, passing_gates, tmp_path: Path) -> None:
+    from bot import drafts, topics
+    from bot.store import open_db
+    from jobs import draft as draft_job
+
+    (tmp_path / "topics.yaml").write_text("- 첫눈 오는 날 산책\n- topic: 두 번째\n  tags: [두부]\n", encoding="utf-8")
+    db = open_db(gcfg.data_path)
+    did = draft_job.run(gcfg, db)
+    d = drafts.get(db, did)
+    assert d["topic"] == "첫눈 오는 날 산책" and d["adapter_version"] is None and d["status"] == "pending_review"
+    assert Path(d["outbox_path"]).is_file() and d["params"]["n_candidates"] == 1
+    states = {t["topic"]: t["state"] for t in topics.list_topics(db)}
+    assert states == {"첫눈 오는 날 산책": "drafted", "두 번째": "queued"}
+    log = (gcfg.data_path / "logs" / "generations.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(log[-1])["draft_id"] == did
+    assert draft_job.run(gcfg, db) is not None
+    assert draft_job.run(gcfg, db) is None  # queue empty
+
+
+def test_best_of_n_keeps_the_other_candidates(gcfg, passing_gates, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import drafts
+    from bot.store import open_db
+    from jobs import draft as draft_job
+
+    calls = []
+
+    def pick_best(cfg, db, topic, cands):
+        calls.append(len(cands))
+        return 1, {"scores": [0.1, 0.9, 0.2]}
+
+    monkeypatch.setitem(sys.modules, "bot.style.select", types.SimpleNamespace(pick_best=pick_best))
+    gcfg.generate.n_candidates, gcfg.generate.seed = 3, 11
+    db = open_db(gcfg.data_path)
+    d = drafts.get(db, draft_job.run(gcfg, db, topic="  봄   산책 "))
+    assert calls == [3] and d["topic"] == "봄 산책"
+    assert d["params"]["candidate_index"] == 1 and d["params"]["seed"] == 12
+    assert [c["index"] for c in d["params"]["other_candidates"]] == [0, 2]
+    assert d["params"]["selection"] == {"scores": [0.1, 0.9, 0.2]}
+
+
+def test_bad_topics_and_failures_lose_nothing(gcfg, passing_gates, monkeypatch, tmp_path: Path) -> None:
+    from bot import topics
+    from bot.errors import InputError
+    from bot.store import open_db
+    from jobs import draft as draft_job
+
+    db = open_db(gcfg.data_path)
+    with pytest.raises(InputError, match="empty"):
+        draft_job.run(gcfg, db, topic="   ")
+    with pytest.raises(InputError, match="too long"):
+        draft_job.run(gcfg, db, topic="가" * 201)
+    (tmp_path / "topics.yaml").write_text("- 망가질 주제\n", encoding="utf-8")
+    import bot.generate
+
+    def boom(*a, **k):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(bot.generate, "load_backend", boom)
+    with pytest.raises(RuntimeError):
+        draft_job.run(gcfg, db)
+    assert topics.list_topics(db)[0]["state"] == "failed"
+    assert db["drafts"].count == 0
+
+
+def test_write_cli_rejects_an_empty_topic(cli) -> None:
+    r = cli("write", "")
+    assert r.code == 2 and "the topic is empty" in r.err

@@ -1,0 +1,123 @@
+"""The tune job and the adapter registry: versions, the promotion gate, skip when unchanged, broken folders,
+activate and rollback, and the CLI around them (tiny random model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _tiny_model import build_tiny, marked_posts, write_config
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny(tmp_path_factory.mktemp("tiny") / "base")
+
+
+@pytest.fixture
+def env(tmp_path: Path, tiny_base: Path):
+    from bot import config
+    from bot.posts import save_post
+    from bot.store import open_db
+
+    cfg = config.load(write_config(tmp_path, tiny_base))
+    db = open_db(cfg.data_path)
+    for p in marked_posts(12):
+        save_post(db, p)
+    yield cfg, db
+    db.close()
+
+
+def _status(db) -> dict[str, str]:
+    return {r["version"]: r["status"] for r in db.query("select version, status from adapters")}
+
+
+def test_first_adapter_is_activated_then_unchanged_corpus_is_skipped(env) -> None:
+    from jobs import tune as tune_job
+
+    cfg, db = env
+    r = tune_job.run(cfg, db)
+    assert r["status"] == "active" and r["version"] == "v0001"
+    assert r["held_out_ppl_adapter"] < r["held_out_ppl_base"]
+    assert _status(db) == {"v0001": "active"}
+    again = tune_job.run(cfg, db)
+    assert again["status"] == "skipped" and "no posts changed since adapter v0001" in again["reason"]
+    last = next(db.query("select status, details from runs where job = 'tune' order by id desc limit 1"))
+    assert last["status"] == "skipped" and "no posts changed" in last["details"]
+
+
+def test_a_worse_adapter_is_kept_but_not_activated(env) -> None:
+    from jobs import tune as tune_job
+
+    cfg, db = env
+    assert tune_job.run(cfg, db)["status"] == "active"
+    cfg.tune.learning_rate = 1e-9  # learns nothing: cannot beat the active adapter
+    r = tune_job.run(cfg, db, force=True)
+    assert r["status"] == "rejected" and r["version"] == "v0002"
+    assert "does not beat" in r["reason"]
+    assert _status(db) == {"v0001": "active", "v0002": "rejected"}
+    assert Path(r["path"]).is_dir()  # kept
+    row = next(db.query("select details from runs where job = 'tune' order by id desc limit 1"))
+    assert "does not beat" in row["details"]
+
+
+def test_gate_rules() -> None:
+    from bot.adapters import gate
+
+    m = {"held_out_ppl_adapter": 10.0, "held_out_ppl_base": 20.0, "held_out_ppl_compare": {"v0001": 9.0}}
+    assert gate(m, None)[0] is True
+    ok, why = gate(m, "v0001")
+    assert not ok and "v0001" in why
+    assert gate({**m, "held_out_ppl_adapter": 25.0}, None) == (
+        False, "held-out perplexity 25.00 does not beat the base model's 20.00")
+    assert gate({**m, "held_out_ppl_compare": {}}, "v0001")[0] is False
+
+
+def test_broken_folders_are_ignored_and_the_active_adapter_is_unchanged(env, tmp_path: Path) -> None:
+    from bot import adapters
+    from bot.errors import ModelError
+    from jobs import tune as tune_job
+
+    cfg, db = env
+    v1 = tune_job.run(cfg, db)
+    partial = adapters.root(cfg) / "v0002"
+    partial.mkdir()
+    (partial / "adapter_config.json").write_text("{}")
+    adapters.register(db, "v0002", partial, {"base_model": v1.get("base_model"), "data_hash": "x"}, "ready", "test")
+    with pytest.raises(ModelError, match="incomplete: missing"):
+        adapters.activate(db, "v0002")
+    assert _status(db)["v0001"] == "active" and _status(db)["v0002"] == "broken"
+    # the active one gets corrupted on disk: drafting ignores it with an error instead of loading garbage
+    (Path(v1["path"]) / "adapter_model.safetensors").write_bytes(b"\x00garbage")
+    assert adapters.active(db) is None
+    assert _status(db)["v0001"] == "active"
+
+
+def test_activate_and_rollback_through_the_cli(env, cli) -> None:
+    from jobs import tune as tune_job
+
+    cfg, db = env
+    tune_job.run(cfg, db)
+    cfg.tune.learning_rate = 1e-9
+    tune_job.run(cfg, db, force=True)
+    r = cli("adapters", "activate", "v0002")
+    assert r.code == 0 and "active adapter: v0002" in r.out
+    r = cli("adapters", "list")
+    assert r.code == 0 and "v0001" in r.out and "v0002" in r.out and "active" in r.out
+    r = cli("adapters", "rollback")
+    assert r.code == 0, r.err
+    assert _status(db) == {"v0001": "active", "v0002": "ready"}
+    assert cli("adapters", "activate", "v0009").code == 2
+
+
+def test_too_few_posts_in_the_store(tmp_path: Path, tiny_base: Path) -> None:
+    from bot import config
+    from bot.errors import InputError
+    from bot.store import open_db
+    from jobs import tune as tune_job
+
+    cfg = config.load(write_config(tmp_path, tiny_base))
+    db = open_db(cfg.data_path)
+    with pytest.raises(InputError, match="too few posts to tune: 0 stored"):
+        tune_job.run(cfg, db)
+    assert next(db.query("select status from runs where job = 'tune'"))["status"] == "failed"

@@ -120,6 +120,30 @@ def _post_state(db: sqlite_utils.Database) -> None:
     db["runs"].create_index(["job", "started_at"])
 
 
+@migration("0003_adapter_activation")
+def _adapter_activation(db: sqlite_utils.Database) -> None:
+    db["adapters"].add_column("activated_at", str)  # when it last became active (rollback picks the latest)
+
+
+@migration("0004_crawl_state")
+def _crawl_state(db: sqlite_utils.Database) -> None:
+    # What each listing entry of a configured source maps to: incremental stops, deletions on a full crawl.
+    db["crawl_refs"].create(
+        {"platform": str, "account": str, "ref_id": str, "url": str, "post_source_id": str, "hint": str,
+         "etag": str, "last_modified": str, "outcome": str, "seen_at": str},
+        pk=("platform", "account", "ref_id"),
+    )
+
+
+@migration("0007_schedule_state")
+def _schedule_state(db: sqlite_utils.Database) -> None:
+    # One row per scheduled job: when it last fired and how that ended (catch-up after downtime, `blogbot jobs`).
+    db["schedule_state"].create(
+        {"job": str, "last_fire": str, "last_end": str, "last_status": str, "last_error": str, "pid": int},
+        pk="job",
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply every migration not yet recorded, each in its own transaction. Returns the names applied."""
     if "_migrations" not in db.table_names():

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 import yaml
+from rich.markup import escape
 from rich.table import Table
 
 from bot.cli import app, common
 from bot.errors import InputError
 from bot.store import loads
-from bot.ui import console
+from bot.ui import console, err_console
 
 config_app = typer.Typer(help="Check and show the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -30,14 +31,23 @@ def config_check() -> None:
 
 
 @app.command()
-def status(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
-    """Corpus, queue, last runs, active adapter and last published post."""
+def status(
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    check: bool = typer.Option(False, "--check", help="health check: exit 1 with the reasons when a warning holds"),
+) -> int:
+    """Corpus, queue, last runs, active adapter, publishing, review, logins, next runs and warnings."""
     from bot.report import gather
 
     info = gather(common.cfg(), common.db())
+    if check:
+        for w in info["warnings"]:
+            err_console.print(f"unhealthy: {w}", markup=False, soft_wrap=True)
+        if not info["warnings"]:
+            console.print("ok")
+        return 1 if info["warnings"] else 0
     if as_json:
         console.print_json(json.dumps(info, ensure_ascii=False, default=str))
-        return
+        return 0
     t = Table(title=f"blogbot status — {info['data_dir']}", show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column()
@@ -50,8 +60,11 @@ def status(as_json: bool = typer.Option(False, "--json", help="machine-readable 
     t.add_row("active adapter", f"{a['version']} ({a['created_at']})" if a else "none — run `blogbot tune`")
     lp = info["last_published"]
     t.add_row("last published", f"{lp['title']} — {lp['platform']} {lp['url']} ({lp['updated_at']})" if lp else "never")
+    _watchdog_rows(t, info)
+    shown = {"data_dir", "corpus", "corpus_gone", "queue", "active_adapter", "last_published", "last_runs",
+             "last_publish_by_platform", "review_waiting", "needs_login", "next_runs", "scheduler", "warnings"}
     for key, value in info.items():  # sections added by later features render as plain rows
-        if key not in {"data_dir", "corpus", "corpus_gone", "queue", "active_adapter", "last_published", "last_runs"}:
+        if key not in shown:
             t.add_row(key.replace("_", " "), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
     console.print(t)
     runs = Table(title="last run of each job", title_justify="left")
@@ -61,6 +74,24 @@ def status(as_json: bool = typer.Option(False, "--json", help="machine-readable 
         detail = r["error"] or ", ".join(f"{k}={v}" for k, v in r["counts"].items())
         runs.add_row(r["job"], str(r["id"]), r["status"], r["finished_at"] or "-", detail)
     console.print(runs)
+    for w in info["warnings"]:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(w)}", soft_wrap=True)
+    return 0
+
+
+def _watchdog_rows(t: Table, info: dict) -> None:
+    """The watchdog's rows of the status table: publishing per platform, review, logins, scheduler, next runs."""
+    per = info["last_publish_by_platform"]
+    t.add_row("last publish per platform",
+              "\n".join(f"{p}: {v['at']} {v['url'] or ''}" for p, v in per.items()) or "never")
+    waiting = info["review_waiting"]
+    t.add_row("waiting for review", (f"{len(waiting)}: " + ", ".join(f"#{d['id']}" for d in waiting[:10])
+                                     + " — `blogbot review`") if waiting else "none")
+    t.add_row("needs login", ", ".join(info["needs_login"]) or "none")
+    h = info["scheduler"]
+    t.add_row("scheduler", f"running (pid {h.get('pid')} on {h.get('host')} since {h.get('since')})" if h
+              else "not running")
+    t.add_row("next runs", "\n".join(f"{j}: {n or 'disabled'}" for j, n in info["next_runs"].items()))
 
 
 def _since(value: str) -> str:

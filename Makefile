@@ -41,9 +41,7 @@ system:
 	fi
 
 demo: setup
-	$(BIN)/blogbot -c examples/demo/config.yaml ingest examples/demo/posts
-	$(BIN)/blogbot -c examples/demo/config.yaml topics list
-	$(BIN)/blogbot -c examples/demo/config.yaml status
+	examples/demo/demo.sh
 
 test: setup
 	$(BIN)/python -m pytest -q

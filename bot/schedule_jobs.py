@@ -56,6 +56,7 @@ class Runner:
         self._topics_error: str | None = None
         self._topics_synced: bytes | None = None  # the file's bytes at the last good sync
         self._dbs: dict[int, sqlite_utils.Database] = {}
+        self.echo_children = False  # `run --once` in a terminal: show a child's output as it goes, too
 
     # --- plumbing -------------------------------------------------------------------------------------------
 
@@ -258,9 +259,14 @@ class Runner:
         out = self.cfg.data_path / "logs" / f"worker-{job}.log"  # the child's console output, last run only
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(out, "wb") as fh:
-            proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdin=subprocess.DEVNULL, stdout=fh,
-                                    stderr=subprocess.STDOUT)
-        self._children.add(proc)
+            proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE if self.echo_children else fh, stderr=subprocess.STDOUT)
+            self._children.add(proc)
+            if self.echo_children:  # copy the child's output to the log file and to our stderr as it comes
+                for line in iter(proc.stdout.readline, b""):
+                    fh.write(line)
+                    sys.stderr.write(line.decode("utf-8", "replace"))
+                proc.stdout.close()
         try:
             rc = proc.wait(timeout=self.cfg.schedule.isolate_timeout_s)
         except subprocess.TimeoutExpired:

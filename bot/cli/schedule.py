@@ -29,6 +29,7 @@ def run_cmd(
     common.db()  # migrations and logging
     with SchedulerLock(c.data_path):
         runner = Runner(c, dry_run=dry_run)
+        runner.echo_children = once
         if not once:
             return serve(c, runner)
         signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: the running job is recorded as interrupted
@@ -74,15 +75,19 @@ app.add_typer(review_app, name="review")
 def review_root(ctx: typer.Context) -> None:
     """Without a command: list the drafts waiting for review."""
     if ctx.invoked_subcommand is None:
-        review_list()
+        review_list(ids=False)
 
 
 @review_app.command("list")
-def review_list() -> None:
+def review_list(ids: bool = typer.Option(False, "--ids", help="only the ids, one per line (for scripts)")) -> None:
     """Drafts waiting for review, oldest first."""
     from bot import review
 
     rows = review.pending(common.db())
+    if ids:
+        for d in rows:
+            console.print(str(d["id"]))
+        return
     if not rows:
         console.print("no draft waits for review")
         return

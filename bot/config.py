@@ -101,12 +101,14 @@ class GenerateConfig(Section):
     top_p: float = Field(0.92, gt=0, le=1)
     top_k: int = Field(50, ge=0)
     repetition_penalty: float = Field(1.15, ge=1)
-    no_repeat_ngram_size: int = Field(0, ge=0)
+    no_repeat_ngram_size: int = Field(4, ge=0, description="no token 4-gram twice (0 = off)")
     n_candidates: int = Field(1, ge=1, le=16)
     retrieve_examples: int = Field(0, ge=0, le=5)
     seed: int | None = None
     max_topic_chars: int = Field(200, ge=10)
     quantize: Literal["auto", "int8", "none"] = Field("auto", description="int8 dynamic quantization on CPU")
+    vocab: Literal["author", "full"] = Field(
+        "author", description="author: output layer limited to the author's tokens + Hangul/punctuation/emoji")
     min_new_tokens: int = Field(0, ge=0, description="0 = steered from the author's typical post length")
 
 

@@ -1,0 +1,65 @@
+"""The style profile of known texts matches hand-counted features; masking keeps style and drops topic words."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.style.features import analyze, features, honorific_level, language
+
+KNOWN = ("안녕하세요 저는 민지예요. 오늘은 날씨가 좋았다! 정말 맛있었습니다 ㅋㅋ\n\n"
+         "내가 먹은 떡볶이는 최고였당 ㅎㅎ 다음에 또 갈게용~ 진짜 강추함 ㅠㅠ")
+
+
+def test_profile_of_known_text_matches_hand_counts() -> None:
+    c = analyze(KNOWN).counts
+    # seven sentences, counted by hand: 안녕하세요 / 민지예요. / 좋았다! / 맛있었습니다 ㅋㅋ / 최고였당 ㅎㅎ /
+    # 갈게용~ / 강추함 ㅠㅠ
+    assert c["sentences"] == 7
+    assert (c["end_yo"], c["end_da"], c["end_seumnida"], c["end_dang"], c["end_yong"], c["end_eum"]) == \
+           (2, 1, 1, 1, 1, 1)
+    assert (c["fp_humble"], c["fp_plain"]) == (1, 1)  # 저는 / 내가
+    assert (c["kk"], c["hh"], c["tt"], c["tilde"], c["excl"], c["question"]) == (1, 1, 1, 1, 1, 0)
+    assert c["paragraphs"] == 2 and c["chars"] == len(KNOWN)
+    f = features(c)
+    assert f["end_yo"] == pytest.approx(2 / 7)
+    assert f["polite"] == pytest.approx(3 / 7) and f["formal"] == pytest.approx(1 / 7)
+    assert f["casual"] == pytest.approx(3 / 7)
+    assert f["fp_humble_share"] == pytest.approx(0.5)
+    assert f["kk"] == pytest.approx(1000 / len(KNOWN))
+
+
+def test_layout_features_counted() -> None:
+    text = "# 제목\n\n## 재료\n\n- 떡 두 줌\n- 계란 1개\n1. 끓인다\n\n**중요**: 간은 마지막에 해요 😊✨"
+    c = analyze(text).counts
+    assert (c["headings"], c["lists"], c["bold"], c["emoji"]) == (2, 3, 1, 2)
+
+
+def test_honorific_level() -> None:
+    assert honorific_level(features(analyze("좋았습니다. 감사합니다. 또 오겠습니다.").counts)).startswith("formal")
+    assert honorific_level(features(analyze("좋았어요. 또 올게요. 맛있죠?").counts)).startswith("polite")
+    assert honorific_level(features(analyze("좋았다. 또 와야지. 맛있네.").counts)).startswith("casual")
+
+
+def test_masking_keeps_endings_particles_layout_and_drops_content_words() -> None:
+    a = analyze("## 망원시장 후기\n\n두부랑 2024년에 망원시장 갔어용 ㅎㅎ Python도 좋아요!")
+    for kept in ("## ", "\n\n", "랑 ", "년에 ", "갔어용 ㅎㅎ", "도 좋아요!"):
+        assert kept in a.masked
+    for gone in ("망원시장", "두부", "2024", "Python", "후기"):
+        assert gone not in a.masked
+
+
+def test_english_degrades_gracefully() -> None:
+    text = "I think we should go. It's 3 pm! Really, I don't know."
+    a = analyze(text)
+    assert a.lang == "en" == language(text)
+    assert a.counts["sentences"] == 3 and a.counts["fp_plain"] == 2 and a.counts["contractions"] == 2
+    assert a.masked == "I N we should N. It's 0 N! Really, I don't N."
+    f = features(a.counts)
+    assert sum(f["end_" + e] for e in ("yo", "da", "seumnida")) == 0  # Korean endings simply absent
+    assert honorific_level(f) == "n/a"
+
+
+def test_empty_and_symbol_only_text() -> None:
+    assert language("") == "other" and language("!!! 123") == "other"
+    f = features(analyze("").counts)
+    assert f["sentence_chars"] == 0 and f["end_yo"] == 0

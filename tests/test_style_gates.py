@@ -1,0 +1,102 @@
+"""Quality gates: copying, degeneration, length, topic adherence, forbidden words (no fitted model needed)."""
+
+from __future__ import annotations
+
+from _style_corpus import BACKGROUND
+
+from bot.config import GatesConfig
+from bot.style import gates as G
+from bot.style.voice import read_folder
+
+G_DEFAULT = GatesConfig()
+
+
+def _posts() -> list[str]:
+    return read_folder(BACKGROUND / "mom_review")["mom_review"]
+
+
+def test_copied_passage_trips_copy_gate() -> None:
+    posts = _posts()
+    idx = G.CopyIndex.build(posts[:-1])
+    own_words = posts[3].split()
+    passage = " ".join(own_words[10:40])  # 30 words lifted from a past post
+    draft = "오늘은 새로 산 물건 이야기를 해볼게요. " + passage + " 다음에 또 올게요!"
+    r = G.copy_gate(G_DEFAULT, idx, draft)
+    assert not r["passed"], r
+    assert "longest shared run" in r["detail"]
+    assert idx.check(draft)["longest_run"] >= 25
+    # the author's held-out post (not in the index) passes: its overlap is the natural one
+    assert G.copy_gate(G_DEFAULT, idx, posts[-1])["passed"]
+
+
+def test_longest_run_is_exact() -> None:
+    idx = G.CopyIndex.build(["a b c d e f g h i j k l", "x y z"])
+    assert idx.check("q a b c d e f g h i j w")["longest_run"] == 10
+    assert idx.check("a b c d e f g")["longest_run"] == 0  # shorter than one 8-gram
+    assert G.natural_copy_rate(["a b c d e f g h", "a b c d e f g h z", "p q r s t u v w"]) > 0
+
+
+def test_degenerate_repetitive_text_trips_repetition_gate() -> None:
+    looped = "정말 맛있어요 다음에 또 먹고 싶어요 " * 30
+    assert not G.repetition_gate(G_DEFAULT, looped)["passed"]
+    lines = "\n".join(["오늘도 좋은 하루 보내세요!"] * 10 + ["끝"])
+    assert not G.repetition_gate(G_DEFAULT, lines)["passed"]
+    assert not G.repetition_gate(G_DEFAULT, "ㅋ" * 60)["passed"]
+    assert not G.repetition_gate(G_DEFAULT, "@@## $$ %% 12 34 !! ?? ** -- ++ == << >> :: ;;" * 3)["passed"]
+    assert G.repetition_gate(G_DEFAULT, _posts()[0])["passed"]
+
+
+def test_empty_draft_trips_repetition_gate() -> None:
+    for text in ("", "   \n ", "짧음"):
+        r = G.repetition_gate(G_DEFAULT, text)
+        assert not r["passed"] and "empty" in r["detail"]
+
+
+def test_off_topic_draft_trips_topic_gate() -> None:
+    post = _posts()[0]  # a rice snack review
+    off = G.topic_gate(G_DEFAULT, "쿠버네티스 클러스터 모니터링 구축기", ["쿠버네티스", "모니터링"], post)
+    assert not off["passed"] and off["detail"].startswith("0%")
+    assert G.topic_gate(G_DEFAULT, "아이 간식 쌀과자 후기", ["쌀과자"], post)["passed"]
+    assert G.topic_overlap("", [], post) is None  # nothing to check against
+    assert G.topic_overlap("Kubernetes monitoring at home", [], "I set up Kubernetes monitoring.") == 2 / 3
+
+
+def test_length_gate_uses_author_range() -> None:
+    g = GatesConfig(length_tolerance=0.5)
+    assert G.length_gate(g, (1000, 2000), "가" * 1500)["passed"]
+    assert not G.length_gate(g, (1000, 2000), "가" * 300)["passed"]
+    assert not G.length_gate(g, (1000, 2000), "가" * 3100)["passed"]
+    assert G.length_gate(g, None, "가")["passed"]
+
+
+def test_forbidden_words() -> None:
+    g = GatesConfig(forbidden_words=["광고", "Casino"])
+    assert not G.forbidden_gate(g, "이 글은 casino 후기")["passed"]
+    assert "광고" in G.forbidden_gate(g, "협찬 광고 아님")["detail"]
+    assert G.forbidden_gate(g, "평범한 글")["passed"]
+
+
+def test_related_posts_retrieval() -> None:
+    from bot.style.retrieve import related_posts
+    from platforms.base import Post
+
+    posts = [Post("files", str(i), t, b) for i, (t, b) in enumerate([
+        ("망원시장 장보기", "시장에서 떡이랑 고기를 샀어용"), ("고양이 두부 입양 1주년", "두부가 우리 집에 온 지 1년"),
+        ("제주 혼자 여행", "바다를 보러 혼자 떠났당"), ("두부 털갈이 전쟁", "고양이 털이 온 집에 날려용")])]
+    got = related_posts(posts, "고양이 두부 이야기", ["고양이"], k=2)
+    assert {p.title for p in got} == {"고양이 두부 입양 1주년", "두부 털갈이 전쟁"}
+    assert related_posts(posts, "", None, k=1)[0].title == "두부 털갈이 전쟁"  # no topic: most recent
+    assert related_posts(posts, "x", None, k=0) == []
+
+
+def test_distance_anchors_and_unusable_profile() -> None:
+    from bot.style import distance
+
+    own = [[0.0, 1.0], [0.1, 1.1], [0.0, 0.9], [0.1, 1.0]]
+    far = {"x": [[1.0, 3.0], [1.1, 3.2]], "y": [[0.9, 2.8], [1.0, 3.1]]}
+    d = distance.fit(own, far)
+    assert d.usable
+    assert d.normalized([0.05, 1.0]) == 0.0
+    assert 0.7 < d.normalized([1.0, 3.0]) < 1.3
+    same = distance.fit(own, {"x": own})  # others write exactly like the author: no separation
+    assert not same.usable and same.normalized([5.0, 5.0]) is None

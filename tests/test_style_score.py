@@ -1,0 +1,170 @@
+"""Fidelity score, check_draft (the drafting contract), best-of-n and the CLI, on the demo author + background."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from _style_corpus import BACKGROUND, demo_files, ingest, ingest_demo
+
+from bot.drafts import Generation
+from bot.style import check_draft, classifier, score_text, summary
+from bot.style.features import analyze
+from bot.style.select import pick_best
+from bot.style.voice import post_text, read_folder
+from platforms.files import read_file
+
+
+def _held_text(path) -> tuple[str, str, list[str]]:
+    p = read_file(path)[0]
+    return p.title, p.body_markdown, p.tags
+
+
+def test_classifier_separates_invented_authors_on_held_out_posts() -> None:
+    corpus = read_folder(BACKGROUND)
+    corpus["demo"] = [post_text(*_held_text(f)[:2]) for f in sorted(demo_files()[0] + demo_files()[1])]
+    train, test = ([], []), ([], [])
+    for author, texts in corpus.items():
+        assert len(texts) >= 25, f"{author} has only {len(texts)} posts"
+        for i, t in enumerate(texts):
+            side = test if i % 4 == 0 else train
+            side[0].append(t)
+            side[1].append(author)
+    masked_train = [analyze(t).masked for t in train[0]]
+    masked_test = [analyze(t).masked for t in test[0]]
+    for kind, xtr, xte in (("plain", train[0], test[0]), ("masked", masked_train, masked_test)):
+        model = classifier.fit_multiclass(kind, xtr, train[1])
+        acc = float(np.mean(model.predict(xte) == np.array(test[1])))
+        assert acc >= 0.9, f"{kind}: held-out accuracy {acc:.2f}"
+
+
+def test_check_draft_contract_and_held_out_posts_score_high(cfg, db) -> None:
+    held = ingest_demo(db)
+    title, body, tags = _held_text(held[0])
+    r = check_draft(cfg, db, {"title": title, "body_markdown": body, "topic": title, "tags": tags})
+    assert set(r) == {"score", "gates", "passed"}
+    assert all(set(g) == {"name", "passed", "detail"} for g in r["gates"])
+    s = r["score"]
+    assert s["reliable"] and s["posts"] == 27
+    assert s["fidelity"] >= 0.8 and s["attributed"], s
+    assert s["distance"] < 1.0
+    assert r["passed"], r["gates"]
+    other = read_folder(BACKGROUND / "it_dev")["it_dev"][0]
+    o = score_text(cfg, db, other)
+    assert o["fidelity"] < 0.3 and o["fidelity"] < s["fidelity"] and o["distance"] > s["distance"]
+    assert summary(s).startswith("style ") and "%" in summary(s)
+    assert (cfg.data_path / "style").is_dir() and list((cfg.data_path / "style").glob("voice-*.pkl"))
+
+
+def test_too_few_posts_gives_unreliable_score(cfg, db) -> None:
+    ingest(db, demo_files()[0][:4])
+    s = score_text(cfg, db, "오늘은 떡국을 끓였어용 ㅎㅎ 맛있었당!")
+    assert s["reliable"] is False and "only 4 posts" in s["reason"]
+    assert s["fidelity"] is None and s["fidelity_plain"] is None and s["distance"] is None
+    assert summary(s).startswith("style: unreliable")
+    r = check_draft(cfg, db, {"title": "떡국", "body_markdown": "오늘은 떡국을 끓였어용 " * 3, "topic": "떡국",
+                              "tags": []})
+    assert not r["passed"]
+    assert any(g["name"] == "reliable score" and not g["passed"] for g in r["gates"])
+
+
+def test_empty_draft(cfg, db) -> None:
+    ingest_demo(db)
+    r = check_draft(cfg, db, {"title": "제목만", "body_markdown": "  \n", "topic": "떡국", "tags": []})
+    assert not r["passed"]
+    assert r["score"]["fidelity"] is None and r["score"]["reason"] == "empty text"
+    assert any(g["name"] == "repetition" and not g["passed"] for g in r["gates"])
+
+
+def test_non_korean_draft_under_korean_profile(cfg, db) -> None:
+    ingest_demo(db)
+    body = ("Today I made rice cake soup for the new year. The broth was clear and the cat watched me cook. "
+            "It was a quiet and happy morning, and I think I will make it again next week.") * 3
+    r = check_draft(cfg, db, {"title": "Rice cake soup", "body_markdown": body, "topic": "새해 떡국", "tags": []})
+    assert r["score"]["lang"] == "en" and "is not the author's (ko)" in r["score"]["warning"]
+    assert any(g["name"] == "language" and not g["passed"] for g in r["gates"])
+    assert not r["passed"]
+    assert r["score"]["fidelity"] < 0.5
+
+
+def test_extremely_long_draft(cfg, db) -> None:
+    ingest_demo(db)
+    title, body, tags = _held_text(demo_files()[1][1])
+    huge = (body + "\n\n") * 400  # ~500k characters
+    t0 = time.perf_counter()
+    r = check_draft(cfg, db, {"title": title, "body_markdown": huge, "topic": title, "tags": tags})
+    assert time.perf_counter() - t0 < 30
+    s = r["score"]
+    assert s["truncated"] and s["chars"] > cfg.style.max_chars
+    failed = {g["name"] for g in r["gates"] if not g["passed"]}
+    assert {"length", "repetition"} <= failed
+
+
+def _gen(title: str, body: str, tags: list[str]) -> Generation:
+    return Generation(title=title, body_markdown=body, tags=tags, adapter_version=None, base_model="test",
+                      params={}, duration_s=1.0, new_tokens=10)
+
+
+def test_best_of_n_picks_the_best_scoring_candidate(cfg, db) -> None:
+    held = ingest_demo(db)
+    title, body, tags = _held_text(held[2])
+    topic = {"id": 1, "topic": title, "tags": tags}
+    foreign = read_folder(BACKGROUND / "mom_review")["mom_review"][5]
+    copied = _held_text(demo_files()[0][0])[1]  # an already stored post: trips the copy gate
+    cands = [_gen(title, foreign, tags), _gen(title, body, tags), _gen(title, "맛있어요 " * 200, tags),
+             _gen(title, copied, tags)]
+    best, details = pick_best(cfg, db, topic, cands)
+    assert best == 1
+    assert [d["index"] for d in details] == [0, 1, 2, 3] and sum(d["chosen"] for d in details) == 1
+    assert not details[3]["passed"] and not details[2]["passed"]
+    passing = [d for d in details if d["passed"]]
+    assert details[1]["value"] == max(d["value"] for d in passing)
+    # without the good candidate, the best remaining passing one wins, never a failing one
+    best2, details2 = pick_best(cfg, db, topic, [cands[0], cands[3]])
+    assert best2 == (0 if details2[0]["passed"] else 1) or not any(d["passed"] for d in details2)
+    with pytest.raises(ValueError):
+        pick_best(cfg, db, topic, [])
+
+
+def test_cli_score_and_style(cli, cfg, db, tmp_path) -> None:
+    held = ingest_demo(db)
+    r = cli("score", str(held[0]), "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert data[str(held[0])]["fidelity"] >= 0.8
+    r = cli("score", str(held[0]))
+    assert r.code == 0 and "style " in r.out
+    assert cli("score", str(tmp_path / "missing.md")).code == 2
+    png = tmp_path / "chart.png"
+    r = cli("style", "--png", str(png))
+    assert r.code == 0, r.err
+    assert "-용" in r.out and png.stat().st_size > 10_000
+    title, body, tags = _held_text(held[1])
+    from bot import drafts
+
+    draft_id = drafts.create(db, cfg, {"id": None, "topic": title}, _gen(title, body, tags))
+    assert drafts.route(cfg, db, draft_id) == "pending_review"  # review mode is manual by default
+    stored = drafts.get(db, draft_id)
+    assert stored["score"]["fidelity"] >= 0.8 and all(g["passed"] for g in stored["gates"])
+    r = cli("style", "--draft", str(draft_id))
+    assert r.code == 0, r.err
+    assert f"draft {draft_id}" in r.out and "ok   copy" in r.out
+    assert (cfg.data_path / "style" / f"draft-{draft_id}.png").is_file()
+
+
+def test_english_author_degrades_gracefully(cfg, db, shared) -> None:
+    essays = sorted((shared / "corpora" / "ebg-english" / "aa").glob("*.txt"))
+    assert len(essays) >= 12
+    ingest(db, essays[:-1])
+    title, body, tags = _held_text(essays[-1])
+    r = check_draft(cfg, db, {"title": title, "body_markdown": body, "topic": "", "tags": []})
+    s = r["score"]
+    assert s["profile_lang"] == "en" and s["lang"] == "en" and s["reliable"]
+    assert s["fidelity"] is not None and s["distance"] is not None and "warning" not in s
+    assert next(g for g in r["gates"] if g["name"] == "language")["passed"]
+    ko = check_draft(cfg, db, {"title": "떡국", "body_markdown": "오늘은 떡국을 끓였어요. 맛있었어요! " * 10,
+                               "topic": "", "tags": []})
+    assert not next(g for g in ko["gates"] if g["name"] == "language")["passed"]
+    assert ko["score"]["fidelity"] < s["fidelity"]

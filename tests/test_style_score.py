@@ -58,6 +58,15 @@ def test_check_draft_contract_and_held_out_posts_score_high(cfg, db) -> None:
     assert (cfg.data_path / "style").is_dir() and list((cfg.data_path / "style").glob("voice-*.pkl"))
 
 
+def test_topic_gate_reads_the_body_not_the_title(cfg, db) -> None:
+    held = ingest_demo(db)
+    _, body, _ = _held_text(held[0])
+    topic = "주식 투자 포트폴리오 리밸런싱 전략"
+    r = check_draft(cfg, db, {"title": topic, "body_markdown": body, "topic": topic, "tags": []})
+    (gate,) = [g for g in r["gates"] if g["name"] == "topic"]
+    assert not gate["passed"] and not r["passed"], gate  # the title restates the topic; the body is elsewhere
+
+
 def test_too_few_posts_gives_unreliable_score(cfg, db) -> None:
     ingest(db, demo_files()[0][:4])
     s = score_text(cfg, db, "오늘은 떡국을 끓였어용 ㅎㅎ 맛있었당!")

@@ -37,9 +37,10 @@ def check_draft(cfg: Config, db: sqlite_utils.Database, draft: dict) -> dict[str
         from bot.store import loads
 
         tags = loads(tags, [])
+    # topic adherence is judged on the body: the title usually restates the topic and would always match
     results = [G.repetition_gate(g, body), G.copy_gate(g, v.copy_index, text), G.length_gate(g, v.length_range, body),
-               G.topic_gate(g, draft.get("topic") or "", tags, text), G.forbidden_gate(g, text)]
-    topic = G.topic_overlap(draft.get("topic") or "", tags, text)
+               G.topic_gate(g, draft.get("topic") or "", tags, body), G.forbidden_gate(g, text)]
+    topic = G.topic_overlap(draft.get("topic") or "", tags, body)
     score["topic_overlap"] = None if topic is None else round(topic, 3)
     if body and v.posts:
         lang = score.get("lang")

@@ -30,7 +30,8 @@ class AuthExpired(BlogbotError):
 
     def __init__(self, platform: str, detail: str = "") -> None:
         self.platform = platform
-        msg = f"{platform}: the saved login is missing or expired ({detail or 'login page met'}); run `blogbot login {platform}`"
+        why = detail or "login page met"
+        msg = f"{platform}: the saved login is missing or expired ({why}); run `blogbot login {platform}`"
         super().__init__(msg)
 
 

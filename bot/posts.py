@@ -54,10 +54,12 @@ def mark_gone(db: sqlite_utils.Database, platform: str, source_id: str, status: 
 # A crawled post that blogbot itself published (same URL as a publication, or the title of a published draft on
 # that platform) is not the author's own writing: learning from it would feed the model its own output.
 OWN_PUBLICATION = """exists (select 1 from publications pb left join drafts d on d.id = pb.draft_id
-    where pb.state = 'published' and (pb.url = posts.url or (pb.platform = posts.platform and d.title = posts.title)))"""
+    where pb.state = 'published'
+      and (pb.url = posts.url or (pb.platform = posts.platform and d.title = posts.title)))"""
 
 
-def live_posts(db: sqlite_utils.Database, platform: str | None = None, include_generated: bool = False) -> list[Post]:
+def live_posts(db: sqlite_utils.Database, platform: str | None = None,
+               include_generated: bool = False) -> list[Post]:
     """Every live post, oldest first: the corpus the voice is learned from (blogbot's own posts left out)."""
     sql = "select * from posts where status = 'live'"
     params: tuple = ()

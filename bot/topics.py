@@ -83,7 +83,8 @@ def read_file(path: Path) -> QueueFile:
     for i, raw in enumerate(data):
         item = {"topic": raw} if isinstance(raw, str) else raw
         if not isinstance(item, dict):
-            raise ConfigError(f"{path}:{lines.get((i,), '?')} [{i}]: expected a topic string or a mapping with `topic:`")
+            where = f"{path}:{lines.get((i,), '?')} [{i}]"
+            raise ConfigError(f"{where}: expected a topic string or a mapping with `topic:`")
         try:
             entry = TopicEntry.model_validate(item)
         except ValidationError as exc:
@@ -130,7 +131,8 @@ def _norm(s: str | None) -> str:
 
 
 def list_topics(db: sqlite_utils.Database, include_removed: bool = False) -> list[dict]:
-    sql = "select * from topics" + ("" if include_removed else " where in_file = 1") + " order by in_file desc, position"
+    sql = "select * from topics" + ("" if include_removed else " where in_file = 1")
+    sql += " order by in_file desc, position"
     out = []
     for r in db.query(sql):
         r["tags"], r["platforms"] = loads(r["tags"], []), loads(r["platforms"], [])

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-
 FENCE = re.compile(r"^(```|~~~)")
 
 

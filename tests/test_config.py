@@ -52,7 +52,8 @@ def test_wrong_type_names_line(tmp_path: Path) -> None:
 
 def test_invalid_cron_names_line(tmp_path: Path) -> None:
     p = write(tmp_path, "schedule:\n  timezone: Asia/Seoul\n  crawl:\n    cron: \"0 25 * * *\"\n")
-    with pytest.raises(ConfigError, match=r'config.yaml:4 schedule.crawl.cron: invalid cron expression "0 25 \* \* \*"'):
+    msg = r'config.yaml:4 schedule.crawl.cron: invalid cron expression "0 25 \* \* \*"'
+    with pytest.raises(ConfigError, match=msg):
         config.load(p)
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+CHROMIUM = Path("/usr/bin/chromium")
+NEEDS_CHROMIUM = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")
 
 
 @pytest.fixture(autouse=True)
@@ -66,3 +69,29 @@ def cli(capsys: pytest.CaptureFixture):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    """The local sandbox of all three platforms on 127.0.0.1, one per test module."""
+    from platforms.sandbox.app import make_app, serve
+    from platforms.sandbox.store import SandboxStore
+
+    app = make_app(SandboxStore())
+    base, server = serve(app)
+    yield SimpleNamespace(app=app, base=base, store=app.config["STORE"])
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium under Playwright, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from platforms.browser import CHROMIUM_ARGS
+
+    pw = sync_playwright().start()
+    b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
+    pw.stop()

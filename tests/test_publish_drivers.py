@@ -6,43 +6,19 @@ from __future__ import annotations
 import itertools
 import zipfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
+from conftest import NEEDS_CHROMIUM
 
 import platforms
 from bot.errors import AuthExpired, PublishRejected, SelectorNotFound, TransientError
 from platforms.base import Draft
-from platforms.sandbox.app import FAULTS, make_app, serve, set_faults
-from platforms.sandbox.store import SandboxStore
+from platforms.sandbox.app import FAULTS, set_faults
 from platforms.sandbox.target import storage_state
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")]
+pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 PLATS = ["tistory", "naver", "velog"]
 _n = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    app = make_app(SandboxStore())
-    base, server = serve(app)
-    yield SimpleNamespace(app=app, base=base, store=app.config["STORE"])
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from platforms.browser import CHROMIUM_ARGS
-
-    pw = sync_playwright().start()
-    b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-    yield b
-    b.close()
-    pw.stop()
 
 
 @pytest.fixture

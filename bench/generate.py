@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 TOPIC = "첫눈 오는 날 한강까지 걸어간 이야기"
 
@@ -46,6 +46,7 @@ def make_adapter(cfg, out: Path) -> Path:
 
 def worker(kind: str, cache: str, adapter: str, n: int) -> dict:
     import torch
+    from _mem import peak_rss_gib
 
     from bot.config import Config
 
@@ -78,7 +79,7 @@ def worker(kind: str, cache: str, adapter: str, n: int) -> dict:
         new = int(out.shape[1] - enc["input_ids"].shape[1])
         tps, dtype = new / (time.monotonic() - t1), "float32 + unmerged peft"
     return {"tokens_per_s": round(tps, 2), "new_tokens": new, "dtype": dtype, "load_s": round(load, 1),
-            "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
+            "peak_rss_gib": peak_rss_gib(),
             "threads": torch.get_num_threads()}
 
 

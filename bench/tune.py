@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def load_posts() -> list:
@@ -32,6 +32,7 @@ def config(cache: str, steps: int):
 
 def worker(kind: str, cache: str, steps: int) -> dict:
     import torch
+    from _mem import peak_rss_gib
 
     from bot import corpus
     from bot import model as bm
@@ -75,7 +76,7 @@ def worker(kind: str, cache: str, steps: int) -> dict:
             sec = time.monotonic() - t0
         out = {"tokens_per_s": round(counted["tokens"] / sec, 1), "tokens": counted["tokens"], "seconds": round(sec, 1),
                "steps": steps, "padded_tokens": steps * per * L}
-    out["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+    out["peak_rss_gib"] = peak_rss_gib()
     out["dtype"] = str(bm.choose_dtype(cfg)).removeprefix("torch.")
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,9 @@ def load_posts() -> list:
 def config(cache: str, steps: int):
     from bot.config import Config
 
-    return Config(data_dir=Path(cache) / "bench-data", model={"cache_dir": cache},
+    # both arms on the same number of threads (blogbot would otherwise pick 1 on a machine it finds busy)
+    threads = len(os.sched_getaffinity(0))
+    return Config(data_dir=Path(cache) / "bench-data", model={"cache_dir": cache, "threads": threads},
                   tune={"max_steps": steps, "eval_every": 10**6, "checkpoint_every": 10**6, "max_minutes": 60})
 
 
@@ -38,6 +41,7 @@ def worker(kind: str, cache: str, steps: int) -> dict:
     from bot import model as bm
 
     cfg = config(cache, steps)
+    torch.set_num_threads(cfg.model.threads)
     posts = load_posts()
     if kind == "blogbot":
         from bot import tune
@@ -77,6 +81,7 @@ def worker(kind: str, cache: str, steps: int) -> dict:
         out = {"tokens_per_s": round(counted["tokens"] / sec, 1), "tokens": counted["tokens"], "seconds": round(sec, 1),
                "steps": steps, "padded_tokens": steps * per * L}
     out["peak_rss_gib"] = peak_rss_gib()
+    out["threads"] = torch.get_num_threads()
     out["dtype"] = str(bm.choose_dtype(cfg)).removeprefix("torch.")
     return out
 

@@ -113,3 +113,25 @@ def test_publish_command_on_the_default_sandbox_target(cli, cfg, db):
 
     url = r.out.strip().split()[-1]
     assert "명령줄에서 발행한 글입니다" in httpx.get(url).text
+
+
+def test_sandbox_detach_answers_then_is_reused(cli, tmp_path):
+    import os
+    import signal
+    import socket
+
+    from platforms.sandbox.target import answers
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db = tmp_path / "sb" / "sandbox.db"
+    r = cli("sandbox", "--port", port, "--db", db, "--detach")
+    pid = int((db.parent / "sandbox.pid").read_text())
+    try:
+        assert r.code == 0, r.err
+        assert answers(f"http://127.0.0.1:{port}")
+        again = cli("sandbox", "--port", port, "--db", db, "--detach")
+        assert again.code == 0 and "already running" in again.out
+    finally:
+        os.kill(pid, signal.SIGTERM)

@@ -108,14 +108,13 @@ def _detach(port: int, path: Path, fault: list[str]) -> None:
     """Start `blogbot sandbox` as a background process (pid in <db dir>/sandbox.pid) and wait until it answers."""
     import subprocess
     import sys
-
-    import httpx
+    import time
 
     from bot.errors import InputError
-    from platforms.sandbox.target import _answers
+    from platforms.sandbox.target import answers
 
     base = f"http://127.0.0.1:{port}"
-    if port and _answers(base):
+    if port and answers(base):
         console.print(f"sandbox already running at {base}/", markup=False)
         return
     if not port:
@@ -127,16 +126,13 @@ def _detach(port: int, path: Path, fault: list[str]) -> None:
     proc = subprocess.Popen([sys.executable, "-c", f"import sys; from bot.cli import main; sys.exit(main({args!r}))"],
                             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
     (path.parent / "sandbox.pid").write_text(str(proc.pid))
-    with httpx.Client() as client:
-        for _ in range(150):  # up to ~15 s for the child to import and bind
-            if proc.poll() is not None:
-                raise InputError(f"the sandbox exited with status {proc.returncode}; see {path.parent / 'sandbox.log'}")
-            try:
-                client.get(base + "/_sandbox/count", timeout=0.1)
-                break
-            except httpx.HTTPError:
-                import time
-
-                time.sleep(0.1)  # readiness poll of a child process, not a page wait
+    deadline = time.monotonic() + 15  # the child imports Flask and binds the port
+    while not answers(base):
+        if proc.poll() is not None:
+            raise InputError(f"the sandbox exited with status {proc.returncode}; see {path.parent / 'sandbox.log'}")
+        if time.monotonic() > deadline:
+            raise InputError(f"the sandbox (pid {proc.pid}) did not answer on {base} within 15 s; "
+                             f"see {path.parent / 'sandbox.log'}")
+        time.sleep(0.1)  # readiness poll of a child process, not a page wait
     console.print(f"sandbox at {base}/ (pid {proc.pid}, log {path.parent / 'sandbox.log'}); stop it with "
                   f"`kill {proc.pid}`", markup=False)

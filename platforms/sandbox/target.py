@@ -17,7 +17,7 @@ _LOCK = threading.Lock()
 _SERVED: dict[str, str] = {}  # db path → base URL of the sandbox this process serves
 
 
-def _answers(base: str) -> bool:
+def answers(base: str) -> bool:
     """Is a blogbot sandbox serving at `base`?"""
     import httpx
 
@@ -36,7 +36,7 @@ def in_process(cfg: Config) -> str:
 
     path = cfg.data_path / "sandbox" / "sandbox.db"
     with _LOCK:
-        if str(path) not in _SERVED and _answers(f"http://127.0.0.1:{DEFAULT_PORT}"):
+        if str(path) not in _SERVED and answers(f"http://127.0.0.1:{DEFAULT_PORT}"):
             _SERVED[str(path)] = f"http://127.0.0.1:{DEFAULT_PORT}"
             logger.info("using the sandbox already running at {} (`blogbot sandbox`)", _SERVED[str(path)])
         if str(path) not in _SERVED:

@@ -93,6 +93,10 @@ class TuneConfig(Section):
     min_posts: int = Field(8, ge=2)
     seed: int = 0
     checkpoint_every: int = Field(10, ge=1)
+    vocab: Literal["shortlist", "full"] = Field(
+        "shortlist", description="training softmax: the posts' tokens plus the base's likeliest ones, or all")
+    shortlist_tokens: int = Field(8192, ge=0, description="the base model's likeliest tokens added to the shortlist")
+    shortlist_sample_tokens: int = Field(1024, ge=1, description="training positions sampled to choose them")
 
 
 class GenerateConfig(Section):

@@ -91,3 +91,91 @@ def test_packing_keeps_loss_on_completions_only(tcfg, tiny_base: Path) -> None:
     rows = corpus.pack(exs, 128)
     assert len(rows) < len(exs)
     assert sum(len(r.input_ids) for r in rows) == sum(len(e.input_ids) for e in exs)
+
+
+def _batch(tok, posts, seq_len: int = 64) -> dict:
+    import random
+
+    from bot import corpus
+
+    rows = corpus.pack(corpus.encode(tok, posts, seq_len), seq_len)
+    return corpus.batches(rows, 4 * seq_len, tok.pad_token_id, random.Random(0))[0]
+
+
+def test_shortlist_loss_is_the_softmax_over_its_tokens(tiny_base: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bot import corpus, tune
+
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    model = AutoModelForCausalLM.from_pretrained(tiny_base).requires_grad_(False)
+    b = _batch(tok, marked_posts(4))
+    labels = sorted({int(t) for t in b["labels"].flatten() if t != corpus.IGNORE})
+    ids = sorted(set(labels) | {0, 3, 5})
+    assert ids[-1] in labels
+    assert len(ids) < len(tok)
+    with torch.no_grad():
+        got, n = tune.loss_and_tokens(model, b, shortlist=tune.Shortlist(ids, model.get_output_embeddings()))
+        full, n_full = tune.loss_and_tokens(model, b)
+        all_ids, _ = tune.loss_and_tokens(model, b, shortlist=tune.Shortlist(list(range(len(tok))),
+                                                                             model.get_output_embeddings()))
+        logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float()
+    y = b["labels"][:, 1:]
+    keep = y != corpus.IGNORE
+    pos = {t: i for i, t in enumerate(ids)}
+    want = torch.nn.functional.cross_entropy(logits[keep][:, ids], torch.tensor([pos[int(t)] for t in y[keep]]))
+    assert n == n_full == int(keep.sum())
+    assert float(got) == pytest.approx(float(want), rel=1e-4)
+    assert float(got) < float(full)  # fewer competitors, less loss
+    assert float(all_ids) == pytest.approx(float(full), rel=1e-4)
+    with pytest.raises(ValueError, match="outside the training shortlist"):
+        tune.loss_and_tokens(model, b, shortlist=tune.Shortlist(ids[:-1], model.get_output_embeddings()))
+
+
+def test_training_on_a_shortlist_reports_full_vocabulary_perplexities(tmp_path: Path, tiny_base: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from bot import config, corpus, tune
+
+    cfg = config.load(write_config(tmp_path, tiny_base, tune={"shortlist_tokens": 8}))
+    posts = marked_posts(12)
+    out = tmp_path / "a"
+    m = tune.train(cfg, posts, out)
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    train, held = corpus.split(posts, cfg.tune.holdout, cfg.tune.seed, cfg.tune.min_posts)
+    own = {t for e in corpus.encode(tok, train, cfg.tune.seq_len) for t in e.labels if t != corpus.IGNORE}
+    v = m["train_vocab"]
+    assert v["mode"] == "shortlist" and len(own) < v["size"] <= len(own) + 8 < len(tok)
+    assert 0 < v["held_out_mass_covered"] < 1
+    assert m["held_out_ppl_adapter"] < m["held_out_ppl_base"] * 0.8
+    # the gate's figures are full-vocabulary perplexities, whatever the training softmax was
+    assert tune.perplexity_of(cfg, held, out) == pytest.approx(m["held_out_ppl_adapter"], rel=1e-3)
+    (tmp_path / "f").mkdir()
+    full = config.load(write_config(tmp_path / "f", tiny_base, tune={"vocab": "full"}))
+    assert tune.train(full, posts, tmp_path / "b")["train_vocab"] == {"mode": "full", "size": len(tok)}
+
+
+def test_master_weights_keep_updates_below_bf16_resolution() -> None:
+    import torch
+
+    from bot import tune
+
+    lin = torch.nn.Linear(4, 4, bias=False).to(torch.bfloat16)
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+    w = tune.MasterWeights(lin)
+    opt = torch.optim.SGD(w.tensors(), lr=1.0)
+    for _ in range(100):  # each step moves a weight by 1e-4, far below bf16's step of 2**-7 near 1.0
+        lin.weight.grad = torch.full_like(lin.weight, -1e-4)
+        w.take_grads()
+        opt.step()
+        opt.zero_grad()
+        w.push()
+    assert lin.weight.grad is None
+    assert float(w.master["weight"][0, 0]) == pytest.approx(1.01, abs=1e-4)
+    assert float(lin.weight[0, 0]) == pytest.approx(1.0078125)  # 1.01 rounded to bf16, not stuck at 1.0
+    plain = torch.ones(4, dtype=torch.bfloat16)
+    for _ in range(100):
+        plain -= torch.full_like(plain, -1e-4)
+    assert float(plain[0]) == 1.0  # what updating bf16 weights directly would have kept

@@ -3,6 +3,8 @@ and make it active only when it beats the base and the active adapter on held-ou
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -13,10 +15,26 @@ from bot.config import Config
 from bot.posts import live_posts
 from bot.runlog import job_run
 
+# settings that change how a tune runs but not what it learns
+OPERATIONAL = {"checkpoint_every"}
+
+
+def settings_changed(cfg: Config, adapter_dir: Path) -> list[str]:
+    """How `cfg.tune` differs from the settings the adapter in `adapter_dir` was trained with ("key: old -> new");
+    an adapter whose training.json cannot be read counts as changed."""
+    try:
+        old = json.loads((adapter_dir / "training.json").read_text(encoding="utf-8"))["tune"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"{adapter_dir / 'training.json'} unreadable ({exc.__class__.__name__})"]
+    new = cfg.tune.model_dump()
+    return [f"tune.{k}: {old.get(k)!r} -> {new[k]!r}" for k in sorted(new)
+            if k not in OPERATIONAL and old.get(k, new[k]) != new[k]]
+
 
 def run(cfg: Config, db: sqlite_utils.Database, force: bool = False) -> dict[str, Any]:
     """Tune on every live post. Skipped (run.status="skipped", reason logged) when the active adapter, or the last
-    attempt, already saw exactly these posts on this base, unless `force`. Returns what happened."""
+    attempt, already saw exactly these posts on this base with these tune.* settings, unless `force`. Returns what
+    happened."""
     from bot import model as bm
     from bot import tune
 
@@ -27,13 +45,18 @@ def run(cfg: Config, db: sqlite_utils.Database, force: bool = False) -> dict[str
         dh = corpus.data_hash(posts)
         act = adapters.active(db, base.identity)
         if not force:
-            last = next(db.query("select version, status, data_hash, base_model from adapters "
+            last = next(db.query("select version, status, data_hash, base_model, path from adapters "
                                  "order by created_at desc, version desc limit 1"), None)
             same = [a for a in (act, last) if a and a["data_hash"] == dh and a["base_model"] == base.identity]
+            changed = {a["version"]: settings_changed(cfg, Path(a["path"])) for a in same}
+            for v, diff in changed.items():
+                if diff:
+                    logger.info("tune settings changed since adapter {}: {}; tuning again", v, "; ".join(diff))
+            same = [a for a in same if not changed[a["version"]]]
             if same:
                 a = same[0]
-                reason = (f"no posts changed since adapter {a['version']} ({a['status']}, data {dh}); "
-                          "use --force to tune again")
+                reason = (f"no posts changed since adapter {a['version']} ({a['status']}, data {dh}) and no tune "
+                          "setting either; use --force to tune again")
                 logger.info("{}", reason)
                 run.status = "skipped"
                 run.details.update(reason=reason, version=a["version"])

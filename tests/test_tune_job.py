@@ -44,6 +44,13 @@ def test_first_adapter_is_activated_then_unchanged_corpus_is_skipped(env) -> Non
     assert again["status"] == "skipped" and "no posts changed since adapter v0001" in again["reason"]
     last = next(db.query("select status, details from runs where job = 'tune' order by id desc limit 1"))
     assert last["status"] == "skipped" and "no posts changed" in last["details"]
+    cfg.tune.checkpoint_every = 5  # operational only: still skipped
+    assert tune_job.run(cfg, db)["status"] == "skipped"
+    cfg.tune.lora_r = 4  # what the adapter learns changes: tune again without --force
+    r = tune_job.run(cfg, db)
+    assert r["status"] in ("active", "rejected") and r["version"] == "v0002"
+    assert tune_job.settings_changed(cfg, Path(r["path"])) == []
+    assert tune_job.run(cfg, db)["status"] == "skipped"
 
 
 def test_a_worse_adapter_is_kept_but_not_activated(env) -> None:

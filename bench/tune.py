@@ -1,6 +1,7 @@
 """Benchmark: trained tokens/s (real, non-padding tokens) of `bot.tune.train` (packed rows, completion-only loss over
 the measured vocabulary shortlist, bf16 with fp32 master weights) vs a naive baseline in the same run: HF Trainer +
-peft, same LoRA and dtype, every example padded to the max length. Each side in its own process for its peak RSS.
+peft, same LoRA (peft's default fp32 adapter weights) and base dtype, every example padded to the max length. Each side
+in its own process for its peak RSS.
 
 blogbot's clock includes choosing the shortlist (a full-vocabulary pass over sampled training positions); the naive
 clock is `Trainer.train()`. A third arm, blogbot with `tune.vocab: full`, shows what the shortlist costs in quality:

@@ -97,33 +97,38 @@ def loss_and_tokens(model: Any, batch: dict[str, Any], chunk: int = 128,
     one of them)."""
     import torch
 
-    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    lm, h, y = _completions(model, batch)
     head = lm.get_output_embeddings()
-    batch = {k: v.to(head.weight.device) for k, v in batch.items()}
-    out = lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-    h = out.last_hidden_state[:, :-1]
-    y = batch["labels"][:, 1:]
-    keep = y != corpus.IGNORE
-    h, y = h[keep], y[keep]
     weight, bias = head.weight, head.bias
     if shortlist is not None and not head.weight.requires_grad:
         y = shortlist.pos[y]
         if bool((y < 0).any()):
             raise ValueError("a label outside the training shortlist")
         weight, bias = shortlist.weight, shortlist.bias
-    cap = getattr(lm.config, "final_logit_softcapping", None)
-    if cap or weight.requires_grad or bias is not None:
-        logits = torch.nn.functional.linear(h, weight, bias).float()
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
+    if getattr(lm.config, "final_logit_softcapping", None) or weight.requires_grad or bias is not None:
+        logits = _softcap(lm, torch.nn.functional.linear(h, weight, bias).float())
         return torch.nn.functional.cross_entropy(logits, y), int(y.numel())
     return _fused_ce().apply(h, weight, y, chunk), int(y.numel())
 
 
-def _logits(lm: Any, h: Any) -> Any:
+def _lm(model: Any) -> Any:
+    """The language model itself, under a peft wrapper or not (its LoRA layers stay active)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _completions(model: Any, batch: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(language model, last hidden states, next tokens) at the positions of `batch` that carry a label."""
+    lm = _lm(model)
+    batch = {k: v.to(lm.get_output_embeddings().weight.device) for k, v in batch.items()}
+    h = lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    y = batch["labels"][:, 1:]
+    keep = y != corpus.IGNORE
+    return lm, h[:, :-1][keep], y[keep]
+
+
+def _softcap(lm: Any, logits: Any) -> Any:
     import torch
 
-    logits = lm.lm_head(h).float()
     cap = getattr(lm.config, "final_logit_softcapping", None)
     return torch.tanh(logits / cap) * cap if cap else logits
 
@@ -134,26 +139,22 @@ def scan(model: Any, batches: list[dict[str, Any]], keep: list[int] | None = Non
     `keep`) the mean share of the mass that falls on those ids."""
     import torch
 
-    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
-    dev = lm.get_output_embeddings().weight.device
-    mass = torch.zeros(lm.get_output_embeddings().weight.shape[0], dtype=torch.float32, device=dev)
+    lm = _lm(model)
+    weight = lm.get_output_embeddings().weight
+    mass = torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device)
     nll, n = 0.0, 0
     was_training = lm.training
     lm.eval()
     with torch.no_grad():
         for b in batches:
-            b = {k: v.to(dev) for k, v in b.items()}
-            h = lm.get_decoder()(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).last_hidden_state
-            y = b["labels"][:, 1:]
-            sel = y != corpus.IGNORE
-            h, y = h[:, :-1][sel], y[sel]
+            _, h, y = _completions(model, b)
             for i in range(0, h.shape[0], chunk):
-                p = torch.log_softmax(_logits(lm, h[i : i + chunk]), -1)
+                p = torch.log_softmax(_softcap(lm, lm.lm_head(h[i : i + chunk]).float()), -1)
                 nll -= float(p.gather(1, y[i : i + chunk, None]).sum())
                 mass += p.exp_().sum(0)
             n += int(y.numel())
     lm.train(was_training)
-    covered = float(mass[torch.tensor(keep, device=dev)].sum() / max(1, n)) if keep is not None else None
+    covered = float(mass[torch.tensor(keep, device=weight.device)].sum() / max(1, n)) if keep is not None else None
     return {"nll": nll, "n": n, "mass": mass, "covered": covered}
 
 

@@ -41,6 +41,24 @@ def cfg(tmp_path: Path):
     return config.load(tmp_path / "config.yaml")
 
 
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Gemma 3 and its tokenizer (tests/_tiny_model.py), built once per test session."""
+    from _tiny_model import build_tiny
+
+    return build_tiny(tmp_path_factory.mktemp("tiny") / "base")
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path: Path, tiny_base: Path):
+    """A config in tmp_path that points blogbot at the tiny base with small tune/generate settings."""
+    from _tiny_model import write_config
+
+    from bot import config
+
+    return config.load(write_config(tmp_path, tiny_base))
+
+
 @pytest.fixture
 def db(cfg):
     from bot.store import open_db

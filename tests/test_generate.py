@@ -9,19 +9,7 @@ import types
 from pathlib import Path
 
 import pytest
-from _tiny_model import build_tiny, marked_posts, write_config
-
-
-@pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny(tmp_path_factory.mktemp("tiny") / "base")
-
-
-@pytest.fixture
-def gcfg(tmp_path: Path, tiny_base: Path):
-    from bot import config
-
-    return config.load(write_config(tmp_path, tiny_base))
+from _tiny_model import marked_posts
 
 
 @pytest.fixture
@@ -31,12 +19,12 @@ def passing_gates(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bot.style, "check_draft", lambda cfg, db, d: {"score": {"x": 1}, "gates": [], "passed": True})
 
 
-def test_same_seed_same_text_and_merged_cache_reused(gcfg, tmp_path: Path) -> None:
+def test_same_seed_same_text_and_merged_cache_reused(tiny_cfg, tmp_path: Path) -> None:
     from bot import generate, tune
 
     ad = tmp_path / "v0001"
-    tune.train(gcfg, marked_posts(8), ad)
-    b = generate.load_backend(gcfg, ad)
+    tune.train(tiny_cfg, marked_posts(8), ad)
+    b = generate.load_backend(tiny_cfg, ad)
     merged = list((tmp_path / "models" / "merged").glob("v*"))
     assert len(merged) == 1 and merged[0].name.startswith("v0001-")
     g1, g2 = b.generate("봄 산책", ["산책"], seed=3), b.generate("봄 산책", ["산책"], seed=3)
@@ -46,15 +34,15 @@ def test_same_seed_same_text_and_merged_cache_reused(gcfg, tmp_path: Path) -> No
     vocab = set(json.loads((ad / "vocab_ids.json").read_text()))
     assert len(vocab) <= b.vocab_size < len(b.tok)  # output layer restricted to the author's tokens + writing set
     mtime = merged[0].stat().st_mtime
-    generate.load_backend(gcfg, ad)  # second load: the cached merge, not a new one
+    generate.load_backend(tiny_cfg, ad)  # second load: the cached merge, not a new one
     assert merged[0].stat().st_mtime == mtime and len(list((tmp_path / "models" / "merged").glob("v*"))) == 1
 
 
-def test_int8_backend_generates_deterministically(gcfg) -> None:
+def test_int8_backend_generates_deterministically(tiny_cfg) -> None:
     from bot import generate
 
-    gcfg.generate.quantize = "int8"
-    b = generate.load_backend(gcfg, None)
+    tiny_cfg.generate.quantize = "int8"
+    b = generate.load_backend(tiny_cfg, None)
     assert b.dtype == "int8-dynamic"
     streamed: list[str] = []
     g = b.generate("두부 이야기", [], seed=5, on_text=streamed.append)
@@ -84,26 +72,26 @@ def test_suggested_tags_and_related_posts() -> None:
     assert tags[0] == "지도" and "빵" in tags and "망원시장" in tags and len(tags) <= 5
 
 
-def test_draft_job_writes_a_draft_and_moves_the_topic(gcfg, passing_gates, tmp_path: Path) -> None:
+def test_draft_job_writes_a_draft_and_moves_the_topic(tiny_cfg, passing_gates, tmp_path: Path) -> None:
     from bot import drafts, topics
     from bot.store import open_db
     from jobs import draft as draft_job
 
     (tmp_path / "topics.yaml").write_text("- 첫눈 오는 날 산책\n- topic: 두 번째\n  tags: [두부]\n", encoding="utf-8")
-    db = open_db(gcfg.data_path)
-    did = draft_job.run(gcfg, db)
+    db = open_db(tiny_cfg.data_path)
+    did = draft_job.run(tiny_cfg, db)
     d = drafts.get(db, did)
     assert d["topic"] == "첫눈 오는 날 산책" and d["adapter_version"] is None and d["status"] == "pending_review"
     assert Path(d["outbox_path"]).is_file() and d["params"]["n_candidates"] == 1
     states = {t["topic"]: t["state"] for t in topics.list_topics(db)}
     assert states == {"첫눈 오는 날 산책": "drafted", "두 번째": "queued"}
-    log = (gcfg.data_path / "logs" / "generations.jsonl").read_text(encoding="utf-8").splitlines()
+    log = (tiny_cfg.data_path / "logs" / "generations.jsonl").read_text(encoding="utf-8").splitlines()
     assert json.loads(log[-1])["draft_id"] == did
-    assert draft_job.run(gcfg, db) is not None
-    assert draft_job.run(gcfg, db) is None  # queue empty
+    assert draft_job.run(tiny_cfg, db) is not None
+    assert draft_job.run(tiny_cfg, db) is None  # queue empty
 
 
-def test_best_of_n_keeps_the_other_candidates(gcfg, passing_gates, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_best_of_n_keeps_the_other_candidates(tiny_cfg, passing_gates, monkeypatch: pytest.MonkeyPatch) -> None:
     from bot import drafts
     from bot.store import open_db
     from jobs import draft as draft_job
@@ -115,26 +103,26 @@ def test_best_of_n_keeps_the_other_candidates(gcfg, passing_gates, monkeypatch: 
         return 1, {"scores": [0.1, 0.9, 0.2]}
 
     monkeypatch.setitem(sys.modules, "bot.style.select", types.SimpleNamespace(pick_best=pick_best))
-    gcfg.generate.n_candidates, gcfg.generate.seed = 3, 11
-    db = open_db(gcfg.data_path)
-    d = drafts.get(db, draft_job.run(gcfg, db, topic="  봄   산책 "))
+    tiny_cfg.generate.n_candidates, tiny_cfg.generate.seed = 3, 11
+    db = open_db(tiny_cfg.data_path)
+    d = drafts.get(db, draft_job.run(tiny_cfg, db, topic="  봄   산책 "))
     assert calls == [3] and d["topic"] == "봄 산책"
     assert d["params"]["candidate_index"] == 1 and d["params"]["seed"] == 12
     assert [c["index"] for c in d["params"]["other_candidates"]] == [0, 2]
     assert d["params"]["selection"] == {"scores": [0.1, 0.9, 0.2]}
 
 
-def test_bad_topics_and_failures_lose_nothing(gcfg, passing_gates, monkeypatch, tmp_path: Path) -> None:
+def test_bad_topics_and_failures_lose_nothing(tiny_cfg, passing_gates, monkeypatch, tmp_path: Path) -> None:
     from bot import topics
     from bot.errors import InputError
     from bot.store import open_db
     from jobs import draft as draft_job
 
-    db = open_db(gcfg.data_path)
+    db = open_db(tiny_cfg.data_path)
     with pytest.raises(InputError, match="empty"):
-        draft_job.run(gcfg, db, topic="   ")
+        draft_job.run(tiny_cfg, db, topic="   ")
     with pytest.raises(InputError, match="too long"):
-        draft_job.run(gcfg, db, topic="가" * 201)
+        draft_job.run(tiny_cfg, db, topic="가" * 201)
     (tmp_path / "topics.yaml").write_text("- 망가질 주제\n", encoding="utf-8")
     import bot.generate
 
@@ -143,7 +131,7 @@ def test_bad_topics_and_failures_lose_nothing(gcfg, passing_gates, monkeypatch, 
 
     monkeypatch.setattr(bot.generate, "load_backend", boom)
     with pytest.raises(RuntimeError):
-        draft_job.run(gcfg, db)
+        draft_job.run(tiny_cfg, db)
     assert topics.list_topics(db)[0]["state"] == "failed"
     assert db["drafts"].count == 0
 

@@ -6,26 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from _tiny_model import build_tiny, marked_posts, write_config
+from _tiny_model import marked_posts, write_config
 
 
-@pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny(tmp_path_factory.mktemp("tiny") / "base")
-
-
-@pytest.fixture
-def tcfg(tmp_path: Path, tiny_base: Path):
-    from bot import config
-
-    return config.load(write_config(tmp_path, tiny_base))
-
-
-def test_training_lowers_held_out_loss_and_writes_a_complete_folder(tcfg, tmp_path: Path) -> None:
+def test_training_lowers_held_out_loss_and_writes_a_complete_folder(tiny_cfg, tmp_path: Path) -> None:
     from bot import adapters, tune
 
     out = tmp_path / "adapters" / "v0001"
-    m = tune.train(tcfg, marked_posts(12), out)
+    m = tune.train(tiny_cfg, marked_posts(12), out)
     assert m["held_out_ppl_adapter"] < m["held_out_ppl_base"] * 0.8
     first, last = m["history"][0]["loss"], m["history"][-1]["loss"]
     assert last < first
@@ -37,27 +25,27 @@ def test_training_lowers_held_out_loss_and_writes_a_complete_folder(tcfg, tmp_pa
     assert not (tmp_path / "adapters" / "v0001.work").exists()
 
 
-def test_adapter_round_trip_gives_the_same_perplexity(tcfg, tmp_path: Path) -> None:
+def test_adapter_round_trip_gives_the_same_perplexity(tiny_cfg, tmp_path: Path) -> None:
     from bot import corpus, tune
 
     posts = marked_posts(12)
     out = tmp_path / "a"
-    m = tune.train(tcfg, posts, out)
-    _, held = corpus.split(posts, tcfg.tune.holdout, tcfg.tune.seed, tcfg.tune.min_posts)
-    assert tune.perplexity_of(tcfg, held, out) == pytest.approx(m["held_out_ppl_adapter"], rel=1e-3)
-    assert tune.perplexity_of(tcfg, held) == pytest.approx(m["held_out_ppl_base"], rel=1e-3)
+    m = tune.train(tiny_cfg, posts, out)
+    _, held = corpus.split(posts, tiny_cfg.tune.holdout, tiny_cfg.tune.seed, tiny_cfg.tune.min_posts)
+    assert tune.perplexity_of(tiny_cfg, held, out) == pytest.approx(m["held_out_ppl_adapter"], rel=1e-3)
+    assert tune.perplexity_of(tiny_cfg, held) == pytest.approx(m["held_out_ppl_base"], rel=1e-3)
 
 
-def test_too_few_posts_is_a_clear_error(tcfg, tmp_path: Path) -> None:
+def test_too_few_posts_is_a_clear_error(tiny_cfg, tmp_path: Path) -> None:
     from bot import tune
     from bot.errors import InputError
 
     with pytest.raises(InputError, match="too few posts to tune: 3 stored, at least 4"):
-        tune.train(tcfg, marked_posts(3), tmp_path / "x")
+        tune.train(tiny_cfg, marked_posts(3), tmp_path / "x")
     assert not (tmp_path / "x").exists()
 
 
-def test_kill_during_tuning_resumes_from_the_checkpoint(tcfg, tmp_path: Path) -> None:
+def test_kill_during_tuning_resumes_from_the_checkpoint(tiny_cfg, tmp_path: Path) -> None:
     from bot import tune
 
     out, work = tmp_path / "v1", tmp_path / "work"
@@ -67,16 +55,16 @@ def test_kill_during_tuning_resumes_from_the_checkpoint(tcfg, tmp_path: Path) ->
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        tune.train(tcfg, marked_posts(12), out, work_dir=work, on_step=kill)
+        tune.train(tiny_cfg, marked_posts(12), out, work_dir=work, on_step=kill)
     assert not out.exists() and not list(tmp_path.glob(".v1*"))  # never a half-written adapter
     assert (work / "checkpoint.pt").is_file()
-    m = tune.train(tcfg, marked_posts(12), out, work_dir=work)
+    m = tune.train(tiny_cfg, marked_posts(12), out, work_dir=work)
     assert m["resumed_from_step"] == 6 and m["steps"] == 12
     assert [h["step"] for h in m["history"]] == list(range(1, 13))
     assert not work.exists()
 
 
-def test_packing_keeps_loss_on_completions_only(tcfg, tiny_base: Path) -> None:
+def test_packing_keeps_loss_on_completions_only(tiny_cfg, tiny_base: Path) -> None:
     from transformers import AutoTokenizer
 
     from bot import corpus

@@ -6,12 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _tiny_model import build_tiny, marked_posts, write_config
-
-
-@pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny(tmp_path_factory.mktemp("tiny") / "base")
+from _tiny_model import marked_posts, write_config
 
 
 @pytest.fixture

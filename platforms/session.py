@@ -14,12 +14,12 @@ from bot.config import Config
 from bot.errors import AuthExpired, InputError
 from platforms.browser import BrowserSession, session_path
 
-PLATFORMS = ("tistory", "naver", "velog")
 LOGIN_URLS = {
     "tistory": "https://www.tistory.com/auth/login",
     "naver": "https://nid.naver.com/nidlogin.login?url=https%3A%2F%2Fblog.naver.com%2F",
     "velog": "https://velog.io/",
 }
+PLATFORMS = tuple(LOGIN_URLS)  # the platforms with a login
 
 
 def _check_platform(platform: str) -> None:

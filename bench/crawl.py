@@ -51,9 +51,9 @@ def parse_throughput(seconds: float) -> dict:
 
 def crawl_bench(posts: int) -> dict:
     """Full crawl of a simulated blog per platform, then an incremental crawl with nothing new."""
-    from bot.config import Config, CrawlConfig, Source
-    from bot.runlog import setup_logging
-    from bot.store import open_db
+    from bot.core.config import Config, CrawlConfig, Source
+    from bot.core.runlog import setup_logging
+    from bot.core.store import open_db
     from jobs import crawl
     from platforms.sandbox.blogs import Faults, SimStore, generate, make_blog_app, serve
 

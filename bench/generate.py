@@ -24,8 +24,8 @@ def make_adapter(cfg, out: Path) -> Path:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from bot import corpus
-    from bot import model as bm
+    from bot.voice import corpus
+    from bot.voice import model as bm
 
     torch.manual_seed(0)
     model, _ = bm.load_model(cfg, dtype=torch.float32)
@@ -48,14 +48,14 @@ def worker(kind: str, cache: str, adapter: str, n: int) -> dict:
     import torch
     from _mem import peak_rss_gib
 
-    from bot.config import Config
+    from bot.core.config import Config
 
     cfg = Config(data_dir=Path(cache) / "bench-data", model={"cache_dir": cache},
                  generate={"max_new_tokens": n, "min_new_tokens": n, "temperature": 0.0, "repetition_penalty": 1.0,
                            "no_repeat_ngram_size": 0})  # the baseline's decoding settings
     t0 = time.monotonic()
     if kind == "fast":
-        from bot import generate
+        from bot.voice import generate
 
         b = generate.load_backend(cfg, Path(adapter))
         load = time.monotonic() - t0
@@ -65,8 +65,8 @@ def worker(kind: str, cache: str, adapter: str, n: int) -> dict:
     else:
         from peft import PeftModel
 
-        from bot import corpus
-        from bot import model as bm
+        from bot.voice import corpus
+        from bot.voice import model as bm
 
         model, tok = bm.load_model(cfg, dtype=torch.float32)
         model = PeftModel.from_pretrained(model, adapter).eval()
@@ -93,14 +93,14 @@ def main() -> None:
     if a.worker:
         print(json.dumps(worker(a.worker, a.cache, a.adapter, a.new_tokens)))
         return
-    from bot import model as bm
-    from bot.config import Config
+    from bot.core.config import Config
+    from bot.voice import model as bm
 
     cfg = Config(data_dir=Path(a.cache) / "bench-data", model={"cache_dir": a.cache})
     base = bm.resolve_base(cfg)  # converts once; not timed
     with tempfile.TemporaryDirectory() as tmp:
         adapter = a.adapter or str(make_adapter(cfg, Path(tmp) / "bench-adapter"))
-        from bot.generate import merged_path
+        from bot.voice.generate import merged_path
 
         merged_path(cfg, base, Path(adapter))  # built once per adapter version, not per draft: not timed
         res = {}

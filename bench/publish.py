@@ -27,8 +27,8 @@ def main() -> int:
     from loguru import logger
 
     import platforms
-    from bot.config import Config
-    from platforms.base import Draft
+    from bot.core.config import Config
+    from bot.core.records import Draft
     from platforms.browser import BrowserSession
     from platforms.sandbox.app import make_app, serve
     from platforms.sandbox.store import SandboxStore

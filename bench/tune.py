@@ -1,7 +1,7 @@
-"""Benchmark: trained tokens/s (real, non-padding tokens) of `bot.tune.train` (packed rows, completion-only loss over
-the measured vocabulary shortlist, bf16 with fp32 master weights) vs a naive baseline in the same run: HF Trainer +
-peft, same LoRA (peft's default fp32 adapter weights) and base dtype, every example padded to the max length. Each side
-in its own process for its peak RSS.
+"""Benchmark: trained tokens/s (real, non-padding tokens) of `bot.voice.tune.train` (packed rows, completion-only
+loss over the measured vocabulary shortlist, bf16 with fp32 master weights) vs a naive baseline in the same run: HF
+Trainer + peft, same LoRA (peft's default fp32 adapter weights) and base dtype, every example padded to the max length.
+Each side in its own process for its peak RSS.
 
 blogbot's clock includes choosing the shortlist (a full-vocabulary pass over sampled training positions); the naive
 clock is `Trainer.train()`. A third arm, blogbot with `tune.vocab: full`, shows what the shortlist costs in quality:
@@ -32,7 +32,7 @@ def load_posts() -> list:
 
 
 def config(cache: str, steps: int, vocab: str = "shortlist"):
-    from bot.config import Config
+    from bot.core.config import Config
 
     # both arms on the same number of threads (blogbot would otherwise pick 1 on a machine it finds busy)
     threads = len(os.sched_getaffinity(0))
@@ -45,14 +45,14 @@ def worker(kind: str, cache: str, steps: int) -> dict:
     import torch
     from _mem import peak_rss_gib
 
-    from bot import corpus
-    from bot import model as bm
+    from bot.voice import corpus
+    from bot.voice import model as bm
 
     cfg = config(cache, steps, "full" if kind == "blogbot_full_vocab" else "shortlist")
     torch.set_num_threads(cfg.model.threads)
     posts = load_posts()
     if kind.startswith("blogbot"):
-        from bot import tune
+        from bot.voice import tune
 
         with tempfile.TemporaryDirectory() as tmp:
             m = tune.train(cfg, posts, Path(tmp) / "v")
@@ -61,7 +61,7 @@ def worker(kind: str, cache: str, steps: int) -> dict:
     else:
         from transformers import Trainer, TrainingArguments
 
-        from bot.tune import _lora
+        from bot.voice.tune import _lora
 
         model, tok = bm.load_model(cfg, for_training=True)
         model = _lora(cfg, model)
@@ -106,7 +106,7 @@ def main() -> None:
     if a.worker:
         print(json.dumps(worker(a.worker, a.cache, a.steps)))
         return
-    from bot import model as bm
+    from bot.voice import model as bm
 
     base = bm.resolve_base(config(a.cache, a.steps))  # converts once; not timed
     kinds = ("naive", "blogbot") + (() if a.no_quality else ("blogbot_full_vocab",))

@@ -9,12 +9,12 @@ from typing import Any
 import sqlite_utils
 from loguru import logger
 
-from bot.config import Config, Source
-from bot.errors import BlogbotError, InputError
-from bot.posts import mark_gone, save_post
-from bot.runlog import Run, job_run
-from bot.store import now
-from platforms.base import PostRef
+from bot.core.config import Config, Source
+from bot.core.errors import BlogbotError, InputError
+from bot.core.posts import mark_gone, save_post
+from bot.core.records import PostRef
+from bot.core.runlog import Run, job_run
+from bot.core.store import now
 from platforms.http import Fetched, PoliteClient, PostGone
 
 READ_PLATFORMS = ("naver", "tistory", "velog")
@@ -73,7 +73,7 @@ def crawl_source(cfg: Config, db: sqlite_utils.Database, src: Source, client: Po
                  run: Run) -> None:
     """List one source, fetch what is new (or everything on a full crawl), store, mark what went away."""
     import platforms
-    from bot.ui import progress
+    from bot.core.console import progress
 
     reader = platforms.get(src.platform).reader(src, cfg, client)
     table = db["crawl_refs"]

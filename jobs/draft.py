@@ -11,11 +11,11 @@ from typing import Any
 import sqlite_utils
 from loguru import logger
 
-from bot import adapters, topics
-from bot.config import Config
-from bot.errors import InputError, ModelError
-from bot.runlog import LOG_DIR, job_run
-from bot.store import dumps, now
+from bot.core import adapters, drafts, topics
+from bot.core.config import Config
+from bot.core.errors import InputError, ModelError
+from bot.core.runlog import LOG_DIR, job_run
+from bot.core.store import dumps, now
 
 GENERATIONS_LOG = "generations.jsonl"
 
@@ -62,10 +62,9 @@ def run(cfg: Config, db: sqlite_utils.Database, topic: str | None = None, on_tex
 
 
 def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run: Any) -> int:
-    from bot import drafts
-    from bot import model as bm
-    from bot.generate import load_backend, related_posts
-    from bot.posts import live_posts
+    from bot.core.posts import live_posts
+    from bot.voice import model as bm
+    from bot.voice.generate import load_backend, related_posts
 
     base = bm.resolve_base(cfg)
     act = adapters.active(db, base.identity)
@@ -84,9 +83,9 @@ def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run:
     best, details = 0, None
     if n > 1:
         try:
-            from bot.style.select import pick_best
+            from bot.voice.style.select import pick_best
         except ImportError as exc:
-            raise ModelError(f"generate.n_candidates is {n} but best-of-n selection (bot.style.select.pick_best) "
+            raise ModelError(f"generate.n_candidates is {n} but best-of-n selection (bot.voice.style.select.pick_best) "
                              f"is not available: {exc}; set generate.n_candidates: 1") from None
         best, details = pick_best(cfg, db, row, cands)
     gen = cands[best]
@@ -97,7 +96,7 @@ def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run:
     draft_id = drafts.create(db, cfg, row, gen, extra={"params": dumps(params)})
     _log_generations(cfg, draft_id, row, cands, best)
     platforms = row.get("platforms") or cfg.publish.default_platforms
-    status = drafts.route(cfg, db, draft_id, platforms)
+    status = route(cfg, db, draft_id, platforms)
     run.count("drafted")
     run.details.update(draft_id=draft_id, adapter=gen.adapter_version, tokens_per_s=round(gen.tokens_per_s, 2),
                        new_tokens=gen.new_tokens, status=status)
@@ -115,3 +114,22 @@ def _log_generations(cfg: Config, draft_id: int, row: dict, cands: list, best: i
             rec = {"at": now(), "draft_id": draft_id, "topic_id": row["id"], "topic": row["topic"], "index": i,
                    "chosen": i == best, **asdict(c)}
             fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+
+
+def route(cfg: Config, db: sqlite_utils.Database, draft_id: int, platforms: list[str] | None = None) -> str:
+    """Decide where a new draft goes: score it and run the quality gates (bot.voice.style), then `approved` when the
+    review mode of every target platform is auto and every gate passed, else `pending_review`."""
+    from bot.voice.style import check_draft  # fidelity score + gates; stored with the draft
+
+    d = drafts.get(db, draft_id)
+    result = check_draft(cfg, db, d)
+    drafts.set_score(db, draft_id, result.get("score"), result.get("gates"))
+    targets = platforms or cfg.publish.default_platforms
+    auto = all(cfg.review_mode(p) == "auto" for p in targets)
+    if auto and result.get("passed", False):
+        drafts.set_status(db, draft_id, "approved", "auto: all gates passed")
+        return "approved"
+    failed = [g["name"] for g in result.get("gates") or [] if not g.get("passed")]
+    reason = ("gates failed: " + ", ".join(failed)) if failed else "manual review"
+    drafts.set_status(db, draft_id, "pending_review", reason)
+    return "pending_review"

@@ -9,13 +9,13 @@ from pathlib import Path
 import sqlite_utils
 from loguru import logger
 
-from bot.config import Config
-from bot.posts import save_post
-from bot.runlog import job_run
-from bot.store import now, transaction
-from bot.ui import progress
+from bot.core.config import Config
+from bot.core.console import progress
+from bot.core.posts import save_post
+from bot.core.records import Post
+from bot.core.runlog import job_run
+from bot.core.store import now, transaction
 from platforms import files
-from platforms.base import Post
 
 
 @dataclass

@@ -8,13 +8,13 @@ from typing import Any
 import sqlite_utils
 from loguru import logger
 
-from bot import drafts as drafts_mod
-from bot import ledger
-from bot.config import Config
-from bot.errors import AuthExpired, BlogbotError, InputError, SelectorNotFound, TransientError
-from bot.runlog import Run, job_run
-from bot.store import loads, row
-from platforms.base import Draft
+from bot.core import drafts as drafts_mod
+from bot.core import ledger
+from bot.core.config import Config
+from bot.core.errors import AuthExpired, BlogbotError, InputError, SelectorNotFound, TransientError
+from bot.core.records import Draft
+from bot.core.runlog import Run, job_run
+from bot.core.store import loads, row
 from platforms.publishkit import checkpoint
 
 LOGIN_FIX = "run `blogbot login {p}` (on a desktop; copy data/sessions/{p}.json to this machine if needed)"

@@ -10,10 +10,11 @@ from typing import Any
 import sqlite_utils
 from loguru import logger
 
-from bot import adapters, corpus
-from bot.config import Config
-from bot.posts import live_posts
-from bot.runlog import job_run
+from bot.core import adapters
+from bot.core.config import Config
+from bot.core.posts import live_posts
+from bot.core.runlog import job_run
+from bot.voice import corpus
 
 # settings that change how a tune runs but not what it learns
 OPERATIONAL = {"checkpoint_every"}
@@ -35,8 +36,8 @@ def run(cfg: Config, db: sqlite_utils.Database, force: bool = False) -> dict[str
     """Tune on every live post. Skipped (run.status="skipped", reason logged) when the active adapter, or the last
     attempt, already saw exactly these posts on this base with these tune.* settings, unless `force`. Returns what
     happened."""
-    from bot import model as bm
-    from bot import tune
+    from bot.voice import model as bm
+    from bot.voice import tune
 
     with job_run(db, "tune", force=force) as run:
         posts = live_posts(db)

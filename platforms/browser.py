@@ -13,8 +13,8 @@ from typing import Any
 
 from loguru import logger
 
-from bot.config import Config
-from bot.errors import InputError
+from bot.core.config import Config
+from bot.core.errors import InputError
 
 # Flags for a closed network: no background connections, no sandbox (containers), no GPU.
 CHROMIUM_ARGS = [

@@ -17,8 +17,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from loguru import logger
 
-from bot.config import CrawlConfig
-from bot.errors import BlogbotError, ParseError, TransientError
+from bot.core.config import CrawlConfig
+from bot.core.errors import BlogbotError, ParseError, TransientError
 
 MAX_REDIRECTS = 10
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-]+)""", re.I)

@@ -11,7 +11,7 @@ import re
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from platforms.base import normalize_text
+from bot.core.records import normalize_text
 
 # Elements that never carry the author's text: scripts, editor chrome, ads, share/like widgets.
 NOISE = ("script", "style", "noscript", "iframe", "button", "form", "input", "select", "textarea", "template",

@@ -11,9 +11,9 @@ from typing import Any
 
 from loguru import logger
 
-from bot.config import Config
-from bot.errors import AuthExpired, PublishRejected, SelectorNotFound, TransientError
-from platforms.base import Draft, normalize_text
+from bot.core.config import Config
+from bot.core.errors import AuthExpired, PublishRejected, SelectorNotFound, TransientError
+from bot.core.records import Draft, normalize_text
 
 PROBE_CHARS = 40
 
@@ -137,7 +137,7 @@ class Driver:
         self.base = (base_url or pc.base_url or "").rstrip("/") or None
         self.account = account or pc.account
         if not self.account:
-            from bot.errors import ConfigError
+            from bot.core.errors import ConfigError
 
             raise ConfigError(f"publish.{self.name}.account: needed to publish to {self.name}")
         self.page: Any = None

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.config import Config
-from bot.errors import AuthExpired, InputError
+from bot.core.config import Config
+from bot.core.errors import AuthExpired, InputError
 from platforms.browser import BrowserSession, session_path
 
 LOGIN_URLS = {

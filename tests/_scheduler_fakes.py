@@ -1,6 +1,6 @@
 """Fake job functions for the scheduler tests: the job contracts (crawl, tune, draft, publish) on a controllable clock.
 
-They write the same rows the real jobs write (runs through job_run, posts, adapters, drafts through bot.drafts,
+They write the same rows the real jobs write (runs through job_run, posts, adapters, drafts through bot.core.drafts,
 publications with an idempotency key), so the scheduler's side (what fires when, pacing, reconciliation) is tested
 against real state. Used in-process and, through `make_registry(...)` specs, in child processes."""
 
@@ -12,10 +12,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot import drafts, topics
-from bot.errors import TransientError
-from bot.runlog import job_run
-from bot.store import row
+from bot.core import drafts, topics
+from bot.core.errors import TransientError
+from bot.core.runlog import job_run
+from bot.core.store import row
 
 
 class Clock:

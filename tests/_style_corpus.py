@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.posts import save_post
-from platforms.files import read_file
+from bot.core.posts import save_post
+from platforms.files.read import read_file
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo" / "posts"
-BACKGROUND = ROOT / "bot" / "data" / "background"
+BACKGROUND = ROOT / "bot" / "voice" / "data" / "background"
 HELD_OUT = ("03-dubu-adoption-anniversary.md", "14-", "22-")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from platforms.base import Post
+from bot.core.records import Post
 
 ENDINGS = ["~당 ㅎㅎ", "~지용!", "~네용 ㅋㅋ"]
 WORDS = ["오늘", "시장", "두부", "고양이", "산책", "한강", "떡국", "요리", "친구", "카페", "봄", "비", "책", "도서관"]

@@ -36,7 +36,7 @@ def shared() -> Path:
 
 @pytest.fixture
 def cfg(tmp_path: Path):
-    from bot import config
+    from bot.core import config
 
     return config.load(tmp_path / "config.yaml")
 
@@ -54,14 +54,14 @@ def tiny_cfg(tmp_path: Path, tiny_base: Path):
     """A config in tmp_path that points blogbot at the tiny base with small tune/generate settings."""
     from _tiny_model import write_config
 
-    from bot import config
+    from bot.core import config
 
     return config.load(write_config(tmp_path, tiny_base))
 
 
 @pytest.fixture
 def db(cfg):
-    from bot.store import open_db
+    from bot.core.store import open_db
 
     d = open_db(cfg.data_path)
     yield d
@@ -78,7 +78,7 @@ class CliResult:
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture):
     """Run `blogbot ARGS...` in-process; returns exit code, stdout and stderr."""
-    from bot.cli import main
+    from bot.shell.cli import main
 
     def run(*args: str) -> CliResult:
         capsys.readouterr()

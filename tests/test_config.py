@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import config
-from bot.errors import ConfigError
+from bot.core import config
+from bot.core.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -7,10 +7,10 @@ from urllib.parse import quote
 
 import pytest
 
-from bot.config import Config, CrawlConfig, Source
-from bot.posts import live_posts
-from bot.store import loads, open_db
-from platforms.base import normalize_text
+from bot.core.config import Config, CrawlConfig, Source
+from bot.core.posts import live_posts
+from bot.core.records import normalize_text
+from bot.core.store import loads, open_db
 from platforms.sandbox.blogs import Faults, SimStore, generate, make_blog_app, serve
 
 ACCOUNTS = {"naver": "nv", "tistory": "ts", "velog": "vg"}

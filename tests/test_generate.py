@@ -14,13 +14,14 @@ from _tiny_model import marked_posts
 
 @pytest.fixture
 def passing_gates(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.style
+    import bot.voice.style
 
-    monkeypatch.setattr(bot.style, "check_draft", lambda cfg, db, d: {"score": {"x": 1}, "gates": [], "passed": True})
+    monkeypatch.setattr(bot.voice.style, "check_draft",
+                        lambda cfg, db, d: {"score": {"x": 1}, "gates": [], "passed": True})
 
 
 def test_same_seed_same_text_and_merged_cache_reused(tiny_cfg, tmp_path: Path) -> None:
-    from bot import generate, tune
+    from bot.voice import generate, tune
 
     ad = tmp_path / "v0001"
     tune.train(tiny_cfg, marked_posts(8), ad)
@@ -39,7 +40,7 @@ def test_same_seed_same_text_and_merged_cache_reused(tiny_cfg, tmp_path: Path) -
 
 
 def test_int8_backend_generates_deterministically(tiny_cfg) -> None:
-    from bot import generate
+    from bot.voice import generate
 
     tiny_cfg.generate.quantize = "int8"
     b = generate.load_backend(tiny_cfg, None)
@@ -53,7 +54,7 @@ def test_int8_backend_generates_deterministically(tiny_cfg) -> None:
 def test_artefact_tokens_are_banned_and_text_is_cleaned(tiny_base: Path) -> None:
     from transformers import AutoTokenizer
 
-    from bot.generate import banned_token_ids, clean_text
+    from bot.voice.generate import banned_token_ids, clean_text
 
     tok = AutoTokenizer.from_pretrained(tiny_base)
     names = set(tok.convert_ids_to_tokens(banned_token_ids(tok)))
@@ -63,7 +64,7 @@ def test_artefact_tokens_are_banned_and_text_is_cleaned(tiny_base: Path) -> None
 
 
 def test_suggested_tags_and_related_posts() -> None:
-    from bot.generate import related_posts, suggest_tags
+    from bot.voice.generate import related_posts, suggest_tags
 
     posts = marked_posts(6)
     posts[2].title, posts[2].tags = "망원시장 빵집 탐방", ["빵"]
@@ -73,8 +74,8 @@ def test_suggested_tags_and_related_posts() -> None:
 
 
 def test_draft_job_writes_a_draft_and_moves_the_topic(tiny_cfg, passing_gates, tmp_path: Path) -> None:
-    from bot import drafts, topics
-    from bot.store import open_db
+    from bot.core import drafts, topics
+    from bot.core.store import open_db
     from jobs import draft as draft_job
 
     (tmp_path / "topics.yaml").write_text("- 첫눈 오는 날 산책\n- topic: 두 번째\n  tags: [두부]\n", encoding="utf-8")
@@ -92,8 +93,8 @@ def test_draft_job_writes_a_draft_and_moves_the_topic(tiny_cfg, passing_gates, t
 
 
 def test_best_of_n_keeps_the_other_candidates(tiny_cfg, passing_gates, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot import drafts
-    from bot.store import open_db
+    from bot.core import drafts
+    from bot.core.store import open_db
     from jobs import draft as draft_job
 
     calls = []
@@ -102,7 +103,7 @@ def test_best_of_n_keeps_the_other_candidates(tiny_cfg, passing_gates, monkeypat
         calls.append(len(cands))
         return 1, {"scores": [0.1, 0.9, 0.2]}
 
-    monkeypatch.setitem(sys.modules, "bot.style.select", types.SimpleNamespace(pick_best=pick_best))
+    monkeypatch.setitem(sys.modules, "bot.voice.style.select", types.SimpleNamespace(pick_best=pick_best))
     tiny_cfg.generate.n_candidates, tiny_cfg.generate.seed = 3, 11
     db = open_db(tiny_cfg.data_path)
     d = drafts.get(db, draft_job.run(tiny_cfg, db, topic="  봄   산책 "))
@@ -113,9 +114,9 @@ def test_best_of_n_keeps_the_other_candidates(tiny_cfg, passing_gates, monkeypat
 
 
 def test_bad_topics_and_failures_lose_nothing(tiny_cfg, passing_gates, monkeypatch, tmp_path: Path) -> None:
-    from bot import topics
-    from bot.errors import InputError
-    from bot.store import open_db
+    from bot.core import topics
+    from bot.core.errors import InputError
+    from bot.core.store import open_db
     from jobs import draft as draft_job
 
     db = open_db(tiny_cfg.data_path)
@@ -124,12 +125,12 @@ def test_bad_topics_and_failures_lose_nothing(tiny_cfg, passing_gates, monkeypat
     with pytest.raises(InputError, match="too long"):
         draft_job.run(tiny_cfg, db, topic="가" * 201)
     (tmp_path / "topics.yaml").write_text("- 망가질 주제\n", encoding="utf-8")
-    import bot.generate
+    import bot.voice.generate
 
     def boom(*a, **k):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(bot.generate, "load_backend", boom)
+    monkeypatch.setattr(bot.voice.generate, "load_backend", boom)
     with pytest.raises(RuntimeError):
         draft_job.run(tiny_cfg, db)
     assert topics.list_topics(db)[0]["state"] == "failed"

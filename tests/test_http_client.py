@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from bot.config import CrawlConfig
-from bot.errors import TransientError
+from bot.core.config import CrawlConfig
+from bot.core.errors import TransientError
 from platforms.http import HttpRefused, PoliteClient, PostGone, decode_body, retry_after_s
 
 

@@ -137,7 +137,7 @@ def test_kill_midway_leaves_consistent_db_and_rerun_completes(tmp_path: Path) ->
     n = 3000
     for i in range(n):
         (src / f"{i:05d}.md").write_text(f"---\ntitle: 글 {i}\n---\n본문 {i} 입니다 ㅎㅎ\n", encoding="utf-8")
-    cmd = [sys.executable, "-m", "bot.cli", "ingest", str(src)]
+    cmd = [sys.executable, "-m", "bot.shell.cli", "ingest", str(src)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     dbfile = tmp_path / "data" / "blogbot.db"

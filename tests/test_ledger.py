@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import ledger
+from bot.core import ledger
 
 
 def _published_at(db, pub_id, when: datetime) -> None:

@@ -9,14 +9,14 @@ from _tiny_model import build_tiny, marked_posts, write_config
 
 
 def _cfg(tmp_path: Path, **model):
-    from bot.config import Config
+    from bot.core.config import Config
 
     return Config(data_dir=tmp_path / "data", model={"cache_dir": str(tmp_path / "models"), **model})
 
 
 def test_hf_id_missing_from_the_local_cache_says_how_to_download(tmp_path: Path, monkeypatch) -> None:
-    from bot import model
-    from bot.errors import ModelError
+    from bot.core.errors import ModelError
+    from bot.voice import model
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -27,8 +27,8 @@ def test_hf_id_missing_from_the_local_cache_says_how_to_download(tmp_path: Path,
 
 
 def test_missing_gguf_and_bad_folders_are_clear_errors(tmp_path: Path) -> None:
-    from bot import model
-    from bot.errors import ModelError
+    from bot.core.errors import ModelError
+    from bot.voice import model
 
     with pytest.raises(ModelError, match="GGUF file .*nope.gguf not found"):
         model.resolve_base(_cfg(tmp_path, base=str(tmp_path / "nope.gguf")))
@@ -42,7 +42,7 @@ def test_missing_gguf_and_bad_folders_are_clear_errors(tmp_path: Path) -> None:
 def test_folder_base_identity_and_dtype_choice(tmp_path: Path) -> None:
     import torch
 
-    from bot import model
+    from bot.voice import model
 
     base = build_tiny(tmp_path / "tiny")
     ref = model.resolve_base(_cfg(tmp_path, base=str(base)))
@@ -55,8 +55,8 @@ def test_folder_base_identity_and_dtype_choice(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the CPU-only error")
 def test_4bit_without_cuda_is_a_clear_error(tmp_path: Path) -> None:
-    from bot import model
-    from bot.errors import ModelError
+    from bot.core.errors import ModelError
+    from bot.voice import model
 
     base = build_tiny(tmp_path / "tiny")
     with pytest.raises(ModelError, match="load_in_4bit needs a CUDA GPU"):
@@ -69,11 +69,12 @@ def test_gpu_tune_and_generate_in_bf16_and_4bit(tmp_path: Path) -> None:
 
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU on this machine")
-    from bot import config, generate, tune
+    from bot.core import config
+    from bot.voice import generate, tune
 
     base = build_tiny(tmp_path / "tiny")
     cfg = config.load(write_config(tmp_path, base, model={"dtype": "auto", "device": "auto"}))
-    m, _ = __import__("bot.model", fromlist=["x"]).load_model(cfg)
+    m, _ = __import__("bot.voice.model", fromlist=["x"]).load_model(cfg)
     assert m.device.type == "cuda" and m.dtype == torch.bfloat16
     metrics = tune.train(cfg, marked_posts(8), tmp_path / "v1")
     assert metrics["held_out_ppl_adapter"] < metrics["held_out_ppl_base"]

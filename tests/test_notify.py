@@ -12,8 +12,9 @@ import pytest
 from _scheduler_fakes import FakeJobs
 from loguru import logger
 
-from bot import config, notify
-from bot.schedule_jobs import Runner
+from bot.core import config
+from bot.shell import notify
+from bot.shell.runner import Runner
 
 
 class Receiver:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import ParseError
+from bot.core.errors import ParseError
 from platforms.http import PostGone
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "platforms"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.posts import live_posts, mark_gone, save_post
-from platforms.base import Post
+from bot.core.posts import live_posts, mark_gone, save_post
+from bot.core.records import Post
 
 
 def post(sid: str, title: str = "제목", body: str = "본문입니다", platform: str = "tistory", url: str | None = None):

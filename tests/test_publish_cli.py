@@ -82,7 +82,7 @@ def test_check_reports_valid_then_expired(cli, tmp_path):
         (tmp_path / "config.yaml").write_text(
             f"data_dir: data\nbrowser: {{timeout_ms: 3000}}\n"
             f"publish:\n  tistory: {{base_url: '{base}', account: me}}\n")
-        from bot import config
+        from bot.core import config
         from platforms.session import save_state
 
         save_state(config.load(tmp_path / "config.yaml"), "tistory", storage_state(base, "tistory", "me"))
@@ -98,7 +98,7 @@ def test_check_reports_valid_then_expired(cli, tmp_path):
 @pytest.mark.slow
 @needs_chromium
 def test_publish_command_on_the_default_sandbox_target(cli, cfg, db):
-    from bot import drafts
+    from bot.core import drafts
 
     g = drafts.Generation(title="CLI 발행", body_markdown="명령줄에서 발행한 글입니다.", tags=[], adapter_version=None,
                           base_model="t", params={}, duration_s=1, new_tokens=1)

@@ -11,8 +11,8 @@ import pytest
 from conftest import NEEDS_CHROMIUM
 
 import platforms
-from bot.errors import AuthExpired, PublishRejected, SelectorNotFound, TransientError
-from platforms.base import Draft
+from bot.core.errors import AuthExpired, PublishRejected, SelectorNotFound, TransientError
+from bot.core.records import Draft
 from platforms.sandbox.app import FAULTS, set_faults
 from platforms.sandbox.target import storage_state
 

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import pytest
 from conftest import NEEDS_CHROMIUM
 
-from bot import drafts, ledger
-from bot.runlog import run_log_lines
+from bot.core import drafts, ledger
+from bot.core.runlog import run_log_lines
 from jobs.publish import run
 from platforms.publishkit import SimulatedCrash
 from platforms.sandbox.app import DEFAULT_PASSWORD, FAULTS, set_faults
@@ -31,7 +31,7 @@ _n = itertools.count(1)
 @pytest.fixture
 def setup(cfg, db, sandbox, tmp_path):
     """Every platform enabled on the sandbox for a fresh account, with a saved session; returns the accounts."""
-    from bot.runlog import setup_logging
+    from bot.core.runlog import setup_logging
 
     setup_logging(cfg.data_path, console=False)
     account = f"acct{next(_n)}"
@@ -42,7 +42,7 @@ def setup(cfg, db, sandbox, tmp_path):
                   "min_interval_minutes: 0, jitter_minutes: 0}"]
         save_state(cfg, p, storage_state(sandbox.base, p, account))
     (tmp_path / "config.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from bot import config
+    from bot.core import config
 
     c = config.load(tmp_path / "config.yaml")
     yield SimpleNamespace(cfg=c, db=db, account=account, base=sandbox.base)
@@ -113,7 +113,7 @@ def test_real_kill_of_the_process(setup, sandbox, browser, tmp_path, point, post
     env.pop("BLOGBOT_CRASH_MODE", None)
     (tmp_path / "config.yaml").write_text((tmp_path / "config.yaml").read_text().replace(
         "[tistory, naver, velog]", "[tistory]"), encoding="utf-8")
-    code = "import sys; from bot.cli import main; sys.exit(main(['publish']))"
+    code = "import sys; from bot.shell.cli import main; sys.exit(main(['publish']))"
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, timeout=120)
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]  # SIGKILL: no cleanup ran
     assert len(posts(sandbox, "tistory", setup.account)) == posts_after_kill

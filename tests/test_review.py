@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
-from bot import drafts, review
-from bot.errors import InputError
-from bot.store import dumps
+from bot.core import drafts
+from bot.core.errors import InputError
+from bot.core.store import dumps
+from bot.shell import review
 
 
 def make_draft(cfg, db, title="봄 산책", body="첫 문단입니다.\n\n둘째 문단.", status="pending_review") -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import runlog
+from bot.core import runlog
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,7 @@ def test_status_shows_corpus_queue_and_runs(tmp_path: Path, cli) -> None:
 
 def test_console_script_help_does_not_import_torch() -> None:
     exe = shutil.which("blogbot", path=str(ROOT / ".venv" / "bin")) or "blogbot"
-    code = "import sys, bot.cli; bot.cli.main(['--help']); print('torch' in sys.modules)"
+    code = "import sys, bot.shell.cli; bot.shell.cli.main(['--help']); print('torch' in sys.modules)"
     out = subprocess.run([str(Path(exe).parent / "python"), "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip().endswith("False"), out.stdout + out.stderr
 

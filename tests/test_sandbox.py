@@ -121,7 +121,7 @@ def test_velog_write_post_null_on_failures(client, app):
 def test_crawler_readers_read_the_sandbox(tmp_path):
     """What the drivers publish is readable by the crawl side's readers (platforms/*/read.py) on the sandbox."""
     import platforms
-    from bot.config import Config, Source
+    from bot.core.config import Config, Source
     from platforms.sandbox.app import serve
 
     app = make_app(SandboxStore())

@@ -17,11 +17,11 @@ from apscheduler.executors.debug import DebugExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
-from bot import config
-from bot.cron import missed, next_fire
-from bot.schedule_jobs import Runner
-from bot.scheduler import build, upcoming
-from bot.store import loads, open_db
+from bot.core import config
+from bot.core.cron import missed, next_fire
+from bot.core.store import loads, open_db
+from bot.shell.runner import Runner
+from bot.shell.scheduler import build, upcoming
 
 KST = ZoneInfo("Asia/Seoul")
 
@@ -312,8 +312,9 @@ def test_the_scheduler_does_not_import_torch(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from bot import config; from bot.scheduler import build; from bot.schedule_jobs import Runner;"
-            " import bot.cli; cfg = config.Config(); build(cfg, Runner(cfg)); print(sorted(m for m in sys.modules if "
+    code = ("import sys; from bot.core import config; from bot.shell.scheduler import build; "
+            "from bot.shell.runner import Runner; import bot.shell.cli; cfg = config.Config(); "
+            "build(cfg, Runner(cfg)); print(sorted(m for m in sys.modules if "
             "m.split('.')[0] in ('torch', 'transformers', 'peft', 'playwright')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1]).stdout

@@ -12,9 +12,9 @@ import sqlite_utils
 from _scheduler_fakes import FakeJobs
 from loguru import logger
 
-from bot import config, drafts
-from bot.schedule_jobs import REGISTRY, Runner
-from bot.store import open_db
+from bot.core import config, drafts
+from bot.core.store import open_db
+from bot.shell.runner import REGISTRY, Runner
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from _scheduler_fakes import FakeJobs
 
-from bot import config, topics
-from bot.schedule_jobs import Runner
-from bot.scheduler import SchedulerBusy, SchedulerLock, holder
-from bot.store import open_db
+from bot.core import config, topics
+from bot.core.store import open_db
+from bot.shell.runner import Runner
+from bot.shell.scheduler import SchedulerBusy, SchedulerLock, holder
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -24,10 +24,10 @@ TESTS = Path(__file__).resolve().parent
 SERVE = """
 import sys
 from _scheduler_fakes import FakeJobs
-from bot import config
-from bot.runlog import setup_logging
-from bot.schedule_jobs import Runner
-from bot.scheduler import SchedulerLock, serve
+from bot.core import config
+from bot.core.runlog import setup_logging
+from bot.shell.runner import Runner
+from bot.shell.scheduler import SchedulerLock, serve
 cfg = config.load(sys.argv[1])
 setup_logging(cfg.data_path)
 with SchedulerLock(cfg.data_path):
@@ -86,7 +86,7 @@ def test_second_scheduler_is_refused_naming_the_holder(tmp_path, cfg, cli):
 
 
 def test_lock_held_by_another_process(tmp_path, cfg):
-    code = ("import sys; from pathlib import Path; from bot.scheduler import SchedulerLock; "
+    code = ("import sys; from pathlib import Path; from bot.shell.scheduler import SchedulerLock; "
             "l = SchedulerLock(Path(sys.argv[1])).acquire(); print('locked', flush=True); sys.stdin.read()")
     proc = subprocess.Popen([sys.executable, "-c", code, str(cfg.data_path)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -167,8 +167,8 @@ def test_sigterm_during_a_publish_never_posts_twice(tmp_path, stop_timeout):
 
 CHILD = """
 import os, signal
-from bot.runlog import job_run
-from bot.store import now
+from bot.core.runlog import job_run
+from bot.core.store import now
 
 def tune(cfg, db, force=False):
     with job_run(db, "tune") as run:

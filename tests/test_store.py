@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from bot import store
-from bot.errors import InputError
+from bot.core import store
+from bot.core.errors import InputError
 
 
 def test_open_creates_all_tables_in_wal(tmp_path: Path) -> None:

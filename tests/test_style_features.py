@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.style.features import analyze, features, honorific_level, language
+from bot.voice.style.features import analyze, features, honorific_level, language
 
 KNOWN = ("안녕하세요 저는 민지예요. 오늘은 날씨가 좋았다! 정말 맛있었습니다 ㅋㅋ\n\n"
          "내가 먹은 떡볶이는 최고였당 ㅎㅎ 다음에 또 갈게용~ 진짜 강추함 ㅠㅠ")

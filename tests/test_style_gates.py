@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from _style_corpus import BACKGROUND
 
-from bot.config import GatesConfig
-from bot.style import gates as G
-from bot.style.voice import read_folder
+from bot.core.config import GatesConfig
+from bot.voice.style import gates as G
+from bot.voice.style.voice import read_folder
 
 G_DEFAULT = GatesConfig()
 
@@ -77,8 +77,8 @@ def test_forbidden_words() -> None:
 
 
 def test_related_posts_retrieval() -> None:
-    from bot.style.retrieve import related_posts
-    from platforms.base import Post
+    from bot.core.records import Post
+    from bot.voice.style.retrieve import related_posts
 
     posts = [Post("files", str(i), t, b) for i, (t, b) in enumerate([
         ("망원시장 장보기", "시장에서 떡이랑 고기를 샀어용"), ("고양이 두부 입양 1주년", "두부가 우리 집에 온 지 1년"),
@@ -90,7 +90,7 @@ def test_related_posts_retrieval() -> None:
 
 
 def test_distance_anchors_and_unusable_profile() -> None:
-    from bot.style import distance
+    from bot.voice.style import distance
 
     own = [[0.0, 1.0], [0.1, 1.1], [0.0, 0.9], [0.1, 1.0]]
     far = {"x": [[1.0, 3.0], [1.1, 3.2]], "y": [[0.9, 2.8], [1.0, 3.1]]}

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from _style_corpus import BACKGROUND, demo_files, ingest, ingest_demo
 
-from bot.drafts import Generation
-from bot.style import check_draft, classifier, score_text, summary
-from bot.style.features import analyze
-from bot.style.select import pick_best
-from bot.style.voice import post_text, read_folder
-from platforms.files import read_file
+from bot.core.records import Generation
+from bot.voice.style import check_draft, classifier, score_text, summary
+from bot.voice.style.features import analyze
+from bot.voice.style.select import pick_best
+from bot.voice.style.voice import post_text, read_folder
+from jobs import draft as draft_job
+from platforms.files.read import read_file
 
 
 def _held_text(path) -> tuple[str, str, list[str]]:
@@ -151,10 +152,10 @@ def test_cli_score_and_style(cli, cfg, db, tmp_path) -> None:
     assert r.code == 0, r.err
     assert "-용" in r.out and png.stat().st_size > 10_000
     title, body, tags = _held_text(held[1])
-    from bot import drafts
+    from bot.core import drafts
 
     draft_id = drafts.create(db, cfg, {"id": None, "topic": title}, _gen(title, body, tags))
-    assert drafts.route(cfg, db, draft_id) == "pending_review"  # review mode is manual by default
+    assert draft_job.route(cfg, db, draft_id) == "pending_review"  # review mode is manual by default
     stored = drafts.get(db, draft_id)
     assert stored["score"]["fidelity"] >= 0.8 and all(g["passed"] for g in stored["gates"])
     r = cli("style", "--draft", str(draft_id))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import topics
-from bot.errors import ConfigError
+from bot.core import topics
+from bot.core.errors import ConfigError
 
 QUEUE = """# my queue
 - 장마철 제습기 고르는 법   # a plain line

@@ -1,4 +1,4 @@
-"""bot.tune on a tiny random model: the loss goes down, the adapter round-trips, too few posts, kill and resume."""
+"""bot.voice.tune on a tiny random model: the loss goes down, the adapter round-trips, too few posts, kill, resume."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from _tiny_model import marked_posts, write_config
 
 
 def test_training_lowers_held_out_loss_and_writes_a_complete_folder(tiny_cfg, tmp_path: Path) -> None:
-    from bot import adapters, tune
+    from bot.core import adapters
+    from bot.voice import tune
 
     out = tmp_path / "adapters" / "v0001"
     m = tune.train(tiny_cfg, marked_posts(12), out)
@@ -26,7 +27,7 @@ def test_training_lowers_held_out_loss_and_writes_a_complete_folder(tiny_cfg, tm
 
 
 def test_adapter_round_trip_gives_the_same_perplexity(tiny_cfg, tmp_path: Path) -> None:
-    from bot import corpus, tune
+    from bot.voice import corpus, tune
 
     posts = marked_posts(12)
     out = tmp_path / "a"
@@ -37,8 +38,8 @@ def test_adapter_round_trip_gives_the_same_perplexity(tiny_cfg, tmp_path: Path) 
 
 
 def test_too_few_posts_is_a_clear_error(tiny_cfg, tmp_path: Path) -> None:
-    from bot import tune
-    from bot.errors import InputError
+    from bot.core.errors import InputError
+    from bot.voice import tune
 
     with pytest.raises(InputError, match="too few posts to tune: 3 stored, at least 4"):
         tune.train(tiny_cfg, marked_posts(3), tmp_path / "x")
@@ -46,7 +47,7 @@ def test_too_few_posts_is_a_clear_error(tiny_cfg, tmp_path: Path) -> None:
 
 
 def test_kill_during_tuning_resumes_from_the_checkpoint(tiny_cfg, tmp_path: Path) -> None:
-    from bot import tune
+    from bot.voice import tune
 
     out, work = tmp_path / "v1", tmp_path / "work"
 
@@ -67,7 +68,7 @@ def test_kill_during_tuning_resumes_from_the_checkpoint(tiny_cfg, tmp_path: Path
 def test_packing_keeps_loss_on_completions_only(tiny_cfg, tiny_base: Path) -> None:
     from transformers import AutoTokenizer
 
-    from bot import corpus
+    from bot.voice import corpus
 
     tok = AutoTokenizer.from_pretrained(tiny_base)
     exs = corpus.encode(tok, marked_posts(6, sentences=30) + marked_posts(6, seed=1, sentences=1), 128)
@@ -84,7 +85,7 @@ def test_packing_keeps_loss_on_completions_only(tiny_cfg, tiny_base: Path) -> No
 def _batch(tok, posts, seq_len: int = 64) -> dict:
     import random
 
-    from bot import corpus
+    from bot.voice import corpus
 
     rows = corpus.pack(corpus.encode(tok, posts, seq_len), seq_len)
     return corpus.batches(rows, 4 * seq_len, tok.pad_token_id, random.Random(0))[0]
@@ -94,7 +95,7 @@ def test_shortlist_loss_is_the_softmax_over_its_tokens(tiny_base: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from bot import corpus, tune
+    from bot.voice import corpus, tune
 
     tok = AutoTokenizer.from_pretrained(tiny_base)
     model = AutoModelForCausalLM.from_pretrained(tiny_base).requires_grad_(False)
@@ -124,7 +125,8 @@ def test_shortlist_loss_is_the_softmax_over_its_tokens(tiny_base: Path) -> None:
 def test_training_on_a_shortlist_reports_full_vocabulary_perplexities(tmp_path: Path, tiny_base: Path) -> None:
     from transformers import AutoTokenizer
 
-    from bot import config, corpus, tune
+    from bot.core import config
+    from bot.voice import corpus, tune
 
     cfg = config.load(write_config(tmp_path, tiny_base, tune={"shortlist_tokens": 8}))
     posts = marked_posts(12)
@@ -147,7 +149,7 @@ def test_training_on_a_shortlist_reports_full_vocabulary_perplexities(tmp_path: 
 def test_master_weights_keep_updates_below_bf16_resolution() -> None:
     import torch
 
-    from bot import tune
+    from bot.voice import tune
 
     lin = torch.nn.Linear(4, 4, bias=False).to(torch.bfloat16)
     with torch.no_grad():

@@ -11,9 +11,9 @@ from _tiny_model import marked_posts, write_config
 
 @pytest.fixture
 def env(tmp_path: Path, tiny_base: Path):
-    from bot import config
-    from bot.posts import save_post
-    from bot.store import open_db
+    from bot.core import config
+    from bot.core.posts import save_post
+    from bot.core.store import open_db
 
     cfg = config.load(write_config(tmp_path, tiny_base))
     db = open_db(cfg.data_path)
@@ -64,7 +64,7 @@ def test_a_worse_adapter_is_kept_but_not_activated(env) -> None:
 
 
 def test_gate_rules() -> None:
-    from bot.adapters import gate
+    from bot.core.adapters import gate
 
     m = {"held_out_ppl_adapter": 10.0, "held_out_ppl_base": 20.0, "held_out_ppl_compare": {"v0001": 9.0}}
     assert gate(m, None)[0] is True
@@ -76,8 +76,8 @@ def test_gate_rules() -> None:
 
 
 def test_broken_folders_are_ignored_and_the_active_adapter_is_unchanged(env, tmp_path: Path) -> None:
-    from bot import adapters
-    from bot.errors import ModelError
+    from bot.core import adapters
+    from bot.core.errors import ModelError
     from jobs import tune as tune_job
 
     cfg, db = env
@@ -113,9 +113,9 @@ def test_activate_and_rollback_through_the_cli(env, cli) -> None:
 
 
 def test_too_few_posts_in_the_store(tmp_path: Path, tiny_base: Path) -> None:
-    from bot import config
-    from bot.errors import InputError
-    from bot.store import open_db
+    from bot.core import config
+    from bot.core.errors import InputError
+    from bot.core.store import open_db
     from jobs import tune as tune_job
 
     cfg = config.load(write_config(tmp_path, tiny_base))

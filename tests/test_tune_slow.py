@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from platforms.base import Post
+from bot.core.records import Post
 
 CACHE = os.environ.get("TEST_MODEL_CACHE")
 MARK = "당 ㅎㅎ"
@@ -43,8 +43,8 @@ def styled_posts(n: int = 14) -> list[Post]:
 
 @pytest.mark.slow
 def test_a_few_steps_teach_a_marked_style(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
-    from bot import generate, tune
-    from bot.config import Config
+    from bot.core.config import Config
+    from bot.voice import generate, tune
 
     cache = Path(CACHE) if CACHE else tmp_path_factory.mktemp("models")
     cfg = Config(data_dir=tmp_path / "data", model={"cache_dir": str(cache)},

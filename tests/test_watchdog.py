@@ -6,8 +6,8 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 
-from bot.report import watchdog
-from bot.scheduler import SchedulerLock
+from bot.shell.report import watchdog
+from bot.shell.scheduler import SchedulerLock
 
 
 def ago(**kw) -> str:
@@ -52,7 +52,7 @@ def test_silence_warns_and_check_fails(cfg, db, cli):
 
 
 def test_login_failures_and_review(cfg, db, cli):
-    from bot import drafts
+    from bot.core import drafts
 
     add_pub(db, "naver", "needs_login", ago(hours=2), "k1")
     for _ in range(3):

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from bot.style import classifier, distance, features
-from bot.style.gates import CopyIndex, ngrams, words
-from bot.style.voice import BUILTIN_BACKGROUND
-from platforms.base import Post
+from bot.core.records import Post
+from bot.voice.style import classifier, distance, features
+from bot.voice.style.gates import CopyIndex, ngrams, words
+from bot.voice.style.voice import BUILTIN_BACKGROUND
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo" / "posts"
@@ -37,8 +37,8 @@ def text_of(gen: dict) -> str:
 
 
 def read_dir(folder: Path, name: str) -> list[Post]:
-    """An author's posts: Markdown with front matter through platforms.files, .txt files as raw text."""
-    from platforms.files import read_file
+    """An author's posts: Markdown with front matter through platforms.files.read, .txt files as raw text."""
+    from platforms.files.read import read_file
 
     out: list[Post] = []
     for f in sorted(folder.iterdir()):
@@ -148,7 +148,7 @@ def topic_impostors(target: Author, others: list[str], seed: int = 0) -> list[st
     import random
     from collections import Counter
 
-    from bot.style.features import kiwi, language
+    from bot.voice.style.features import kiwi, language
 
     rng = random.Random(seed)
     nouns = Counter(t.form for p in target.train if language(text(p)) == "ko"

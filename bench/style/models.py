@@ -7,18 +7,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.config import Config
-from platforms.base import Post
+from bot.core.config import Config
+from bot.core.records import Post
 
 
 def unavailable() -> str | None:
     """Why the tune/generate side cannot run here (None when it can)."""
     try:
-        from bot import generate, tune
+        from bot.voice import generate, tune
     except ImportError as exc:
         return f"model code not importable: {exc}"
-    missing = [n for n, m, a in (("bot.tune.train", tune, "train"), ("bot.tune.perplexity_of", tune, "perplexity_of"),
-                                 ("bot.generate.load_backend", generate, "load_backend")) if not hasattr(m, a)]
+    missing = [n for n, m, a in (("bot.voice.tune.train", tune, "train"),
+                                 ("bot.voice.tune.perplexity_of", tune, "perplexity_of"),
+                                 ("bot.voice.generate.load_backend", generate, "load_backend")) if not hasattr(m, a)]
     return ("missing: " + ", ".join(missing)) if missing else None
 
 
@@ -39,7 +40,7 @@ def bench_config(data_dir: Path, quick: bool, steps: int | None, new_tokens: int
 
 
 def tune(cfg: Config, posts: list[Post], out_dir: Path) -> dict[str, Any]:
-    from bot import tune as t
+    from bot.voice import tune as t
 
     t0 = time.perf_counter()
     metrics = t.train(cfg, posts, out_dir)
@@ -58,7 +59,7 @@ def _topic(p: Post) -> str:
 def generate(cfg: Config, adapter_dir: Path | None, topics: list[Post], examples: list[Post] | None = None,
              seed: int = 0) -> list[dict[str, Any]]:
     """One generation per held-out topic; with `examples` and no adapter this is the prompting baseline."""
-    from bot import generate as g
+    from bot.voice import generate as g
 
     backend = g.load_backend(cfg, adapter_dir)
     out = []
@@ -72,7 +73,7 @@ def generate(cfg: Config, adapter_dir: Path | None, topics: list[Post], examples
 
 def perplexities(cfg: Config, held_out: list[Post], adapters: dict[str, Path]) -> dict[str, float]:
     """Held-out perplexity of one author's real posts under the base model and under each adapter."""
-    from bot import tune as t
+    from bot.voice import tune as t
 
     out = {"base": t.perplexity_of(cfg, held_out, None)}
     for name, path in adapters.items():

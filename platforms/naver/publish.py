@@ -8,9 +8,9 @@ from typing import Any
 
 from loguru import logger
 
-from bot.config import Config
-from bot.errors import PublishRejected, TransientError
-from platforms.base import Draft, PublishResult
+from bot.core.config import Config
+from bot.core.errors import PublishRejected, TransientError
+from bot.core.records import Draft, PublishResult
 from platforms.naver import selectors as S
 from platforms.publishkit import (
     Driver,

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 from selectolax.lexbor import LexborHTMLParser
 
-from bot.config import Config, Source
-from bot.errors import ParseError, TransientError
-from platforms.base import Post, PostRef
+from bot.core.config import Config, Source
+from bot.core.errors import ParseError, TransientError
+from bot.core.records import Post, PostRef
 from platforms.http import Fetched, PoliteClient, PostGone
 from platforms.markdown import blocks_to_markdown, looks_truncated
 from platforms.naver.blocks import attr, se2_blocks, se3_blocks, se4_blocks

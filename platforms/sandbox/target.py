@@ -9,7 +9,7 @@ from typing import Any
 
 from loguru import logger
 
-from bot.config import Config
+from bot.core.config import Config
 from platforms.sandbox.app import DEFAULT_PASSWORD, LOGIN_PATHS
 
 DEFAULT_PORT = 8765
@@ -60,7 +60,7 @@ def sandbox_cookies(base: str, platform: str, user: str, password: str = DEFAULT
     resp = httpx.post(base + LOGIN_PATHS[platform], data={field: user, pw: password, "next": "/"},
                       follow_redirects=False, timeout=30)
     if resp.status_code not in (302, 303) or not resp.cookies:
-        from bot.errors import AuthExpired
+        from bot.core.errors import AuthExpired
 
         raise AuthExpired("sandbox", f"sandbox login answered HTTP {resp.status_code}")
     host = base.split("://", 1)[1].split("/")[0].split(":")[0]

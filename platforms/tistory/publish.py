@@ -9,9 +9,9 @@ from urllib.parse import quote
 
 from loguru import logger
 
-from bot.config import Config
-from bot.errors import AuthExpired, PublishRejected, TransientError
-from platforms.base import Draft, PublishResult
+from bot.core.config import Config
+from bot.core.errors import AuthExpired, PublishRejected, TransientError
+from bot.core.records import Draft, PublishResult
 from platforms.publishkit import (
     Driver,
     body_saved,

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from bot.config import Config, Source
-from bot.errors import ParseError
-from platforms.base import Post, PostRef
+from bot.core.config import Config, Source
+from bot.core.errors import ParseError
+from bot.core.records import Post, PostRef
 from platforms.http import Fetched, PoliteClient, PostGone
 from platforms.markdown import blocks_to_markdown, clean, image_src, looks_truncated
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from loguru import logger
 
-from bot.config import Config
-from bot.errors import AuthExpired, PublishRejected, TransientError
-from platforms.base import Draft, PublishResult
+from bot.core.config import Config
+from bot.core.errors import AuthExpired, PublishRejected, TransientError
+from bot.core.records import Draft, PublishResult
 from platforms.publishkit import (
     Driver,
     body_saved,
@@ -29,7 +29,7 @@ name = "velog"
 
 def url_slug(draft: Draft) -> str:
     """Always send a slug (a null one is silently dropped); the key makes it unique and findable."""
-    from bot.drafts import slug
+    from bot.core.records import slug
 
     return f"{slug(draft.title, 60)}-{(draft.key or str(draft.id)).removeprefix('bb-')[:8]}"
 

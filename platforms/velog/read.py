@@ -10,9 +10,9 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from bot.config import Config, Source
-from bot.errors import ParseError
-from platforms.base import Post, PostRef, normalize_text
+from bot.core.config import Config, Source
+from bot.core.errors import ParseError
+from bot.core.records import Post, PostRef, normalize_text
 from platforms.http import Fetched, PoliteClient, PostGone
 
 name = "velog"

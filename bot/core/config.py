@@ -1,0 +1,406 @@
+"""Configuration: pydantic models of config.yaml, loading with line-numbered errors, and secrets."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.core.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "config.yaml"
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _check_cron(value: str) -> str:
+    from bot.core.cron import cron_trigger  # weekdays as cron reads them (APScheduler 3's 0 is Monday)
+
+    try:
+        cron_trigger(value, "UTC")
+    except ValueError as exc:
+        raise ValueError(f'invalid cron expression "{value}": {exc}') from None
+    return value
+
+
+class JobSchedule(Section):
+    cron: str
+    enabled: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        return _check_cron(v)
+
+
+class ScheduleConfig(Section):
+    timezone: str = "Asia/Seoul"
+    misfire_grace_s: int = Field(3600, ge=1)
+    crawl: JobSchedule = JobSchedule(cron="30 4 * * *")
+    retune: JobSchedule = JobSchedule(cron="0 3 * * 1")
+    draft: JobSchedule = JobSchedule(cron="0 9 * * *")
+    publish: JobSchedule = JobSchedule(cron="0 10-20/2 * * *")
+    catch_up: bool = Field(True, description="after downtime, a job that missed fire times runs once at start")
+    stop_timeout_s: float = Field(60.0, ge=0, description="on SIGTERM/SIGINT, wait this long for the running job")
+    isolate: list[Literal["crawl", "retune", "draft"]] = Field(
+        ["retune"], description="jobs run in a child process (a crash or out-of-memory cannot kill the scheduler)")
+    isolate_timeout_s: float = Field(7200.0, gt=0, description="a child process running longer is stopped")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f'unknown timezone "{v}"') from None
+        return v
+
+
+class ModelConfig(Section):
+    base: str | None = Field(None, description="HF model id (local cache only), a folder, or a .gguf; None = embedded")
+    dtype: Literal["auto", "bfloat16", "float32", "float16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    load_in_4bit: bool = False
+    threads: int | None = Field(None, ge=1)
+    cache_dir: str | None = Field(None, description="converted bases and merged adapters (default <data_dir>/models)")
+
+
+class TuneConfig(Section):
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    learning_rate: float = Field(3e-4, gt=0)
+    seq_len: int = Field(256, ge=32)
+    batch_tokens: int = Field(512, ge=32)
+    epochs: float = Field(4.0, gt=0)
+    max_steps: int = Field(200, ge=1)
+    max_minutes: float = Field(20.0, gt=0)
+    holdout: float = Field(0.15, gt=0, lt=0.9)
+    eval_every: int = Field(10, ge=1)
+    patience: int = Field(3, ge=1)
+    min_posts: int = Field(8, ge=2)
+    seed: int = 0
+    checkpoint_every: int = Field(10, ge=1)
+    vocab: Literal["shortlist", "full"] = Field(
+        "shortlist", description="training softmax: the posts' tokens plus the base's likeliest ones, or all")
+    shortlist_tokens: int = Field(8192, ge=0, description="the base model's likeliest tokens added to the shortlist")
+    shortlist_sample_tokens: int = Field(1024, ge=1, description="training positions sampled to choose them")
+
+
+class GenerateConfig(Section):
+    max_new_tokens: int = Field(700, ge=16)
+    temperature: float = Field(0.8, ge=0)
+    top_p: float = Field(0.92, gt=0, le=1)
+    top_k: int = Field(50, ge=0)
+    repetition_penalty: float = Field(1.15, ge=1)
+    no_repeat_ngram_size: int = Field(4, ge=0, description="no token 4-gram twice (0 = off)")
+    n_candidates: int = Field(1, ge=1, le=16)
+    retrieve_examples: int = Field(0, ge=0, le=5)
+    seed: int | None = None
+    max_topic_chars: int = Field(200, ge=10)
+    quantize: Literal["auto", "int8", "none"] = Field("auto", description="int8 dynamic quantization on CPU")
+    vocab: Literal["author", "full"] = Field(
+        "author", description="author: output layer limited to the author's tokens + Hangul/punctuation/emoji")
+    min_new_tokens: int = Field(0, ge=0, description="0 = steered from the author's typical post length")
+
+
+class IngestConfig(Section):
+    max_file_bytes: int = Field(2_000_000, ge=1)
+    extensions: list[str] = [".md", ".markdown", ".txt", ".html", ".htm", ".xml"]
+
+
+class Source(Section):
+    platform: Literal["naver", "tistory", "velog"]
+    blog_id: str | None = None
+    blog: str | None = None
+    username: str | None = None
+    base_url: str | None = Field(None, description="override for tests and the sandbox")
+
+    @model_validator(mode="after")
+    def _account(self) -> Source:
+        need = {"naver": "blog_id", "tistory": "blog", "velog": "username"}[self.platform]
+        if not getattr(self, need):
+            raise ValueError(f"a {self.platform} source needs `{need}`")
+        return self
+
+    @property
+    def account(self) -> str:
+        return str(self.blog_id or self.blog or self.username)
+
+
+class CrawlConfig(Section):
+    user_agent: str = "blogbot/0.1 (+https://github.com/blogbot/blogbot; reads the owner's own posts)"
+    timeout_s: float = Field(20.0, gt=0)
+    retries: int = Field(4, ge=0)
+    backoff_s: float = Field(1.0, ge=0)
+    max_backoff_s: float = Field(60.0, ge=0)
+    per_host_concurrency: int = Field(2, ge=1)
+    min_delay_s: float = Field(1.0, ge=0)
+    respect_robots: bool = True
+    timezone: str = "Asia/Seoul"
+
+
+class BrowserConfig(Section):
+    executable_path: str = "/usr/bin/chromium"
+    headless: bool = True
+    locale: str = "ko-KR"
+    timezone: str = "Asia/Seoul"
+    timeout_ms: int = Field(30_000, ge=1000)
+    navigation_timeout_ms: int = Field(45_000, ge=1000)
+    overlay_wait_ms: int = Field(1500, ge=0, description="how long to wait for an optional popup (help, draft restore)")
+
+
+class PlatformPublish(Section):
+    enabled: bool = False
+    account: str | None = Field(None, description="blog name / blog id / username on the platform")
+    base_url: str | None = None
+    daily_cap: int = Field(2, ge=0)
+    min_interval_minutes: float = Field(180, ge=0)
+    jitter_minutes: float = Field(20, ge=0)
+    visibility: Literal["public", "private"] = "public"
+    category: str | None = None
+    review: Literal["auto", "manual"] | None = None
+    mode: Literal["api", "ui"] | None = Field(
+        None, description="api: velog writePost / tistory manage/post.json; ui: the editor page (default: velog api, "
+                          "tistory ui; naver has only ui)")
+    driver: Literal["tistory", "naver", "velog"] = Field(
+        "tistory", description="sandbox only: which imitated platform the `sandbox` target publishes to")
+
+
+class SandboxPublish(PlatformPublish):
+    """The local sandbox: on by default and unpaced, also when the YAML names only some of its keys."""
+
+    enabled: bool = True
+    daily_cap: int = Field(10, ge=0)
+    min_interval_minutes: float = Field(0, ge=0)
+    jitter_minutes: float = Field(0, ge=0)
+
+
+class PublishConfig(Section):
+    tistory: PlatformPublish = PlatformPublish()
+    velog: PlatformPublish = PlatformPublish()
+    naver: PlatformPublish = PlatformPublish()
+    sandbox: SandboxPublish = SandboxPublish()
+    default_platforms: list[str] = ["sandbox"]
+
+
+class GatesConfig(Section):
+    max_copy_run_words: int = Field(12, ge=1)
+    max_copy_8gram_share: float = Field(0.15, ge=0, le=1)
+    max_repeat_share: float = Field(0.3, ge=0, le=1)
+    length_tolerance: float = Field(0.5, ge=0)
+    min_topic_overlap: float = Field(0.1, ge=0, le=1)
+    forbidden_words: list[str] = []
+    min_chars: int = Field(30, ge=0, description="a draft shorter than this is empty output")
+    min_fidelity: float = Field(0.0, ge=0, le=1, description="topic-masked fidelity below this goes to review")
+    require_reliable_score: bool = Field(True, description="review drafts when the author has too few posts to score")
+    max_distance: float | None = Field(None, ge=0, description="stylometric distance above this goes to review")
+
+
+class StyleConfig(Section):
+    background_builtin: bool = Field(True, description="use the invented Korean authors shipped with blogbot")
+    background_dirs: list[Path] = Field([], description="more authors: folders of posts, one subfolder per author")
+    min_posts: int = Field(10, ge=2, description="fewer posts of the author: the score is marked unreliable")
+    max_chars: int = Field(20000, ge=1000, description="longer texts are scored on their first max_chars")
+    cv_folds: int = Field(5, ge=2, le=10)
+
+
+class Webhook(Section):
+    url_secret: str = Field(description="name of the secret that holds the URL")
+    format: Literal["json", "slack", "discord", "telegram"] = "json"
+    events: list[Literal["published", "failed", "needs_login", "review"]] = ["published", "failed", "needs_login"]
+    chat_id: str | None = None
+    timeout_s: float = Field(5.0, gt=0, le=60, description="per delivery; a failed delivery is logged, never fatal")
+
+
+class WatchdogConfig(Section):
+    max_silence_days: float = Field(7.0, gt=0)
+    max_failed_runs: int = Field(3, ge=1, description="warn when a job's last N runs all failed")
+
+
+class Config(Section):
+    data_dir: Path = Path("./data")
+    topics_file: Path = Path("topics.yaml")
+    secrets_file: Path | None = Field(None, description="KEY=value file with mode 0600")
+    review: Literal["auto", "manual"] = "manual"
+    model: ModelConfig = ModelConfig()
+    tune: TuneConfig = TuneConfig()
+    generate: GenerateConfig = GenerateConfig()
+    ingest: IngestConfig = IngestConfig()
+    sources: list[Source] = []
+    crawl: CrawlConfig = CrawlConfig()
+    browser: BrowserConfig = BrowserConfig()
+    publish: PublishConfig = PublishConfig()
+    gates: GatesConfig = GatesConfig()
+    style: StyleConfig = StyleConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    webhooks: list[Webhook] = []
+    watchdog: WatchdogConfig = WatchdogConfig()
+
+    # Set by load(): where the file was, so relative paths resolve against it.
+    source_path: Path | None = Field(None, exclude=True)
+
+    def resolve(self, p: Path) -> Path:
+        p = p.expanduser()
+        base = self.source_path.parent if self.source_path else Path.cwd()
+        return (p if p.is_absolute() else (base / p)).resolve()
+
+    @property
+    def data_path(self) -> Path:
+        return self.resolve(self.data_dir)
+
+    @property
+    def topics_path(self) -> Path:
+        return self.resolve(self.topics_file)
+
+    def secret(self, name: str) -> str | None:
+        return read_secret(name, self.resolve(self.secrets_file) if self.secrets_file else None)
+
+    def review_mode(self, platform: str | None = None) -> str:
+        plat = getattr(self.publish, platform, None) if platform else None
+        return (plat.review if plat and plat.review else None) or self.review
+
+    def max_silence(self) -> timedelta:
+        return timedelta(days=self.watchdog.max_silence_days)
+
+
+# --- loading -------------------------------------------------------------------------------------------------
+
+
+def _line_index(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
+    """Map every key path in a composed YAML tree to its 1-based line (keys to the key's line)."""
+    out: dict[tuple, int] = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            sub = path + (k.value,)
+            out.update(_line_index(v, sub))
+            out[sub] = k.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out.update(_line_index(v, path + (i,)))
+    return out
+
+
+def yaml_error(path: Path, exc: yaml.YAMLError) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark else str(path)
+    problem = getattr(exc, "problem", None) or str(exc)
+    ctx, ctx_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if ctx and ctx_mark and (not mark or ctx_mark.line != mark.line):
+        problem += f" ({ctx} started at line {ctx_mark.line + 1})"
+    return ConfigError(f"{where}: malformed YAML: {problem}")
+
+
+def read_yaml_file(path: Path) -> tuple[Any, dict[tuple, int]]:
+    """Parse a YAML file; return the data and a key-path → line index. Raises ConfigError naming file and line."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise yaml_error(path, exc) from None
+    return data, (_line_index(node) if node is not None else {})
+
+
+def format_validation(path: Path, exc: ValidationError, lines: dict[tuple, int], prefix: tuple = ()) -> ConfigError:
+    """`file:line key.path: message` for each error; `prefix` locates a sub-document (a list item)."""
+    msgs = []
+    for err in exc.errors():
+        loc = prefix + tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        line = None
+        for n in range(len(loc), -1, -1):  # closest enclosing key that exists in the file
+            if loc[:n] in lines:
+                line = lines[loc[:n]]
+                break
+        where = f"{path}:{line}" if line else str(path)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        msgs.append(f"{where} {key}: {msg}")
+    return ConfigError("\n".join(msgs))
+
+
+def load(path: Path | str | None = None) -> Config:
+    """Load and validate config.yaml. A missing default file gives the built-in defaults."""
+    explicit = path is not None
+    p = Path(path or os.environ.get("BLOGBOT_CONFIG", DEFAULT_CONFIG_FILE))
+    if not p.exists():
+        if explicit or "BLOGBOT_CONFIG" in os.environ:
+            raise ConfigError(f"{p}: file not found")
+        return _env_overrides(Config())
+    data, lines = read_yaml_file(p)
+    if data is None:
+        raise ConfigError(f"{p}: empty file (expected a mapping of settings)")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}:1: the top level must be a mapping of settings, not {type(data).__name__}")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise format_validation(p, exc, lines) from None
+    cfg.source_path = p.resolve()
+    return _env_overrides(cfg)
+
+
+def _env_overrides(cfg: Config) -> Config:
+    """BLOGBOT_DATA_DIR overrides data_dir (the Docker image points it at its volume)."""
+    if os.environ.get("BLOGBOT_DATA_DIR"):
+        cfg.data_dir = Path(os.environ["BLOGBOT_DATA_DIR"])
+    return cfg
+
+
+# --- secrets -------------------------------------------------------------------------------------------------
+
+SECRET_ENV_PREFIX = "BLOGBOT_"
+
+
+def read_secret(name: str, secrets_file: Path | None) -> str | None:
+    """A secret by name: environment variable BLOGBOT_<NAME> first, then the 0600 secrets file."""
+    env = os.environ.get(SECRET_ENV_PREFIX + name.upper())
+    if env:
+        return env
+    if secrets_file is None:
+        return None
+    try:
+        st = secrets_file.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{secrets_file}: secrets file not found") from None
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        raise ConfigError(f"{secrets_file}: secrets file must not be readable by others (chmod 600 {secrets_file})")
+    for n, line in enumerate(secrets_file.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise ConfigError(f"{secrets_file}:{n}: expected KEY=value")
+        k, v = line.split("=", 1)
+        if k.strip().upper() == name.upper():
+            return v.strip()
+    return None
+
+
+def masked_dump(cfg: Config) -> dict[str, Any]:
+    """The effective config as plain data with any secret values masked (YAML holds only secret names)."""
+    data = cfg.model_dump(mode="json")
+    for hook in data.get("webhooks", []):
+        hook["url"] = "***" if cfg.secret(hook["url_secret"]) else "(not set)"
+    return data

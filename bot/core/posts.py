@@ -1,0 +1,78 @@
+"""Stored posts: upsert on (platform, source_id), dedupe by content hash, mark gone, read back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import sqlite_utils
+
+from bot.core.records import Post
+from bot.core.store import dumps, loads, now
+
+Outcome = Literal["new", "updated", "unchanged", "duplicate"]
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+def save_post(db: sqlite_utils.Database, post: Post, *, etag: str | None = None,
+              last_modified: str | None = None, dedupe: bool = True) -> tuple[Outcome, int]:
+    """Insert or update one post. Returns what happened and the row id (of the original for a duplicate)."""
+    h = post.content_hash
+    existing = next(db.query("select id, content_hash, status from posts where platform = ? and source_id = ?",
+                             (post.platform, post.source_id)), None)
+    record = {
+        "platform": post.platform, "source_id": post.source_id, "url": post.url, "title": post.title,
+        "body_markdown": post.body_markdown, "published_at": _iso(post.published_at), "tags": dumps(post.tags),
+        "category": post.category, "content_hash": h, "fetched_at": now(), "status": post.status,
+        "origin": post.origin, "etag": etag, "last_modified": last_modified,
+    }
+    if existing:
+        if existing["content_hash"] == h and existing["status"] == post.status:
+            db["posts"].update(existing["id"], {"fetched_at": record["fetched_at"], "etag": etag,
+                                                "last_modified": last_modified})
+            return "unchanged", existing["id"]
+        record["updated_at"] = now()
+        db["posts"].update(existing["id"], record)
+        return "updated", existing["id"]
+    if dedupe:
+        dup = next(db.query("select id from posts where content_hash = ? and status = 'live'", (h,)), None)
+        if dup:
+            return "duplicate", dup["id"]
+    return "new", db["posts"].insert(record).last_pk
+
+
+def mark_gone(db: sqlite_utils.Database, platform: str, source_id: str, status: str = "deleted") -> bool:
+    """Mark a post that disappeared (deleted) or went private; never delete the row."""
+    cur = db.execute("update posts set status = ?, updated_at = ? where platform = ? and source_id = ? "
+                     "and status != ?", (status, now(), platform, source_id, status))
+    return cur.rowcount > 0
+
+
+# A crawled post that blogbot itself published (same URL as a publication, or the title of a published draft on
+# that platform) is not the author's own writing: learning from it would feed the model its own output.
+OWN_PUBLICATION = """exists (select 1 from publications pb left join drafts d on d.id = pb.draft_id
+    where pb.state = 'published'
+      and (pb.url = posts.url or (pb.platform = posts.platform and d.title = posts.title)))"""
+
+
+def live_posts(db: sqlite_utils.Database, platform: str | None = None,
+               include_generated: bool = False) -> list[Post]:
+    """Every live post, oldest first: the corpus the voice is learned from (blogbot's own posts left out)."""
+    sql = "select * from posts where status = 'live'"
+    params: tuple = ()
+    if not include_generated:
+        sql += f" and not {OWN_PUBLICATION}"
+    if platform:
+        sql += " and platform = ?"
+        params = (platform,)
+    out = []
+    for r in db.query(sql + " order by coalesce(published_at, fetched_at), id", params):
+        out.append(Post(
+            platform=r["platform"], source_id=r["source_id"], title=r["title"] or "", body_markdown=r["body_markdown"],
+            url=r["url"], published_at=datetime.fromisoformat(r["published_at"]) if r["published_at"] else None,
+            tags=loads(r["tags"], []), category=r["category"], origin=r["origin"], status=r["status"],
+        ))
+    return out

@@ -1,0 +1,217 @@
+"""The topic queue: the user's topics.yaml (never rewritten by the bot) and each topic's state in SQLite."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+import yaml
+from loguru import logger
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.core.config import format_validation, read_yaml_file
+from bot.core.errors import ConfigError, InputError
+from bot.core.store import dumps, loads, now, transaction
+
+STATES = ("queued", "drafting", "drafted", "published", "failed", "skipped")
+State = Literal["queued", "drafting", "drafted", "published", "failed", "skipped"]
+MAX_TOPIC_CHARS = 200
+
+
+class TopicEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str = Field(min_length=1)
+    tags: list[str] = []
+    platforms: list[str] = []
+    not_before: datetime | None = None
+    notes: str | None = None
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        v = " ".join(v.split())
+        if not v:
+            raise ValueError("empty topic")
+        if len(v) > MAX_TOPIC_CHARS:
+            raise ValueError(f"topic too long ({len(v)} characters > {MAX_TOPIC_CHARS})")
+        return v
+
+    @field_validator("not_before", mode="before")
+    @classmethod
+    def _date(cls, v: object) -> object:
+        if isinstance(v, date) and not isinstance(v, datetime):
+            return datetime.combine(v, time(0, 0), tzinfo=ZoneInfo("Asia/Seoul"))
+        return v
+
+    @field_validator("not_before")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        return v.replace(tzinfo=ZoneInfo("Asia/Seoul")) if v and not v.tzinfo else v
+
+
+def topic_id(text: str) -> str:
+    """Stable id of a topic: its text with case, width and spacing normalized."""
+    norm = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return hashlib.sha1(norm.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass
+class QueueFile:
+    entries: list[TopicEntry]
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_file(path: Path) -> QueueFile:
+    """Parse topics.yaml. Errors name the file, line and entry; a missing file is an empty queue."""
+    if not path.exists():
+        return QueueFile([])
+    data, lines = read_yaml_file(path)
+    if data is None:
+        return QueueFile([])
+    if not isinstance(data, list):
+        raise ConfigError(f"{path}:1: expected a list of topics (lines starting with '- ')")
+    entries, warnings, seen = [], [], {}
+    for i, raw in enumerate(data):
+        item = {"topic": raw} if isinstance(raw, str) else raw
+        if not isinstance(item, dict):
+            where = f"{path}:{lines.get((i,), '?')} [{i}]"
+            raise ConfigError(f"{where}: expected a topic string or a mapping with `topic:`")
+        try:
+            entry = TopicEntry.model_validate(item)
+        except ValidationError as exc:
+            raise format_validation(path, exc, lines, prefix=(i,)) from None
+        tid = topic_id(entry.topic)
+        if tid in seen:
+            warnings.append(f"{path}:{lines.get((i,), '?')}: repeats the topic at line {seen[tid]}: "
+                            f"{entry.topic!r} (ignored)")
+            continue
+        seen[tid] = lines.get((i,), "?")
+        entries.append(entry)
+    return QueueFile(entries, warnings)
+
+
+def sync(db: sqlite_utils.Database, path: Path) -> QueueFile:
+    """Bring the queue table in line with the file: new topics queued, order and fields refreshed,
+    topics removed from the file kept (with their state) but no longer eligible."""
+    qf = read_file(path)
+    published_titles = {_norm(r["title"]) for r in db.query("select title from posts where status = 'live'")}
+    published_titles |= {_norm(r["topic"]) for r in db.query("select topic from topics where state = 'published'")}
+    with transaction(db):
+        ids = []
+        for pos, e in enumerate(qf.entries):
+            tid = topic_id(e.topic)
+            ids.append(tid)
+            fields = {"topic": e.topic, "tags": dumps(e.tags), "platforms": dumps(e.platforms),
+                      "not_before": e.not_before.isoformat() if e.not_before else None, "notes": e.notes,
+                      "position": pos, "in_file": 1, "updated_at": now()}
+            if db["topics"].count_where("id = ?", [tid]):
+                db["topics"].update(tid, fields)
+            else:
+                if _norm(e.topic) in published_titles:
+                    qf.warnings.append(f"{path}: {e.topic!r} matches a title already published; queued anyway")
+                db["topics"].insert({"id": tid, "state": "queued", "first_seen": now(), **fields})
+        placeholders = ",".join("?" * len(ids)) or "''"
+        db.execute(f"update topics set in_file = 0 where id not in ({placeholders})", ids)
+    for w in qf.warnings:
+        logger.warning("{}", w)
+    return qf
+
+
+def _norm(s: str | None) -> str:
+    return " ".join(unicodedata.normalize("NFKC", s or "").casefold().split())
+
+
+def list_topics(db: sqlite_utils.Database, include_removed: bool = False) -> list[dict]:
+    sql = "select * from topics" + ("" if include_removed else " where in_file = 1")
+    sql += " order by in_file desc, position"
+    out = []
+    for r in db.query(sql):
+        r["tags"], r["platforms"] = loads(r["tags"], []), loads(r["platforms"], [])
+        out.append(r)
+    return out
+
+
+def next_eligible(db: sqlite_utils.Database, at: datetime | None = None) -> dict | None:
+    """The first queued topic in file order whose `not_before` has passed."""
+    at = at or datetime.now(UTC)
+    for r in list_topics(db):
+        if r["state"] != "queued":
+            continue
+        if r["not_before"] and datetime.fromisoformat(r["not_before"]) > at:
+            continue
+        return r
+    return None
+
+
+def set_state(db: sqlite_utils.Database, tid: str, state: State) -> None:
+    db["topics"].update(tid, {"state": state, "updated_at": now()})
+
+
+def counts_by_state(db: sqlite_utils.Database) -> dict[str, int]:
+    return {r["state"]: r["n"] for r in db.query(
+        "select state, count(*) n from topics where in_file = 1 group by state")}
+
+
+def add(path: Path, topic: str, tags: list[str] | None = None, platforms: list[str] | None = None,
+        not_before: str | None = None, notes: str | None = None) -> TopicEntry:
+    """Append one topic to the file, keeping its text and comments; atomic (temp file + rename)."""
+    item: dict = {"topic": topic}
+    if tags:
+        item["tags"] = tags
+    if platforms:
+        item["platforms"] = platforms
+    if not_before:
+        item["not_before"] = not_before
+    if notes:
+        item["notes"] = notes
+    try:
+        entry = TopicEntry.model_validate(item)
+    except ValidationError as exc:
+        raise InputError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    current = read_file(path)  # refuses to append to a file that is already broken
+    if any(topic_id(e.topic) == topic_id(entry.topic) for e in current.entries):
+        raise InputError(f"{path}: the topic {entry.topic!r} is already in the queue")
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    snippet = yaml.safe_dump([_plain(item)], allow_unicode=True, sort_keys=False, default_flow_style=False)
+    new = old + ("" if not old or old.endswith("\n") else "\n") + snippet
+    read_file_text_check(new, path)
+    _atomic_write(path, new)
+    return entry
+
+
+def _plain(item: dict) -> object:
+    return item["topic"] if list(item) == ["topic"] else item
+
+
+def read_file_text_check(text: str, path: Path) -> None:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: appending would make the file invalid: {exc}") from None
+    if not isinstance(data, list):
+        raise InputError(f"{path}: expected a list of topics")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

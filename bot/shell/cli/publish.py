@@ -1,0 +1,139 @@
+"""CLI: `login`, `publish` and `sandbox`: saved logins, publishing approved drafts, the local imitation of the
+three platforms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from bot.core.console import console, err_console
+from bot.shell.cli import app, common
+
+
+@app.command()
+def login(
+    platform: str = typer.Argument(..., help="tistory, naver or velog"),
+    check: bool = typer.Option(False, "--check", help="only report whether the saved login still works"),
+    from_file: Path = typer.Option(None, "--from-file", help="install a session file saved on another machine"),
+) -> int:
+    """Sign in once in a visible browser; the session is saved (mode 0600) under <data_dir>/sessions/."""
+    from platforms import session
+
+    c = common.cfg()
+    common.db()  # logging to the data dir
+    if check:
+        ok, msg = session.check(c, platform)
+        (console if ok else err_console).print(msg, markup=False)
+        return 0 if ok else 1
+    if from_file is not None:
+        if not from_file.is_file():
+            from bot.core.errors import InputError
+
+            raise InputError(f"{from_file}: file not found")
+        dest = session.save_state(c, platform, from_file)
+        console.print(f"session installed at {dest} (mode 600); check it with `blogbot login {platform} --check`",
+                      markup=False)
+        return 0
+    dest = session.login(c, platform)
+    console.print(f"session saved at {dest} (mode 600); no password was stored", markup=False)
+    return 0
+
+
+@app.command()
+def publish(
+    draft_id: int = typer.Argument(None, help="only this draft (default: every approved draft)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="do everything but the final publish action"),
+    platform: str = typer.Option(None, "--platform", help="only this platform"),
+) -> int:
+    """Publish approved drafts to their platforms, exactly once each, verified by reading the post back."""
+    from bot.core import ledger
+    from jobs.publish import run
+
+    c, db = common.cfg(), common.db()
+    counts = run(c, db, dry_run=dry_run, platform=platform, draft_id=draft_id)
+    console.print(", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing to publish", markup=False)
+    ids = [draft_id] if draft_id is not None else None
+    q = "select p.draft_id, p.platform, p.state, p.url, p.error from publications p"
+    q += f" where p.draft_id in ({','.join('?' * len(ids))})" if ids else " order by p.updated_at desc limit 10"
+    for r in db.query(q, ids or ()):
+        line = f"draft {r['draft_id']} {r['platform']}: {r['state']} {r['url'] or ''}"
+        console.print(line.rstrip(), markup=False)
+    for p in ledger.needing_login(db):
+        err_console.print(f"{p} needs a login: run `blogbot login {p}`", markup=False)
+    return 1 if any(k.endswith("failed") for k in counts) else 0
+
+
+@app.command()
+def sandbox(
+    port: int = typer.Option(8765, "--port", help="port on 127.0.0.1 (0 picks a free one)"),
+    db_path: Path = typer.Option(None, "--db", help="sandbox database (default <data_dir>/sandbox/sandbox.db)"),
+    fault: list[str] = typer.Option([], "--fault", help="inject a fault: NAME (every platform), NAME=tistory,naver "
+                                    "or slow_ms=MS; names: session_expired, captcha, publish_500, publish_lost, "
+                                    "publish_noop, restore_popup, changed_selector"),
+    detach: bool = typer.Option(False, "--detach", help="run in the background; returns once it answers"),
+) -> None:
+    """Serve the local imitation of Tistory, Naver Blog and Velog on 127.0.0.1 until interrupted."""
+    import threading
+
+    from platforms.sandbox.app import DEFAULT_PASSWORD, make_app, serve
+    from platforms.sandbox.store import SandboxStore
+
+    c = common.cfg()
+    path = db_path or c.data_path / "sandbox" / "sandbox.db"
+    if detach:
+        _detach(port, path, fault)
+        return
+    faults: dict[str, object] = {}
+    for f in fault:
+        name, _, value = f.partition("=")
+        faults[name] = int(value) if name == "slow_ms" else (value.split(",") if value else True)
+    try:
+        app = make_app(SandboxStore(path), **faults)
+    except ValueError as exc:
+        from bot.core.errors import InputError
+
+        raise InputError(f"--fault: {exc}") from None
+    base, server = serve(app, port=port)
+    console.print(f"sandbox at {base}/  (posts in {path}; sandbox login password: {DEFAULT_PASSWORD})", markup=False)
+    console.print("set publish.sandbox.base_url (or publish.<platform>.base_url) to this URL; Ctrl-C stops it",
+                  markup=False)
+    try:
+        threading.Event().wait()
+    finally:
+        server.shutdown()
+
+
+def _detach(port: int, path: Path, fault: list[str]) -> None:
+    """Start `blogbot sandbox` as a background process (pid in <db dir>/sandbox.pid) and wait until it answers."""
+    import subprocess
+    import sys
+    import time
+
+    from bot.core.errors import InputError
+    from platforms.sandbox.target import answers
+
+    base = f"http://127.0.0.1:{port}"
+    if port and answers(base):
+        console.print(f"sandbox already running at {base}/", markup=False)
+        return
+    if not port:
+        raise InputError("--detach needs a fixed --port")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    args = [*(["-c", str(common.cfg().source_path)] if common.cfg().source_path else []),
+            "sandbox", "--port", str(port), "--db", str(path), *[x for f in fault for x in ("--fault", f)]]
+    log = (path.parent / "sandbox.log").open("ab")
+    code = f"import sys; from bot.shell.cli import main; sys.exit(main({args!r}))"
+    proc = subprocess.Popen([sys.executable, "-c", code],
+                            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    (path.parent / "sandbox.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + 15  # the child imports Flask and binds the port
+    while not answers(base):
+        if proc.poll() is not None:
+            raise InputError(f"the sandbox exited with status {proc.returncode}; see {path.parent / 'sandbox.log'}")
+        if time.monotonic() > deadline:
+            raise InputError(f"the sandbox (pid {proc.pid}) did not answer on {base} within 15 s; "
+                             f"see {path.parent / 'sandbox.log'}")
+        time.sleep(0.1)  # readiness poll of a child process, not a page wait
+    console.print(f"sandbox at {base}/ (pid {proc.pid}, log {path.parent / 'sandbox.log'}); stop it with "
+                  f"`kill {proc.pid}`", markup=False)

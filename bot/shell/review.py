@@ -1,0 +1,118 @@
+"""Manual review of drafts: list the waiting ones, show one with its score, edit in $EDITOR, approve, reject."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from loguru import logger
+
+from bot.core import drafts
+from bot.core.config import Config
+from bot.core.errors import InputError
+
+REVIEWABLE = ("pending_review", "rejected", "failed")  # what `approve` accepts (a person may change their mind)
+
+
+def pending(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Drafts waiting for a person, oldest first."""
+    return drafts.by_status(db, "pending_review")
+
+
+def score_summary(draft: dict[str, Any]) -> str | None:
+    """The stored score (bot.voice.style's one-line summary) and each quality gate, as text; None when never scored."""
+    if not draft.get("score") and not draft.get("gates"):
+        return None
+    lines = []
+    try:
+        from bot.voice.style import summary
+
+        lines.append(summary(draft.get("score")))
+    except Exception as exc:  # the style model is optional here: fall back to the raw numbers
+        logger.debug("style summary unavailable: {}", exc)
+        score = draft.get("score")
+        if isinstance(score, dict):
+            plain = {k: v for k, v in score.items() if not isinstance(v, dict | list)}
+            lines.append("score: " + ", ".join(f"{k}={_fmt(v)}" for k, v in plain.items()))
+    for g in draft.get("gates") or []:
+        mark = "pass" if g.get("passed") else "FAIL"
+        lines.append(f"  {mark} {g.get('name')}" + (f": {g['detail']}" if g.get("detail") else ""))
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def show(db: sqlite_utils.Database, draft_id: int) -> dict[str, Any]:
+    """One draft with `summary` (score and gates as text, or None)."""
+    d = drafts.get(db, draft_id)
+    d["summary"] = score_summary(d)
+    return d
+
+
+def to_text(d: dict[str, Any]) -> str:
+    return f"# {d['title']}\n\n{d['body_markdown'].strip()}\n"
+
+
+def from_text(text: str, where: str = "the edited file") -> tuple[str, str]:
+    """Split an edited file back into (title, body): the first `# ` line is the title."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if not lines or not lines[0].startswith("# ") or not lines[0][2:].strip():
+        raise InputError(f"{where}:1: the first line must be the title as `# Title`; nothing was saved")
+    body = "\n".join(lines[1:]).strip()
+    if not body:
+        raise InputError(f"{where}: the body is empty; nothing was saved (use `blogbot review reject` instead)")
+    return lines[0][2:].strip(), body
+
+
+def edit(cfg: Config, db: sqlite_utils.Database, draft_id: int, editor: str | None = None) -> bool:
+    """Open the draft in $EDITOR (a temp file); save the edit through drafts.edit, which keeps the original.
+    Returns whether anything changed. A failed editor or an unreadable edit saves nothing."""
+    d = drafts.get(db, draft_id)
+    if d["status"] == "published":
+        raise InputError(f"draft {draft_id} is already published; edit it on the blog")
+    cmd = editor or os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    fd, tmp = tempfile.mkstemp(prefix=f"blogbot-draft-{draft_id}-", suffix=".md")
+    path = Path(tmp)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(to_text(d))
+        try:
+            rc = subprocess.call([*shlex.split(cmd), str(path)])
+        except OSError as exc:
+            raise InputError(f"cannot start the editor {cmd!r}: {exc.strerror}; set $EDITOR") from None
+        if rc != 0:
+            raise InputError(f"the editor {cmd!r} exited with status {rc}; nothing was saved")
+        title, body = from_text(path.read_text(encoding="utf-8"), str(path))
+    finally:
+        path.unlink(missing_ok=True)
+    return drafts.edit(db, cfg, draft_id, title, body)
+
+
+def approve(db: sqlite_utils.Database, draft_id: int) -> dict[str, Any]:
+    d = drafts.get(db, draft_id)
+    if d["status"] == "approved":
+        return d
+    if d["status"] not in REVIEWABLE:
+        raise InputError(f"draft {draft_id} is {d['status']}; only drafts that wait for review can be approved")
+    drafts.set_status(db, draft_id, "approved", "approved by a person")
+    return drafts.get(db, draft_id)
+
+
+def reject(db: sqlite_utils.Database, draft_id: int, reason: str | None) -> dict[str, Any]:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InputError("a rejection needs a reason (--reason '...'); it is kept with the draft")
+    d = drafts.get(db, draft_id)
+    if d["status"] in ("published",):
+        raise InputError(f"draft {draft_id} is already published")
+    drafts.set_status(db, draft_id, "rejected", reason)
+    return drafts.get(db, draft_id)

@@ -1,0 +1,256 @@
+"""Drafting in the author's voice: a small generation backend interface and the local transformers backend (adapter
+merged into a cached base per version, int8/bf16 by measurement, artefact tokens suppressed, text cleaned, streamed).
+
+Library API:  backend = bot.voice.generate.load_backend(cfg, adapter_dir)   # adapter_dir None = the bare base
+              gen = backend.generate("topic", ["tag"], examples=None, seed=1)   # -> bot.core.records.Generation
+A served backend (an OpenAI-compatible server such as vLLM with the LoRA loaded) is one more class with the same
+`generate` method registered in BACKENDS; the jobs only call `load_backend`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.core.config import Config
+from bot.core.errors import ModelError
+from bot.core.records import Generation, Post
+from bot.voice import corpus
+from bot.voice.inference import merged_path, quantize_int8, restrict_head, writing_ids
+
+OnText = Callable[[str], None]
+ZW = "\u200b\u200c\u200d\u2060\ufeff"
+HTML_TAG = re.compile(r"</?(?:strong|u|b|i|em|span|div|p|br|font|center|mark|sup|sub|strike|s|a|img|h[1-6])\b[^>\n]*>?",
+                      re.IGNORECASE)
+PROMPT_LINE = re.compile(r"^(?:주제|태그|분량):.*$\n?", re.MULTILINE)
+STOP_MARK = "\n" + corpus.PROMPT_TEMPLATE.split(":", 1)[0] + ":"  # the model starting a new prompt block
+
+
+class Backend(Protocol):
+    """What the draft job needs from a generator."""
+
+    def generate(self, topic: str, tags: list[str], examples: list[Post] | None = None, seed: int | None = None,
+                 on_text: OnText | None = None) -> Generation: ...
+
+
+def clean_text(text: str) -> str:
+    """Clean Markdown: no zero-width characters or lines, no leaked HTML tags, no runs of blank lines."""
+    text = re.sub(r"<br\s*/?>", "\n", text, flags=re.IGNORECASE)
+    text = HTML_TAG.sub("", text)
+    text = re.sub(f"[{ZW}]", "", text)
+    lines = [ln.rstrip() for ln in text.replace("\r", "").split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def trim_unfinished(text: str) -> str:
+    """Cut a text that hit the token limit back to its last complete sentence or paragraph."""
+    m = max(text.rfind(c) for c in (".", "!", "?", "~", "\n", "ㅎ", "ㅋ", "요", "다"))
+    return text[: m + 1].rstrip() if m > len(text) * 0.5 else text
+
+
+def banned_token_ids(tok: Any) -> list[int]:
+    """Ids of tokens that only ever produce artefacts: zero-width runs, HTML tags, special/unused tokens."""
+    toks = tok.convert_ids_to_tokens(list(range(len(tok))))
+    bad = {i for i, s in enumerate(toks) if s and (re.search(f"[{ZW}]", s) or HTML_TAG.search(s)
+                                                    or re.fullmatch(r"</?[a-zA-Z]+", s.replace("▁", "")))}
+    bad |= {i for i in getattr(tok, "added_tokens_decoder", {}) if i != tok.eos_token_id}
+    bad |= {i for i in tok.all_special_ids if i != tok.eos_token_id}
+    return sorted(bad)
+
+
+class _Streamer:
+    """transformers streamer: decodes the new tokens and hands the new text to on_text."""
+
+    def __init__(self, tok: Any, on_text: OnText | None) -> None:
+        self.tok, self.on_text, self.ids, self.sent, self.skip_prompt = tok, on_text, [], "", True
+
+    def put(self, value: Any) -> None:
+        if self.skip_prompt:
+            self.skip_prompt = False
+            return
+        self.ids.extend(value.reshape(-1).tolist())
+        text = self.tok.decode(self.ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):
+            return
+        if self.on_text and len(text) > len(self.sent):
+            self.on_text(text[len(self.sent):])
+        self.sent = text
+
+    def end(self) -> None:
+        pass
+
+
+class LocalBackend:
+    """transformers on this machine: the merged adapter (or the bare base), KV cache on, CPU int8 when faster."""
+
+    def __init__(self, cfg: Config, adapter_dir: Path | None = None, adapter_version: str | None = None) -> None:
+        import torch
+
+        from bot.voice import model as bm
+
+        self.cfg = cfg
+        self.base = bm.resolve_base(cfg)
+        self.adapter_version = adapter_version or (adapter_dir.name if adapter_dir else None)
+        meta = {}
+        if adapter_dir is not None:
+            with_meta = adapter_dir / "prompt_template.json"
+            meta = json.loads(with_meta.read_text(encoding="utf-8")) if with_meta.exists() else {}
+            if meta.get("version", corpus.TEMPLATE_VERSION) != corpus.TEMPLATE_VERSION:
+                raise ModelError(f"{adapter_dir}: prompt template {meta.get('version')} is not the current "
+                                 f"{corpus.TEMPLATE_VERSION}; retune with `blogbot tune --force`")
+        self.typical_chars = int(meta.get("typical_chars") or 900)
+        self.typical_tokens = int(meta.get("typical_tokens") or self.typical_chars / 1.4)
+        dev = bm.device(cfg)
+        # 4-bit bases keep the adapter unmerged (merging into NF4 weights is lossy); everything else merges once.
+        unmerged = adapter_dir is not None and cfg.model.load_in_4bit
+        path = merged_path(cfg, self.base, adapter_dir) if adapter_dir is not None and not unmerged else self.base.path
+        self.quantized = dev == "cpu" and cfg.generate.quantize in ("auto", "int8") and not cfg.model.load_in_4bit
+        if self.quantized and torch.backends.quantized.engine == "none":
+            self.quantized = False
+        self.model, self.tok = bm.load_model(cfg, path, dtype=torch.bfloat16 if self.quantized else None)
+        banned = banned_token_ids(self.tok)
+        self.vocab_size = len(self.tok)
+        vocab_file = adapter_dir / "vocab_ids.json" if adapter_dir is not None else None
+        if cfg.generate.vocab == "author" and vocab_file is not None and vocab_file.is_file() and not unmerged:
+            keep = sorted((set(json.loads(vocab_file.read_text())) | writing_ids(self.tok)) - set(banned))
+            restrict_head(self.model, keep)
+            self.vocab_size = len(keep)
+        if self.quantized:
+            quantize_int8(self.model)
+        if unmerged:
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, str(adapter_dir)).eval()
+        self.dtype = "int8-dynamic" if self.quantized else str(self.model.dtype).removeprefix("torch.")
+        # a restricted output layer already leaves the banned tokens out
+        self.banned = [] if self.vocab_size < len(self.tok) else [[i] for i in banned]
+
+    def prompt(self, topic: str, tags: list[str], examples: list[Post] | None) -> str:
+        p = corpus.render_prompt(topic, tags, corpus.length_bucket(self.typical_chars))
+        if examples:
+            refs = "".join(f"[참고] {e.title}\n{e.body_markdown.strip()[:400]}\n\n" for e in examples)
+            p = refs + "---\n\n" + p
+        return p
+
+    def generate(self, topic: str, tags: list[str], examples: list[Post] | None = None, seed: int | None = None,
+                 on_text: OnText | None = None) -> Generation:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        g = self.cfg.generate
+        prompt = self.prompt(topic, tags, examples)
+        enc = self.tok(prompt, return_tensors="pt").to(self.model.device)
+        max_new = min(g.max_new_tokens, max(32, int(self.typical_tokens * 1.3)))
+        min_new = g.min_new_tokens or min(max_new // 2, int(self.typical_tokens * 0.6))
+        tok, n_prompt, eos = self.tok, enc["input_ids"].shape[1], self.tok.eos_token_id
+        from transformers import LogitsProcessor, LogitsProcessorList
+
+        class MinLength(LogitsProcessor):  # transformers' own scans the whole vocabulary every step
+            def __call__(self, input_ids: Any, scores: Any) -> Any:
+                if input_ids.shape[1] - n_prompt < min_new:
+                    scores[:, eos] = float("-inf")
+                return scores
+
+        class StopAtNewPrompt(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> Any:
+                done = input_ids.shape[1] - n_prompt >= min_new
+                tail = tok.decode(input_ids[0, -8:], skip_special_tokens=True) if done else ""
+                return torch.full((input_ids.shape[0],), STOP_MARK in tail, dtype=torch.bool)
+
+        params = {"max_new_tokens": max_new, "min_new_tokens": min_new, "temperature": g.temperature,
+                  "top_p": g.top_p, "top_k": g.top_k, "repetition_penalty": g.repetition_penalty,
+                  "no_repeat_ngram_size": g.no_repeat_ngram_size, "seed": seed, "dtype": self.dtype,
+                  "examples": [e.title for e in examples or []]}
+        if seed is not None:
+            torch.manual_seed(seed)
+        sample = g.temperature > 0
+        t0 = time.monotonic()
+        with torch.inference_mode():
+            out = self.model.generate(
+                **enc, do_sample=sample, temperature=g.temperature if sample else None,
+                top_p=g.top_p if sample else None, top_k=g.top_k if sample else None,
+                repetition_penalty=g.repetition_penalty, no_repeat_ngram_size=g.no_repeat_ngram_size or None,
+                max_new_tokens=max_new, bad_words_ids=self.banned or None, use_cache=True,
+                logits_processor=LogitsProcessorList([MinLength()]),
+                pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id,
+                streamer=_Streamer(self.tok, on_text), stopping_criteria=StoppingCriteriaList([StopAtNewPrompt()]),
+            )
+        dt = time.monotonic() - t0
+        new = out[0, enc["input_ids"].shape[1]:]
+        ended = bool(len(new)) and int(new[-1]) == self.tok.eos_token_id
+        raw = self.tok.decode(new, skip_special_tokens=True)
+        cut = raw.find(STOP_MARK, 1)
+        raw = PROMPT_LINE.sub("", raw[:cut] if cut > 0 else raw)
+        body = clean_text(raw if ended else trim_unfinished(raw))
+        title = " ".join(topic.split())
+        m = re.match(r"#\s+(.+)\n+", body)
+        if m:
+            title, body = m.group(1).strip(), body[m.end():]
+        return Generation(title=title, body_markdown=body, tags=suggest_tags(topic, tags, body, examples),
+                          adapter_version=self.adapter_version, base_model=self.base.identity, params=params,
+                          duration_s=dt, new_tokens=int(len(new)))
+
+
+def suggest_tags(topic: str, tags: list[str], body: str, examples: list[Post] | None = None, k: int = 5) -> list[str]:
+    """The topic's tags, then the related posts' tags found in the text, then the topic's longer words."""
+    out = list(dict.fromkeys(tags))
+    for e in examples or []:
+        out += [t for t in e.tags if t in body or t in topic]
+    out += [w for w in _nouns(topic) if len(w) >= 2 and not w.isdigit()]
+    return list(dict.fromkeys(out))[:k]
+
+
+_KIWI: list = []
+
+
+def _nouns(text: str) -> list[str]:
+    """Nouns of a short text (kiwipiepy when installed, else words stripped of common particles)."""
+    try:
+        from kiwipiepy import Kiwi
+
+        if not _KIWI:
+            _KIWI.append(Kiwi())
+        out: list[str] = []
+        end = -1
+        for t in _KIWI[0].tokenize(text):
+            if t.tag not in ("NNG", "NNP", "SL"):
+                end = -1
+                continue
+            if t.start == end and out:  # compound noun written as one word: 소금+빵 → 소금빵
+                out[-1] += t.form
+            else:
+                out.append(t.form)
+            end = t.start + t.len
+        return out
+    except Exception:  # the analyser is optional here
+        return [re.sub(r"(은|는|이|가|을|를|에|의|로|와|과|도|에서|으로|하기|이야기)$", "", w)
+                for w in re.findall(r"[\w가-힣]+", text)]
+
+
+BACKENDS: dict[str, Callable[..., Backend]] = {"local": LocalBackend}
+
+
+def load_backend(cfg: Config, adapter_dir: Path | None = None, adapter_version: str | None = None) -> Backend:
+    """The configured generation backend with `adapter_dir` applied (None: the bare base model)."""
+    return BACKENDS["local"](cfg, adapter_dir, adapter_version)
+
+
+def related_posts(posts: list[Post], topic: str, k: int) -> list[Post]:
+    """The author's k posts most related to the topic (character-bigram overlap with title, tags and opening)."""
+    def grams(s: str) -> set[str]:
+        s = "".join(s.split()).lower()
+        return {s[i : i + 2] for i in range(len(s) - 1)}
+
+    q = grams(topic)
+    if not q or k <= 0:
+        return []
+    scored = []
+    for p in posts:
+        g = grams(f"{p.title} {' '.join(p.tags)}") | grams(p.body_markdown[:300])
+        scored.append((len(q & g) / (len(q) ** 0.5 * max(1, len(g)) ** 0.5), p))
+    scored.sort(key=lambda x: -x[0])
+    return [p for s, p in scored[:k] if s > 0]

@@ -1,0 +1,39 @@
+"""Best-of-n: keep the candidate with the best fidelity × topic adherence among those that pass the gates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+from bot.core.config import Config
+
+
+def value(score: dict[str, Any]) -> float:
+    """Fidelity (topic-masked; 1 when it cannot be computed) × topic adherence (1 without topic keywords)."""
+    fid = score.get("fidelity")
+    topic = score.get("topic_overlap")
+    return (1.0 if fid is None else float(fid)) * (1.0 if topic is None else float(topic))
+
+
+def pick_best(cfg: Config, db: sqlite_utils.Database, topic: dict | None, candidates: list) -> tuple[int, list[dict]]:
+    """Check every candidate (bot.core.records.Generation); return the index of the best and the details of all of them.
+
+    Candidates that pass every gate win over those that do not; ties go to the earlier candidate.
+    """
+    from bot.voice.style import check_draft
+
+    if not candidates:
+        raise ValueError("pick_best needs at least one candidate")
+    details: list[dict[str, Any]] = []
+    for i, gen in enumerate(candidates):
+        tags = list(gen.tags or (topic or {}).get("tags") or [])
+        draft = {"title": gen.title, "body_markdown": gen.body_markdown, "tags": tags,
+                 "topic": (topic or {}).get("topic") or gen.title}
+        r = check_draft(cfg, db, draft)
+        details.append({"index": i, "title": gen.title, "passed": r["passed"], "value": round(value(r["score"]), 4),
+                        "score": r["score"], "gates": r["gates"]})
+    best = max(details, key=lambda d: (d["passed"], d["value"], -d["index"]))
+    for d in details:
+        d["chosen"] = d["index"] == best["index"]
+    return best["index"], details

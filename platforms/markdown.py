@@ -1,29 +1,38 @@
 """HTML → Markdown for blog bodies (shared by every reader): semantic HTML in, clean Markdown out.
 
 A direct walk over selectolax (lexbor) nodes: headings, paragraphs, bold/italic/strike, quotes, nested lists, fenced
-code with its language, tables, links, images as ![alt](src), rules. Text is escaped the way markdownify does
-(`*`, `_`); whitespace collapses outside code. About 10x faster than markdownify over BeautifulSoup (bench/crawl.py).
+code with its language, tables (inline formatting kept in cells), links, images as ![alt](src), rules, video embeds
+as [title](url), code-highlighter tables (Color Scripter) as fenced code. Text is escaped the way markdownify does
+(`*`, `_`); whitespace collapses outside code. The one converter of every route: crawl and ingest alike, so the same
+post hashes the same whichever way it came in. About 10x faster than markdownify over BeautifulSoup (bench/parse.py).
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from bot.core.records import normalize_text
 
 # Elements that never carry the author's text: scripts, editor chrome, ads, share/like widgets.
-NOISE = ("script", "style", "noscript", "iframe", "button", "form", "input", "select", "textarea", "template",
+NOISE = ("script", "style", "noscript", "button", "form", "input", "select", "textarea", "template",
          "object", "embed", "svg")
-BLOCK = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "ul", "ol", "pre", "table", "hr", "figure",
-         "section", "article", "header", "footer", "main", "aside", "nav", "center", "dl", "figcaption", "address",
-         "li", "tbody", "thead", "tr"}
+BLOCK = {"iframe", "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "ul", "ol", "pre", "table", "hr",
+         "figure", "section", "article", "header", "footer", "main", "aside", "nav", "center", "dl", "figcaption",
+         "address", "li", "tbody", "thead", "tr"}
 SKIP = {"-comment", "head", "title", "meta", "link", *NOISE}
+# Hosts whose <iframe> is a video the author embedded: kept as a [title](url) link, every other iframe dropped.
+VIDEO_HOSTS = ("youtube.com", "youtube-nocookie.com", "youtu.be", "vimeo.com", "rmcnmv.naver.com", "tv.naver.com",
+               "nmv.naver.com", "tv.kakao.com", "dailymotion.com", "twitch.tv", "serviceapi.nmv.naver.com")
 LANG_CLASS = re.compile(r"(?:^|\s)(?:language|lang)-([\w+#.\-]+)")
 ZERO_WIDTH = re.compile(r"^[\s\u200b\u200c\u200d\ufeff\u00a0]*$")
+EMPTY_MARKS = re.compile(r"(?<=[^\s*\\])\*\*\*\*(?=[^\s*])")
+INVISIBLE = " \t\r\n\f\u200b\u200c\u200d\ufeff\u00a0"
 WS = re.compile(r"[ \t\r\n\f]+")
-ESCAPE = re.compile(r"([*_\\])")
+ESCAPE = re.compile(r"([*_])")
+RULE_LIKE = re.compile(r"^([-=_*])(?=(?:\s*\1){2,}\s*$)")  # a paragraph of ---- would read as a rule or heading
 
 
 def image_src(el: LexborNode) -> str:
@@ -50,19 +59,38 @@ def code_language(el: LexborNode) -> str:
     return ""
 
 
+def video_link(el: LexborNode) -> str:
+    """`[title](url)` of an embedded video <iframe> (YouTube, Naver, Kakao, Vimeo...); "" for any other iframe."""
+    src = (el.attributes.get("src") or el.attributes.get("data-src") or "").strip()
+    if src.startswith("//"):
+        src = "https:" + src
+    host = urlsplit(src).netloc.lower()
+    if not src.startswith("http") or not any(host == h or host.endswith("." + h) for h in VIDEO_HOSTS):
+        return ""
+    title = (el.attributes.get("title") or el.attributes.get("data-video-title") or "").strip() or "Video"
+    return f"[{escape_link_text(title)}]({src.replace(' ', '%20')})"
+
+
+def escape_link_text(text: str) -> str:
+    return text.replace("[", "\\[").replace("]", "\\]")
+
+
 def clean(root: LexborNode) -> LexborNode:
-    """Drop noise elements in place."""
+    """Drop noise elements in place (and every iframe that is not an embedded video)."""
     for sel in NOISE:
         for n in root.css(sel):
+            n.decompose()
+    for n in root.css("iframe"):
+        if not video_link(n):
             n.decompose()
     return root
 
 
 def _wrap(inner: str, mark: str) -> str:
-    core = inner.strip()
-    if not core:
-        return inner
-    lead, trail = inner[: len(inner) - len(inner.lstrip())], inner[len(inner.rstrip()):]
+    core = inner.strip(INVISIBLE)
+    if not core:  # nothing visible inside: no `****`, only the space it may have held
+        return " " if any(c.isspace() for c in inner) else ""
+    lead, trail = inner[: len(inner) - len(inner.lstrip(INVISIBLE))], inner[len(inner.rstrip(INVISIBLE)):]
     return f"{lead}{mark}{core}{mark}{trail}"
 
 
@@ -102,6 +130,8 @@ def _inline_node(c: LexborNode) -> str:
         return f"![{alt}]({src.replace(' ', '%20').replace(')', '%29')})"
     if tag == "hr":
         return "\n\n---\n\n"
+    if tag == "iframe":
+        return video_link(c)
     return _inline(c)
 
 
@@ -109,7 +139,44 @@ def _cell(node: LexborNode) -> str:
     return WS.sub(" ", _inline(node).replace("  \n", " ")).strip().replace("|", "\\|")
 
 
+def _child_elements(node: LexborNode, tag: str | None = None) -> list[LexborNode]:
+    return [c for c in node.iter() if tag is None or c.tag == tag]
+
+
+def _line_text(node: LexborNode) -> str:
+    return (node.text(deep=True) or "").replace("\u00a0", " ").rstrip("\r\n")
+
+
+def highlighter_code(table: LexborNode) -> tuple[str, str] | None:
+    """(code, language) of a code-highlighter table: Color Scripter (SE2, Tistory) or highlight.js line numbers."""
+    cls = table.attributes.get("class") or ""
+    if "colorscripter-code-table" in cls:
+        tr = table.css_first("tr")
+        tds = _child_elements(tr, "td") if tr is not None else []
+        # cells: [line numbers], code (a box of one <div> per line, then the credit), [language]
+        code_i = next((i for i, td in enumerate(tds) if not re.fullmatch(r"[\d\s]*", td.text(deep=True) or "")), None)
+        if code_i is None:
+            return None
+        box = next(iter(_child_elements(tds[code_i], "div")), None)
+        lines = _child_elements(box, "div") if box is not None else []
+        code = "\n".join(_line_text(d) for d in lines) if lines else _line_text(tds[code_i])
+        lang = tds[-1].text(strip=True).lower() if len(tds) > code_i + 1 else ""
+        return code, lang if re.fullmatch(r"[\w+#.\-]{1,20}", lang) else ""
+    if "hljs-ln" in cls:
+        return "\n".join(_line_text(td) for td in table.css("td.hljs-ln-code")), ""
+    return None
+
+
+def _fence(code: str, lang: str) -> str:
+    code = code.strip("\n")
+    fence = "````" if "```" in code else "```"
+    return f"{fence}{lang}\n{code}\n{fence}"
+
+
 def _table(node: LexborNode) -> str:
+    hl = highlighter_code(node)
+    if hl is not None:
+        return _fence(*hl) if hl[0].strip() else ""
     rows = [[_cell(td) for td in tr.iter() if td.tag in ("td", "th")] for tr in node.css("tr")]
     rows = [r for r in rows if r]
     if not rows:
@@ -158,7 +225,7 @@ def _blocks(node: LexborNode) -> list[str]:
         if tag == "p":
             text = _inline(c).strip()
             if text:
-                blocks.append(text)
+                blocks.append(RULE_LIKE.sub(r"\\\1", text))
         elif tag[0] == "h" and tag[1:].isdigit():
             text = WS.sub(" ", _inline(c).replace("  \n", " ")).strip()
             if text:
@@ -172,9 +239,13 @@ def _blocks(node: LexborNode) -> list[str]:
             if text:
                 blocks.append(text)
         elif tag == "pre":
-            code = c.text(deep=True).strip("\n")
-            fence = "````" if "```" in code else "```"
-            blocks.append(f"{fence}{code_language(c)}\n{code}\n{fence}")
+            table = c.css_first("table")
+            hl = highlighter_code(table) if table is not None else None
+            blocks.append(_fence(hl[0] if hl else c.text(deep=True), code_language(c) or (hl[1] if hl else "")))
+        elif tag == "iframe":
+            link = video_link(c)
+            if link:
+                blocks.append(link)
         elif tag == "table":
             text = _table(c)
             if text:
@@ -194,8 +265,10 @@ def tidy(md: str) -> str:
     for ln in md.replace("\r\n", "\n").split("\n"):
         if ln.lstrip().startswith(("```", "~~~")):
             in_code = not in_code
-        if not in_code and (ZERO_WIDTH.match(ln) or re.fullmatch(r"#{1,6}\s*", ln)):
-            ln = ""
+        if not in_code:
+            ln = EMPTY_MARKS.sub("", ln)  # `**a****b**` → `**ab**`: adjacent bold runs
+            if ZERO_WIDTH.match(ln) or re.fullmatch(r"#{1,6}\s*|(?:\*\*\s*)+", ln):
+                ln = ""
         lines.append(ln)
     text = "\n".join(lines)
     text = re.sub(r"[ \t]+\n(?=\n)", "\n", text)  # a hard break right before a blank line is no break

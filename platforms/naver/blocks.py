@@ -5,11 +5,11 @@ from __future__ import annotations
 import html as htmlmod
 import json
 import re
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from platforms.markdown import Raw, image_src, inline_markdown
+from platforms.markdown import Raw, escape_link_text, image_src, video_link
 
 
 def attr(node: LexborNode | None, key: str) -> str | None:
@@ -27,6 +27,39 @@ def _img(src: str, alt: str) -> str:
 
 def _link(href: str, text: str) -> str:
     return f'<p><a href="{htmlmod.escape(href)}">{htmlmod.escape(text)}</a></p>'
+
+
+def _text(node: LexborNode | None) -> str:
+    return re.sub(r"\s+", " ", node.text(deep=True) or "").strip() if node is not None else ""
+
+
+def _para(text: str) -> str:
+    return f"<p>{htmlmod.escape(text)}</p>" if text else ""
+
+
+def _md_link(title: str, url: str) -> Raw:
+    """A ready Markdown link (a video, an embed): [title](url)."""
+    return Raw(f"[{escape_link_text(title or 'Video')}]({url.replace(' ', '%20')})")
+
+
+def place_url(name: str) -> str:
+    """The Naver Map search page of a place, as the map blocks link it."""
+    return "https://map.naver.com/p/search/" + quote(name, safe="-_.!~*'()")
+
+
+def _place(name: str, address: str) -> list[str]:
+    """A place of a map block: its name linked to Naver Map, then its address."""
+    return [_link(place_url(name), name), _para(address)] if name else []
+
+
+def _link_card(href: str, title: str, desc: str, thumb: str = "") -> list[str]:
+    """A link card (og link): the thumbnail when there is one, the title as a link, the description under it."""
+    out = [_img(thumb, "")] if thumb else []
+    if href:
+        out.append(_link(href, title or href))
+    if desc:
+        out.append(_para(desc))
+    return out
 
 
 def naver_image(src: str) -> str:
@@ -76,11 +109,12 @@ def _paragraphs(node: LexborNode, sel: str) -> list[str]:
 
 
 def _table_html(node: LexborNode) -> str:
+    """An editor table as plain <table> HTML; each cell's paragraphs joined by line breaks, bold and links kept."""
     rows = []
     for tr in node.css("tr"):
-        cells = [inline_markdown(" ".join(p.inner_html or "" for p in td.css("p")) or (td.inner_html or ""))
+        cells = ["<br>".join(p.inner_html or "" for p in td.css("p")) or (td.inner_html or "")
                  for td in _css(tr, "td, th")]
-        rows.append("<tr>" + "".join(f"<td>{htmlmod.escape(c)}</td>" for c in cells) + "</tr>")
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f"<table>{''.join(rows)}</table>" if rows else ""
 
 
@@ -106,7 +140,39 @@ def _code_block(code: str, lang: str) -> Raw:
     return Raw(f"{fence}{lang}\n{code}\n{fence}")
 
 
-def se4_blocks(root: LexborNode) -> list[str]:
+def _se4_places(comp: LexborNode) -> list[str]:
+    out: list[str] = []
+    for spot in _css(comp, ".se-module-map-text, .se-map-info"):
+        if spot.tag == "a" and spot.parent is not None and "se-module-map-text" in (attr(spot.parent, "class") or ""):
+            continue
+        try:
+            data = json.loads(attr(spot.css_first("[data-linkdata]") or spot, "data-linkdata") or "{}")
+        except ValueError:
+            data = {}
+        name = str(data.get("name") or _text(spot.css_first(".se-map-title"))).strip()
+        out += _place(name, str(data.get("address") or _text(spot.css_first(".se-map-address"))).strip())
+    return out
+
+
+def _se4_video(comp: LexborNode, post_url: str) -> list[str]:
+    """A Naver video (no public URL of its own: linked to the post) or an embed (YouTube...): [title](url)."""
+    data = _module_data(comp).get("data") or {}
+    if "se-oembed" in (attr(comp, "class") or ""):
+        url = str(data.get("inputUrl") or "")
+        if not url:
+            m = re.search(r'src="([^"]+)"', htmlmod.unescape(str(data.get("html") or "")))
+            url = m.group(1) if m else ""
+        title = str(data.get("title") or _text(comp.css_first(".se-oembed-title")) or "")
+        return [_md_link(title, url)] if url else ([_para(title)] if title else [])
+    title = str((data.get("mediaMeta") or {}).get("title") or _text(comp.css_first(".se-video-title")) or "")
+    iframe = comp.css_first("iframe")
+    link = video_link(iframe) if iframe is not None else ""
+    if link:
+        return [Raw(link)]
+    return [_md_link(title, post_url)] if post_url else ([_para(title)] if title else [])
+
+
+def se4_blocks(root: LexborNode, post_url: str = "") -> list[str]:
     blocks: list[str] = []
     for comp in root.css(".se-component"):
         cls = set((attr(comp, "class") or "").split())
@@ -135,29 +201,33 @@ def se4_blocks(root: LexborNode) -> list[str]:
             blocks.extend(_img_html(comp))
         elif "se-oglink" in cls:
             a = comp.css_first("a.se-oglink-info, a.se-oglink-thumbnail, a")
-            title = comp.css_first(".se-oglink-title")
-            desc = comp.css_first(".se-oglink-summary")
-            if a is not None and title is not None:
-                blocks.append(_link(attr(a, "href") or "", title.text(strip=True)))
-            if desc is not None and desc.text(strip=True):
-                blocks.append(f"<p>{htmlmod.escape(desc.text(strip=True))}</p>")
+            title = _text(comp.css_first(".se-oglink-title"))
+            if a is not None and title:
+                blocks.extend(_link_card(attr(a, "href") or "", title, _text(comp.css_first(".se-oglink-summary"))))
         elif "se-table" in cls:
             blocks.append(_table_html(comp))
         elif "se-formula" in cls:
             latex = formula(comp, _module_data(comp).get("data") or {})
             if latex:
                 blocks.append(Raw(f"$$\n{latex}\n$$"))
-        elif "se-sticker" in cls or "se-video" in cls or "se-oembed" in cls:
-            title = comp.css_first(".se-video-title, .se-oembed-title")
-            if title is not None and title.text(strip=True):
-                blocks.append(f"<p>{htmlmod.escape(title.text(strip=True))}</p>")
+        elif "se-video" in cls or "se-oembed" in cls:
+            blocks.extend(_se4_video(comp, post_url))
+        elif cls & {"se-placesMap", "se-map", "se-placesmap"}:
+            blocks.extend(_se4_places(comp))
+        elif "se-file" in cls:
+            for a in _css(comp, "a.se-file-save-button, a[href*='download']"):
+                name = _text(comp.css_first(".se-file-name")) + _text(comp.css_first(".se-file-extension"))
+                blocks.append(_link(attr(a, "href") or "", name or "file"))
+                break
+        elif "se-sticker" in cls:
+            continue
         else:  # unknown component: keep its readable text
             blocks.extend(_paragraphs(comp, "p") or ([f"<p>{htmlmod.escape(comp.text(strip=True))}</p>"]
                                                      if comp.text(strip=True) else []))
     return blocks
 
 
-def se3_blocks(root: LexborNode) -> list[str]:
+def se3_blocks(root: LexborNode, post_url: str = "") -> list[str]:
     blocks: list[str] = []
     for comp in root.css(".se_component"):
         cls = set((attr(comp, "class") or "").split())
@@ -179,18 +249,53 @@ def se3_blocks(root: LexborNode) -> list[str]:
         elif "se_table" in cls:
             blocks.append(_table_html(comp))
         elif "se_oglink" in cls:
-            a, title = comp.css_first("a"), comp.css_first(".se_og_tit, .se_title, strong")
-            if a is not None and title is not None:
-                blocks.append(_link(attr(a, "href") or "", title.text(strip=True)))
+            a, title = comp.css_first("a"), _text(comp.css_first(".se_og_tit, .se_title, strong"))
+            if a is not None and title:
+                thumb = comp.css_first(".se_og_thumb img")
+                blocks.extend(_link_card(attr(a, "href") or "", title, _text(comp.css_first(".se_og_desc")),
+                                         image_src(thumb) if thumb is not None else ""))
+        elif "se_video" in cls:
+            title = _text(comp.css_first(".se_mediaCaption .se_textarea, .se_mediaCaption"))
+            iframe = comp.css_first("iframe")
+            link = video_link(iframe) if iframe is not None else ""
+            if link:
+                blocks.append(Raw(f"[{escape_link_text(title)}]{link[link.index('](') + 1:]}" if title else link))
+            elif post_url or title:
+                blocks.append(_md_link(title, post_url) if post_url else _para(title))
+        elif "se_map" in cls:
+            for art in comp.css(".se_map_article") or [comp]:
+                blocks.extend(_place(_text(art.css_first(".se_title")), _text(art.css_first(".se_address"))))
+        elif "se_file" in cls:
+            for a in comp.css("a[href]"):
+                name = _text(comp.css_first(".se_file_name, .se_name")) or _text(a)
+                blocks.append(_link(attr(a, "href") or "", name))
+                break
         elif "se_sticker" not in cls:
             blocks.extend(_paragraphs(comp, ".se_textarea, p"))
     return blocks
 
 
-def se2_blocks(root: LexborNode) -> list[str]:
+def _swap(node: LexborNode, html: str) -> None:
+    """Replace an editor widget by plain semantic HTML (or drop it when there is nothing to keep)."""
+    if html:
+        node.replace_with(LexborHTMLParser(f"<div>{html}</div>").body.child)
+    else:
+        node.decompose()
+
+
+def se2_blocks(root: LexborNode, post_url: str = "") -> list[str]:
+    """SmartEditor 2 (free HTML): lazy images, link cards and video spans made plain, then the HTML as it is."""
     for sel in (".post_footer_contents", ".post-btn", ".btn_area", "._checkVisible"):
         for n in root.css(sel):
             n.decompose()
+    for span in root.css("span._img[thumburl], span[thumburl]"):  # lazy image: no <img> until scripts run
+        if span.css_first("img") is None:
+            _swap(span, f'<img src="{htmlmod.escape(naver_image(attr(span, "thumburl") or ""))}" alt="">')
+    for card in root.css("div._oglink, div.og"):
+        a = card.css_first(".txt a[href], a[href]")
+        thumb = card.css_first(".thumb img")
+        _swap(card, "".join(_link_card(attr(a, "href") or "" if a is not None else "", _text(card.css_first(".tit")),
+                                       _text(card.css_first(".dsc")), image_src(thumb) if thumb is not None else "")))
     for img in root.css("img"):
         src = image_src(img)
         img.attrs["src"] = naver_image(src) if src else ""

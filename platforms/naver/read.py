@@ -94,12 +94,13 @@ def parse_page(html: str, url: str, tz: str = "Asia/Seoul") -> Post:
         if outcome:
             raise ParseError(f"{url}: a {outcome} page was served instead of the post")
         raise ParseError(f"{url}: no post body container ({SELECTORS['se4_root']} / se3 / se2) in the page")
-    blocks = {4: se4_blocks, 3: se3_blocks}.get(version, se2_blocks)(root)
+    og = {(attr(m, "property") or ""): (attr(m, "content") or "") for m in doc.css("meta[property^='og:']")}
+    post_url = og.get("og:url") or (url if url.startswith("http") else "")
+    blocks = {4: se4_blocks, 3: se3_blocks}.get(version, se2_blocks)(root, post_url)
     body = blocks_to_markdown(blocks)
     if not body.strip():
         raise ParseError(f"{url}: the post body container is empty")
     photo = doc.css_first(SELECTORS["photo_property"])
-    og = {(attr(m, "property") or ""): (attr(m, "content") or "") for m in doc.css("meta[property^='og:']")}
     title_node = doc.css_first(SELECTORS["title"])
     title = (attr(photo, "title") or og.get("og:title") or (title_node.text(strip=True) if title_node else "")).strip()
     q = parse_qs(urlsplit(url).query)

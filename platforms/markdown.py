@@ -26,6 +26,14 @@ SKIP = {"-comment", "head", "title", "meta", "link", *NOISE}
 # Hosts whose <iframe> is a video the author embedded: kept as a [title](url) link, every other iframe dropped.
 VIDEO_HOSTS = ("youtube.com", "youtube-nocookie.com", "youtu.be", "vimeo.com", "rmcnmv.naver.com", "tv.naver.com",
                "nmv.naver.com", "tv.kakao.com", "dailymotion.com", "twitch.tv", "serviceapi.nmv.naver.com")
+# highlight.js language names, as Tistory's code block writes them bare on <pre class="...">.
+HLJS_LANGUAGES = frozenset("""apache applescript arduino arm asciidoc aspectj autohotkey awk bash basic c clojure cmake
+coffeescript cpp crystal cs csharp css d dart delphi diff django dockerfile dos elixir elm erlang fortran fsharp go
+gradle
+graphql groovy haml handlebars haskell haxe http ini java javascript js json julia kotlin latex less lisp livescript lua
+makefile markdown matlab nginx nix objectivec ocaml perl pgsql php plaintext powershell prolog properties protobuf
+python r ruby rust scala scheme scss shell smalltalk sql swift tcl tex typescript ts vbnet vbscript verilog vhdl vim
+wasm x86asm xml yaml zsh""".split())
 LANG_CLASS = re.compile(r"(?:^|\s)(?:language|lang)-([\w+#.\-]+)")
 ZERO_WIDTH = re.compile(r"^[\s\u200b\u200c\u200d\ufeff\u00a0]*$")
 EMPTY_MARKS = re.compile(r"(?<=[^\s*\\])\*\*\*\*(?=[^\s*])")
@@ -56,6 +64,10 @@ def code_language(el: LexborNode) -> str:
         m = LANG_CLASS.search(node.attributes.get("class") or "")
         if m:
             return m.group(1).lower()
+        # Tistory's editor (highlight.js) writes the bare language name: <pre class="sql">
+        bare = [c for c in (node.attributes.get("class") or "").lower().split() if c in HLJS_LANGUAGES]
+        if bare:
+            return bare[0]
     return ""
 
 

@@ -64,7 +64,7 @@ def test_tistory_post_page_metadata_and_clean_body(shared: Path) -> None:
     body = post.body_markdown
     assert body.startswith("# 0. 문제")
     assert "[3986번: 좋은 단어](https://www.acmicpc.net/problem/3986)" in body  # link card → link
-    assert "```\n// 백준 3986번: 좋은 단어" in body  # code block kept verbatim
+    assert "```arduino\n// 백준 3986번: 좋은 단어" in body  # code block kept verbatim, the editor's language
     assert "![](https://blog.kakaocdn.net/dna/" in body
     for noise in ("공감", "adsbygoogle", "another_category", "카카오톡"):
         assert noise not in body

@@ -18,7 +18,7 @@ from bot.core.config import Config, Source
 from bot.core.errors import ParseError
 from bot.core.records import Post, PostRef
 from platforms.http import Fetched, PoliteClient, PostGone
-from platforms.markdown import blocks_to_markdown, clean, image_src, looks_truncated
+from platforms.markdown import blocks_to_markdown, clean, escape_link_text, image_src, looks_truncated, video_link
 
 name = "tistory"
 MAX_LIST_PAGES = 2000
@@ -73,10 +73,17 @@ def _normalize_body(node: LexborNode) -> str:
     for n in node.css(SELECTORS["noise"]):
         n.decompose()
     clean(node)
+    for pre in node.css("pre[class]"):  # the editor writes the chosen language bare: <pre class="sql">
+        tokens = (pre.attributes.get("class") or "").split()
+        bare = len(tokens) == 1 and re.fullmatch(r"[a-z][a-z0-9+#]*", tokens[0])
+        if bare and not pre.attributes.get("data-ke-language"):
+            pre.attrs["data-ke-language"] = tokens[0]
     for fig in node.css("figure[data-ke-type='opengraph']"):
         url = fig.attributes.get("data-og-url") or ""
         title = fig.attributes.get("data-og-title") or url
-        _swap(fig, f'<p><a href="{esc(url)}">{esc(title)}</a></p>' if url else "")
+        desc = (fig.attributes.get("data-og-description") or "").strip()
+        card = f'<p><a href="{esc(url)}">{esc(title)}</a></p>' + (f"<p>{esc(desc)}</p>" if desc else "")
+        _swap(fig, card if url else "")
     for fig in node.css("figure.imageblock, figure.imagegridblock"):
         parts = [_img(src, img.attributes.get("alt") or "") for img in fig.css("img") if (src := image_src(img))]
         cap = fig.css_first("figcaption")
@@ -86,7 +93,19 @@ def _normalize_body(node: LexborNode) -> str:
     for fig in node.css("figure.fileblock"):
         a = fig.css_first("a")
         href = (a.attributes.get("href") or "") if a is not None else ""
-        _swap(fig, f'<p><a href="{esc(href)}">{esc(fig.text(strip=True))}</a></p>' if href else "")
+        name = fig.css_first(".name, .filename")
+        label = name.text(strip=True) if name is not None else fig.text(separator=" ", strip=True)
+        _swap(fig, f'<p><a href="{esc(href)}">{esc(label or href)}</a></p>' if href else "")
+    for fig in node.css("figure[data-ke-type='video'], figure[data-video-url]"):
+        url = (fig.attributes.get("data-video-url") or "").strip()
+        title = (fig.attributes.get("data-video-title") or "").strip() or "Video"
+        iframe = fig.css_first("iframe")
+        if url:
+            _swap(fig, f'<p><a href="{esc(url)}">{esc(escape_link_text(title))}</a></p>')
+        elif iframe is not None and video_link(iframe):
+            iframe.attrs["title"] = title  # the converter links the embed itself
+        else:
+            fig.decompose()
     return node.inner_html or ""
 
 

@@ -10,7 +10,7 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
-from bot.core.console import console, err_console
+from bot.core.console import console, err_console, write_data
 from bot.core.errors import InputError
 from bot.core.store import loads
 from bot.shell.cli import app, common
@@ -26,8 +26,9 @@ def config_check() -> None:
 
     c = common.cfg()
     where = c.source_path or "built-in defaults (no config.yaml here)"
-    console.print(f"# config: {where} — valid", style="green")
-    console.print(yaml.safe_dump(masked_dump(c), allow_unicode=True, sort_keys=False), end="", markup=False)
+    # YAML meant to be read back (`config check > effective.yaml`): raw bytes, no wrapping, no colour
+    write_data(f"# config: {where} — valid\n"
+               + yaml.safe_dump(masked_dump(c), allow_unicode=True, sort_keys=False, width=1 << 30))
 
 
 @app.command()

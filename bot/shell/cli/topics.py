@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from bot.core.console import console
+from bot.core.console import console, print_table
 from bot.shell.cli import app, common
 
 topics_app = typer.Typer(help="The queue of topics (topics.yaml) and each topic's state.", no_args_is_help=True)
@@ -43,4 +43,4 @@ def topics_list(all_: bool = typer.Option(False, "--all", help="also topics remo
     for r in topics.list_topics(db, include_removed=all_):
         pos = str(r["position"] + 1) if r["in_file"] else "-"
         t.add_row(pos, r["id"], r["state"], r["topic"], ", ".join(r["tags"]), (r["not_before"] or "")[:10])
-    console.print(t)
+    print_table(t)  # wraps between words only: a Korean topic is never cut mid-word

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from bot.core.console import console
+from bot.core.console import console, write_data
 from bot.core.errors import InputError
 from bot.shell.cli import app, common
 
@@ -38,7 +38,8 @@ def render_post(post) -> str:  # noqa: ANN001 - platforms.base.Post
     meta = {"platform": post.platform, "source_id": post.source_id, "title": post.title, "url": post.url,
             "published_at": post.published_at.isoformat() if post.published_at else None,
             "category": post.category, "tags": post.tags, "status": post.status}
-    return "---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=False) + "---\n\n" + post.body_markdown + "\n"
+    front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1 << 30)  # a long title stays one line
+    return "---\n" + front + "---\n\n" + post.body_markdown + "\n"
 
 
 @app.command()
@@ -64,4 +65,4 @@ def parse(
             raise InputError(f"{target}: no such file (give a saved page or an http(s) URL)")
         text = decode_body(path.read_bytes(), None)
         post = mod.parse_page(text, url or path.resolve().as_uri(), c.crawl.timezone)
-    console.print(render_post(post), markup=False, highlight=False, end="")
+    write_data(render_post(post))  # data for a file or a pipe: never wrapped at the terminal's width

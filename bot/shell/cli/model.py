@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.core.console import console, err_console
+from bot.core.console import console, err_console, print_table
 from bot.shell.cli import app, common
 
 adapters_app = typer.Typer(help="The style adapters: versions, metrics, which one is active.", no_args_is_help=True)
@@ -96,7 +96,10 @@ def adapters_list() -> None:
         t.add_row(a["version"], a["status"], (a["created_at"] or "")[:16], str(m.get("held_out_ppl_base", "")),
                   str(m.get("held_out_ppl_adapter", "")), str(m.get("steps", "")), a["data_hash"] or "",
                   escape(a["reason"] or ""), style=style)
-    console.print(t if rows else "no adapters yet — run `blogbot tune`")
+    if rows:
+        print_table(t)  # wraps between words only: a Korean reason is never cut mid-word
+    else:
+        console.print("no adapters yet — run `blogbot tune`")
 
 
 @adapters_app.command("activate")

@@ -40,6 +40,9 @@ EMPTY_MARKS = re.compile(r"(?<=[^\s*\\])\*\*\*\*(?=[^\s*])")
 INVISIBLE = " \t\r\n\f\u200b\u200c\u200d\ufeff\u00a0"
 WS = re.compile(r"[ \t\r\n\f]+")
 ESCAPE = re.compile(r"([*_])")
+# The invisible mark blogbot leaves in what it publishes (platforms/publishkit.py key_marker): kept as a comment line,
+# so a crawled copy of the bot's own post is known as such whatever the ledger remembers (bot/core/posts.py).
+BOT_MARK = re.compile(r"<!--\s*(blogbot:[^\s<>]+)\s*-->")
 RULE_LIKE = re.compile(r"^([-=_*])(?=(?:\s*\1){2,}\s*$)")  # a paragraph of ---- would read as a rule or heading
 
 
@@ -111,9 +114,18 @@ def _inline(node: LexborNode) -> str:
     return "".join(_inline_node(c) for c in node.iter(include_text=True))
 
 
+def bot_mark(c: LexborNode) -> str:
+    """`<!-- blogbot:KEY -->` of a comment node that is blogbot's mark, else ""."""
+    m = BOT_MARK.fullmatch((c.html or "").strip())
+    return f"<!-- {m.group(1)} -->" if m else ""
+
+
 def _inline_node(c: LexborNode) -> str:
     """Inline Markdown of one node (itself included)."""
     tag = c.tag
+    if tag == "-comment":
+        mark = bot_mark(c)
+        return f"\n\n{mark}\n\n" if mark else ""
     if tag == "-text":
         return ESCAPE.sub(r"\\\1", WS.sub(" ", c.text_content or ""))
     if tag in SKIP:
@@ -228,6 +240,10 @@ def _blocks(node: LexborNode) -> list[str]:
 
     for c in node.iter(include_text=True):
         tag = c.tag
+        if tag == "-comment" and bot_mark(c):
+            flush()
+            blocks.append(bot_mark(c))
+            continue
         if tag in SKIP:
             continue
         if tag not in BLOCK:

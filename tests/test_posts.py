@@ -32,3 +32,24 @@ def test_own_publications_are_not_training_data(db) -> None:
                                "url": "https://a.tistory.com/entry/x"})
     assert [p.title for p in live_posts(db)] == ["내가 쓴 글"]
     assert len(live_posts(db, include_generated=True)) == 3
+
+
+def test_a_post_carrying_the_bot_mark_is_never_trained_on_whatever_the_ledger_knows(db) -> None:
+    """A fresh data dir (empty ledger) crawls the bot's earlier posts: the mark the publisher left keeps them out."""
+    from platforms.publishkit import to_html, to_markdown
+    from platforms.tistory.read import parse_page as tistory_page
+    from platforms.velog.read import parse_page as velog_page
+
+    html = to_html("봇이 쓴 글의 본문입니다.\n\n두 번째 문단.", key="d7-tistory")
+    page = (f'<html><head><meta property="og:title" content="봇이 쓴 글"></head><body>'
+            f'<div class="tt_article_useless_p_margin contents_style">{html}</div></body></html>')
+    crawled = tistory_page(page, "https://me.tistory.com/7")
+    assert "<!-- blogbot:d7-tistory -->" in crawled.body_markdown  # the reader keeps the mark
+    answer = {"data": {"post": {"id": "v1", "title": "벨로그 봇 글", "body": to_markdown("본문", key="d8-velog"),
+                                "url_slug": "s", "user": {"username": "me"}}}}
+    save_post(db, crawled)
+    save_post(db, velog_page(answer, "https://velog.io/@me/s"))
+    save_post(db, post("9", "내 글", "blogbot: 이라는 도구를 써 봤다 (표시가 아닌 본문 속 낱말)"))
+    assert db["publications"].count == 0  # the ledger knows none of them
+    assert [p.title for p in live_posts(db)] == ["내 글"]
+    assert len(live_posts(db, include_generated=True)) == 3

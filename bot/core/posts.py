@@ -56,15 +56,26 @@ def mark_gone(db: sqlite_utils.Database, platform: str, source_id: str, status: 
 OWN_PUBLICATION = """exists (select 1 from publications pb left join drafts d on d.id = pb.draft_id
     where pb.state = 'published'
       and (pb.url = posts.url or (pb.platform = posts.platform and d.title = posts.title)))"""
+# The mark blogbot leaves in every post it publishes (`<!-- blogbot:KEY -->`, kept by the readers): such a post is
+# the bot's own even when this data dir's ledger never heard of it (a reinstall, a restored backup, a second install).
+BOT_MARKED = "posts.body_markdown like '%<!--%blogbot:%-->%'"
+
+
+def carries_bot_mark(body_markdown: str) -> bool:
+    """Does this body carry blogbot's publication mark?"""
+    import re
+
+    return re.search(r"<!--\s*blogbot:\S+?\s*-->", body_markdown or "") is not None
 
 
 def live_posts(db: sqlite_utils.Database, platform: str | None = None,
                include_generated: bool = False) -> list[Post]:
-    """Every live post, oldest first: the corpus the voice is learned from (blogbot's own posts left out)."""
+    """Every live post, oldest first: the corpus the voice is learned from. blogbot's own posts are left out: those
+    the ledger knows, and any carrying its mark whatever the ledger knows."""
     sql = "select * from posts where status = 'live'"
     params: tuple = ()
     if not include_generated:
-        sql += f" and not {OWN_PUBLICATION}"
+        sql += f" and not {OWN_PUBLICATION} and not ({BOT_MARKED})"
     if platform:
         sql += " and platform = ?"
         params = (platform,)

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from bot.core.errors import ConfigError
+from bot.core.records import PlatformSpec
 
 DEFAULT_CONFIG_FILE = "config.yaml"
 
@@ -46,14 +58,20 @@ class ScheduleConfig(Section):
     timezone: str = "Asia/Seoul"
     misfire_grace_s: int = Field(3600, ge=1)
     crawl: JobSchedule = JobSchedule(cron="30 4 * * *")
-    retune: JobSchedule = JobSchedule(cron="0 3 * * 1")
+    tune: JobSchedule = Field(JobSchedule(cron="0 3 * * 1"), validation_alias=AliasChoices("tune", "retune"),
+                              description="the weekly retune (`retune:` is read as this too)")
     draft: JobSchedule = JobSchedule(cron="0 9 * * *")
     publish: JobSchedule = JobSchedule(cron="0 10-20/2 * * *")
     catch_up: bool = Field(True, description="after downtime, a job that missed fire times runs once at start")
     stop_timeout_s: float = Field(60.0, ge=0, description="on SIGTERM/SIGINT, wait this long for the running job")
-    isolate: list[Literal["crawl", "retune", "draft"]] = Field(
-        ["retune"], description="jobs run in a child process (a crash or out-of-memory cannot kill the scheduler)")
+    isolate: list[Literal["crawl", "tune", "draft"]] = Field(
+        ["tune"], description="jobs run in a child process (a crash or out-of-memory cannot kill the scheduler)")
     isolate_timeout_s: float = Field(7200.0, gt=0, description="a child process running longer is stopped")
+
+    @field_validator("isolate", mode="before")
+    @classmethod
+    def _isolate(cls, v: Any) -> Any:
+        return ["tune" if x == "retune" else x for x in v] if isinstance(v, list) else v
 
     @field_validator("timezone")
     @classmethod
@@ -68,12 +86,54 @@ class ScheduleConfig(Section):
 
 
 class ModelConfig(Section):
+    backend: Literal["local", "openai", "llamacpp"] = Field(
+        "local", description="local: transformers on this machine; openai: any OpenAI-compatible server (DeepSeek, "
+                             "vLLM, llama.cpp server, Ollama); llamacpp: a GGUF and the adapter through llama.cpp")
     base: str | None = Field(None, description="HF model id (local cache only), a folder, or a .gguf; None = embedded")
     dtype: Literal["auto", "bfloat16", "float32", "float16"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     load_in_4bit: bool = False
     threads: int | None = Field(None, ge=1)
     cache_dir: str | None = Field(None, description="converted bases and merged adapters (default <data_dir>/models)")
+    # backend: openai
+    base_url: str | None = Field(None, description="the server's OpenAI-compatible root, e.g. https://api.deepseek.com/v1")
+    name: str | None = Field(None, description="the server's model id (vLLM with the adapter loaded: its lora name)")
+    api_key_secret: str | None = Field(
+        None, description="name of the secret holding the API key (BLOGBOT_<NAME> or the secrets file); None = no key")
+    api: Literal["chat", "completions"] = Field(
+        "chat", description="chat: a style brief and the author's posts as messages; completions: the tune's own "
+                            "prompt (a served adapter: vLLM --enable-lora, llama.cpp --lora)")
+    timeout_s: float = Field(120.0, gt=0, description="per request (a stream: between two chunks)")
+    max_retries: int = Field(3, ge=0, le=10, description="429, 5xx, timeouts and dropped connections, with backoff")
+    example_tokens: int = Field(3000, ge=0, description="budget for the author's posts sent as examples (chat)")
+    max_examples: int = Field(4, ge=0, le=12)
+    price_in_per_mtok: float | None = Field(None, ge=0, description="cost per million prompt tokens (when the "
+                                                                   "server does not report a cost)")
+    price_out_per_mtok: float | None = Field(None, ge=0)
+    # backend: llamacpp
+    gguf: str | None = Field(None, description="the GGUF llama.cpp runs (default: model.base when it is a .gguf, "
+                                               "else the embedded model)")
+    context_tokens: int = Field(4096, ge=256, description="llama.cpp context size")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError(f'must start with http:// or https:// (got "{v}")')
+        return v.rstrip("/") if v else v
+
+    @model_validator(mode="after")
+    def _backend(self) -> ModelConfig:
+        if self.backend == "openai":
+            missing = [k for k in ("base_url", "name") if not getattr(self, k)]
+            if missing:
+                raise ValueError("backend openai needs " + " and ".join(f"model.{k}" for k in missing)
+                                 + " (e.g. base_url: https://api.deepseek.com/v1, name: deepseek-chat)")
+        if self.backend == "llamacpp" and self.load_in_4bit:
+            raise ValueError("backend llamacpp runs a GGUF; model.load_in_4bit applies to the local backend only")
+        if self.gguf is not None and not self.gguf.endswith(".gguf"):
+            raise ValueError(f'model.gguf must be a .gguf file (got "{self.gguf}")')
+        return self
 
 
 class TuneConfig(Section):
@@ -122,17 +182,26 @@ class IngestConfig(Section):
 
 
 class Source(Section):
-    platform: Literal["naver", "tistory", "velog"]
+    """One blog to read (`sources:`); which field names the blog is the platform's `source_key`."""
+
+    platform: str
     blog_id: str | None = None
     blog: str | None = None
     username: str | None = None
-    base_url: str | None = Field(None, description="override for tests and the sandbox")
+    base_url: str | None = Field(None, description="the site's root, when it is not the platform's own (tests)")
 
     @model_validator(mode="after")
-    def _account(self) -> Source:
-        need = {"naver": "blog_id", "tistory": "blog", "velog": "username"}[self.platform]
-        if not getattr(self, need):
-            raise ValueError(f"a {self.platform} source needs `{need}`")
+    def _account(self, info: ValidationInfo) -> Source:
+        specs = (info.context or {}).get("platforms")
+        if specs is None:
+            return self
+        spec = specs.get(self.platform)
+        if spec is None or not spec.reads:
+            readable = ", ".join(n for n, s in specs.items() if s.reads)
+            raise ValueError(f'no platform named "{self.platform}" to read from; known: {readable}')
+        if not getattr(self, spec.source_key):
+            raise ValueError(f"a {self.platform} source needs `{spec.source_key}` (the blog's name or id, "
+                             f"not its URL), e.g. {{platform: {self.platform}, {spec.source_key}: myblog}}")
         return self
 
     @property
@@ -163,9 +232,13 @@ class BrowserConfig(Section):
 
 
 class PlatformPublish(Section):
+    """`publish.<platform>`: whether and how often blogbot publishes there. Each platform of the registry may
+    change these defaults (the local sandbox is on and unpaced)."""
+
     enabled: bool = False
     account: str | None = Field(None, description="blog name / blog id / username on the platform")
-    base_url: str | None = None
+    base_url: str | None = Field(None, description="where a local platform (the sandbox) already serves")
+    urls: dict[str, str] = Field({}, description="the driver's URL templates overridden, e.g. {login: https://...}")
     daily_cap: int = Field(2, ge=0)
     min_interval_minutes: float = Field(180, ge=0)
     jitter_minutes: float = Field(20, ge=0)
@@ -175,25 +248,70 @@ class PlatformPublish(Section):
     mode: Literal["api", "ui"] | None = Field(
         None, description="api: velog writePost / tistory manage/post.json; ui: the editor page (default: velog api, "
                           "tistory ui; naver has only ui)")
-    driver: Literal["tistory", "naver", "velog"] = Field(
-        "tistory", description="sandbox only: which imitated platform the `sandbox` target publishes to")
+    driver: str | None = Field(None, description="a local platform only: which platform's driver it runs")
+    _local: bool = PrivateAttr(False)  # a local imitation: never a default target once a real platform is on
 
-
-class SandboxPublish(PlatformPublish):
-    """The local sandbox: on by default and unpaced, also when the YAML names only some of its keys."""
-
-    enabled: bool = True
-    daily_cap: int = Field(10, ge=0)
-    min_interval_minutes: float = Field(0, ge=0)
-    jitter_minutes: float = Field(0, ge=0)
+    @property
+    def local(self) -> bool:
+        return self._local
 
 
 class PublishConfig(Section):
-    tistory: PlatformPublish = PlatformPublish()
-    velog: PlatformPublish = PlatformPublish()
-    naver: PlatformPublish = PlatformPublish()
-    sandbox: SandboxPublish = SandboxPublish()
-    default_platforms: list[str] = ["sandbox"]
+    """`publish:` — one section per publishing platform of the registry, and `default_platforms`."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    __pydantic_extra__: dict[str, PlatformPublish] = Field(init=False)
+
+    default_platforms: list[str] | None = Field(
+        None, description="where a topic goes when it names no platforms; unset: every enabled platform (the local "
+                          "sandbox only while no real platform is enabled)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sections(cls, data: Any, info: ValidationInfo) -> Any:
+        """Every publishing platform of the registry gets its section, over the platform's own defaults."""
+        specs = (info.context or {}).get("platforms")
+        if specs is None or not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name, spec in specs.items():
+            if spec.publishes:
+                own = data.get(name) or {}
+                if isinstance(own, PlatformPublish):
+                    own = own.model_dump(exclude_unset=True)
+                data[name] = {**spec.publish_defaults, **own} if isinstance(own, dict) else own
+        return data
+
+    @model_validator(mode="after")
+    def _known(self, info: ValidationInfo) -> PublishConfig:
+        specs = (info.context or {}).get("platforms")
+        if specs is None:
+            return self
+        for name, section in self.platforms.items():
+            section._local = specs[name].local
+        known = ", ".join(self.platforms)
+        for name in self.default_platforms or []:
+            if name not in self.platforms:
+                raise ValueError(f'default_platforms: no platform named "{name}" to publish to; known: {known}')
+        return self
+
+    @property
+    def platforms(self) -> dict[str, PlatformPublish]:
+        return dict(self.__pydantic_extra__ or {})
+
+    def get(self, name: str) -> PlatformPublish | None:
+        return (self.__pydantic_extra__ or {}).get(name)
+
+    def enabled(self) -> list[str]:
+        return [n for n, s in self.platforms.items() if s.enabled]
+
+    def defaults(self) -> list[str]:
+        """Where a topic without `platforms:` goes: `default_platforms` when set, else every enabled real
+        platform, else the enabled local ones (the sandbox)."""
+        if self.default_platforms is not None:
+            return list(self.default_platforms)
+        on = self.enabled()
+        return [n for n in on if not self.platforms[n].local] or on
 
 
 class GatesConfig(Section):
@@ -242,7 +360,7 @@ class Config(Section):
     sources: list[Source] = []
     crawl: CrawlConfig = CrawlConfig()
     browser: BrowserConfig = BrowserConfig()
-    publish: PublishConfig = PublishConfig()
+    publish: PublishConfig = Field(default_factory=dict, validate_default=True)  # each platform's section
     gates: GatesConfig = GatesConfig()
     style: StyleConfig = StyleConfig()
     schedule: ScheduleConfig = ScheduleConfig()
@@ -269,7 +387,7 @@ class Config(Section):
         return read_secret(name, self.resolve(self.secrets_file) if self.secrets_file else None)
 
     def review_mode(self, platform: str | None = None) -> str:
-        plat = getattr(self.publish, platform, None) if platform else None
+        plat = self.publish.get(platform) if platform else None
         return (plat.review if plat and plat.review else None) or self.review
 
     def max_silence(self) -> timedelta:
@@ -340,25 +458,44 @@ def format_validation(path: Path, exc: ValidationError, lines: dict[tuple, int],
     return ConfigError("\n".join(msgs))
 
 
-def load(path: Path | str | None = None) -> Config:
-    """Load and validate config.yaml. A missing default file gives the built-in defaults."""
+def load(path: Path | str | None = None, platforms: Mapping[str, PlatformSpec] | None = None) -> Config:
+    """Load and validate config.yaml against the registry of `platforms` (platform names in `publish:`,
+    `sources:` and `default_platforms` are checked, each platform's defaults applied). A missing default file
+    gives the built-in defaults. The shell passes the registry (platforms.load_config)."""
     explicit = path is not None
+    ctx = {"platforms": platforms} if platforms is not None else None
     p = Path(path or os.environ.get("BLOGBOT_CONFIG", DEFAULT_CONFIG_FILE))
     if not p.exists():
         if explicit or "BLOGBOT_CONFIG" in os.environ:
             raise ConfigError(f"{p}: file not found")
-        return _env_overrides(Config())
+        return _env_overrides(Config.model_validate({}, context=ctx))
     data, lines = read_yaml_file(p)
     if data is None:
         raise ConfigError(f"{p}: empty file (expected a mapping of settings)")
     if not isinstance(data, dict):
         raise ConfigError(f"{p}:1: the top level must be a mapping of settings, not {type(data).__name__}")
+    if platforms is not None:
+        _check_platform_names(p, data, lines, platforms)
     try:
-        cfg = Config.model_validate(data)
+        cfg = Config.model_validate(data, context=ctx)
     except ValidationError as exc:
         raise format_validation(p, exc, lines) from None
     cfg.source_path = p.resolve()
     return _env_overrides(cfg)
+
+
+def _check_platform_names(path: Path, data: dict, lines: dict[tuple, int],
+                          platforms: Mapping[str, PlatformSpec]) -> None:
+    """`publish.<name>` for a platform the registry does not know: refused with its line and the known names."""
+    section = data.get("publish")
+    if not isinstance(section, dict):
+        return
+    known = [n for n, s in platforms.items() if s.publishes]
+    for key in section:
+        if key != "default_platforms" and key not in known:
+            line = lines.get(("publish", key))
+            raise ConfigError(f"{path}:{line} publish.{key}: no platform named \"{key}\" to publish to; "
+                              f"known: {', '.join(known)}")
 
 
 def _env_overrides(cfg: Config) -> Config:
@@ -403,4 +540,6 @@ def masked_dump(cfg: Config) -> dict[str, Any]:
     data = cfg.model_dump(mode="json")
     for hook in data.get("webhooks", []):
         hook["url"] = "***" if cfg.secret(hook["url_secret"]) else "(not set)"
+    if cfg.model.api_key_secret:
+        data["model"]["api_key"] = "***" if cfg.secret(cfg.model.api_key_secret) else "(not set)"
     return data

@@ -38,8 +38,30 @@ def gather(cfg: Config, db: sqlite_utils.Database) -> dict[str, Any]:
         "last_runs": last_runs,
         "active_adapter": adapter,
         "last_published": last_pub,
+        "model_usage": model_usage(db),
         **watchdog(cfg, db),
     }
+
+
+def model_usage(db: sqlite_utils.Database) -> dict[str, Any]:
+    """Tokens (and cost where known) of the drafts whose backend reported usage, in total and per model."""
+    out: dict[str, Any] = {"drafts": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": None, "by_model": {}}
+    if "drafts" not in db.table_names():
+        return out
+    for r in db.query("select params from drafts where params like '%\"usage\"%'"):
+        p = loads(r["params"], {}) or {}
+        u = p.get("usage") or {}
+        if not u:
+            continue
+        name = p.get("model") or p.get("gguf") or p.get("backend") or "?"
+        m = out["by_model"].setdefault(name, {"drafts": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": None})
+        for d in (out, m):
+            d["drafts"] += 1
+            d["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
+            d["completion_tokens"] += int(u.get("completion_tokens") or 0)
+            if u.get("cost") is not None:
+                d["cost"] = round((d["cost"] or 0.0) + float(u["cost"]), 6)
+    return out
 
 
 # --- watchdog: what a person must look at --------------------------------------------------------------------

@@ -2,9 +2,10 @@
 merged into a cached base per version, int8/bf16 by measurement, artefact tokens suppressed, text cleaned, streamed).
 
 Library API:  backend = bot.voice.generate.load_backend(cfg, adapter_dir)   # adapter_dir None = the bare base
-              gen = backend.generate("topic", ["tag"], examples=None, seed=1)   # -> bot.core.records.Generation
-A served backend (an OpenAI-compatible server such as vLLM with the LoRA loaded) is one more class with the same
-`generate` method registered in BACKENDS; the jobs only call `load_backend`.
+              gen = backend.generate("topic", ["tag"], examples=None, seed=1, notes="...")   # -> Generation
+`model.backend` picks the class: local (here), openai (bot/voice/backends/openai_compat.py: any OpenAI-compatible
+server), llamacpp (bot/voice/backends/llamacpp.py: a GGUF with the adapter through llama.cpp); the jobs only call
+`load_backend`.
 """
 
 from __future__ import annotations
@@ -31,17 +32,17 @@ STOP_MARK = "\n" + corpus.PROMPT_TEMPLATE.split(":", 1)[0] + ":"  # the model st
 
 
 class Backend(Protocol):
-    """What the draft job needs from a generator."""
+    """What the draft job needs from a generator. `notes` are the topic's notes from topics.yaml."""
 
     def generate(self, topic: str, tags: list[str], examples: list[Post] | None = None, seed: int | None = None,
-                 on_text: OnText | None = None) -> Generation: ...
+                 on_text: OnText | None = None, notes: str | None = None) -> Generation: ...
 
 
 def clean_text(text: str) -> str:
     """Clean Markdown: no zero-width characters or lines, no leaked HTML tags, no runs of blank lines."""
     text = re.sub(r"<br\s*/?>", "\n", text, flags=re.IGNORECASE)
     text = HTML_TAG.sub("", text)
-    text = re.sub(f"[{ZW}]", "", text)
+    text = re.sub(f"[{ZW}\ufffd]", "", text)  # zero-width characters and undecodable bytes
     lines = [ln.rstrip() for ln in text.replace("\r", "").split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
@@ -52,36 +53,92 @@ def trim_unfinished(text: str) -> str:
     return text[: m + 1].rstrip() if m > len(text) * 0.5 else text
 
 
+# Byte-fallback tokens of non-ASCII bytes: a small model strings them into syllables no one writes (긕) or into
+# invalid UTF-8 (����); every common Hangul syllable has a token of its own.
+HIGH_BYTE = re.compile(r"<0x[89A-F][0-9A-F]>")
+
+
 def banned_token_ids(tok: Any) -> list[int]:
-    """Ids of tokens that only ever produce artefacts: zero-width runs, HTML tags, special/unused tokens."""
+    """Ids of tokens that only ever produce artefacts: zero-width runs, HTML tags, special/unused tokens, the
+    byte-fallback tokens of non-ASCII bytes."""
     toks = tok.convert_ids_to_tokens(list(range(len(tok))))
     bad = {i for i, s in enumerate(toks) if s and (re.search(f"[{ZW}]", s) or HTML_TAG.search(s)
                                                     or re.fullmatch(r"</?[a-zA-Z]+", s.replace("▁", "")))}
     bad |= {i for i in getattr(tok, "added_tokens_decoder", {}) if i != tok.eos_token_id}
     bad |= {i for i in tok.all_special_ids if i != tok.eos_token_id}
+    bad |= {i for i, s in enumerate(toks) if s and HIGH_BYTE.fullmatch(s)}
     return sorted(bad)
 
 
+class TextStream:
+    """Hands only complete, final text to on_text: a token that ends inside a UTF-8 sequence (byte-fallback tokens
+    of one Hangul syllable) is held back until the sequence completes; an undecodable byte is dropped; text whose
+    decoding changes once more tokens arrive is never sent twice or sent misaligned."""
+
+    def __init__(self, on_text: OnText | None) -> None:
+        self.on_text, self.sent = on_text, ""
+
+    def update(self, text: str, final: bool = False) -> None:
+        """`text` is the whole decoded output so far."""
+        if not final:
+            text = text.rstrip("\ufffd")  # an unfinished multi-byte character at the end: wait for its bytes
+        text = text.replace("\ufffd", "")
+        if not text.startswith(self.sent):  # earlier text decoded differently now: resync without resending
+            n = len(_common_prefix(text, self.sent))
+            self.sent = self.sent[:n]
+            if len(text) <= len(self.sent):
+                return
+        new = text[len(self.sent):]
+        if new:
+            self.sent = text
+            if self.on_text:
+                self.on_text(new)
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
 class _Streamer:
-    """transformers streamer: decodes the new tokens and hands the new text to on_text."""
+    """transformers streamer: decodes the new tokens and hands the new text to on_text (through TextStream)."""
 
     def __init__(self, tok: Any, on_text: OnText | None) -> None:
-        self.tok, self.on_text, self.ids, self.sent, self.skip_prompt = tok, on_text, [], "", True
+        self.tok, self.ids, self.skip_prompt, self.out = tok, [], True, TextStream(on_text)
 
     def put(self, value: Any) -> None:
         if self.skip_prompt:
             self.skip_prompt = False
             return
         self.ids.extend(value.reshape(-1).tolist())
-        text = self.tok.decode(self.ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):
-            return
-        if self.on_text and len(text) > len(self.sent):
-            self.on_text(text[len(self.sent):])
-        self.sent = text
+        if self.out.on_text:
+            self.out.update(self.tok.decode(self.ids, skip_special_tokens=True))
 
     def end(self) -> None:
         pass
+
+
+def with_context(prompt: str, examples: list[Post] | None = None, notes: str | None = None) -> str:
+    """The tune's prompt preceded by the related posts and the topic's notes (both optional)."""
+    refs = "".join(f"[참고] {e.title}\n{e.body_markdown.strip()[:400]}\n\n" for e in examples or [])
+    if notes and notes.strip():
+        refs += f"[메모] {' '.join(notes.split())}\n\n"
+    return refs + "---\n\n" + prompt if refs else prompt
+
+
+def finish(raw: str, ended: bool, topic: str) -> tuple[str, str]:
+    """(title, body) from a completion of the tune's prompt: cut at a new prompt block, prompt lines dropped,
+    cleaned, trimmed to the last whole sentence when the token limit cut it, a leading `# title` taken as title."""
+    cut = raw.find(STOP_MARK, 1)
+    raw = PROMPT_LINE.sub("", raw[:cut] if cut > 0 else raw)
+    body = clean_text(raw if ended else trim_unfinished(raw))
+    title = " ".join(topic.split())
+    m = re.match(r"#\s+(.+)\n+", body)
+    if m:
+        title, body = m.group(1).strip(), body[m.end():]
+    return title, body
 
 
 class LocalBackend:
@@ -129,20 +186,17 @@ class LocalBackend:
         # a restricted output layer already leaves the banned tokens out
         self.banned = [] if self.vocab_size < len(self.tok) else [[i] for i in banned]
 
-    def prompt(self, topic: str, tags: list[str], examples: list[Post] | None) -> str:
+    def prompt(self, topic: str, tags: list[str], examples: list[Post] | None, notes: str | None = None) -> str:
         p = corpus.render_prompt(topic, tags, corpus.length_bucket(self.typical_chars))
-        if examples:
-            refs = "".join(f"[참고] {e.title}\n{e.body_markdown.strip()[:400]}\n\n" for e in examples)
-            p = refs + "---\n\n" + p
-        return p
+        return with_context(p, examples, notes)
 
     def generate(self, topic: str, tags: list[str], examples: list[Post] | None = None, seed: int | None = None,
-                 on_text: OnText | None = None) -> Generation:
+                 on_text: OnText | None = None, notes: str | None = None) -> Generation:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         g = self.cfg.generate
-        prompt = self.prompt(topic, tags, examples)
+        prompt = self.prompt(topic, tags, examples, notes)
         enc = self.tok(prompt, return_tensors="pt").to(self.model.device)
         max_new = min(g.max_new_tokens, max(32, int(self.typical_tokens * 1.3)))
         min_new = g.min_new_tokens or min(max_new // 2, int(self.typical_tokens * 0.6))
@@ -164,7 +218,7 @@ class LocalBackend:
         params = {"max_new_tokens": max_new, "min_new_tokens": min_new, "temperature": g.temperature,
                   "top_p": g.top_p, "top_k": g.top_k, "repetition_penalty": g.repetition_penalty,
                   "no_repeat_ngram_size": g.no_repeat_ngram_size, "seed": seed, "dtype": self.dtype,
-                  "examples": [e.title for e in examples or []]}
+                  "examples": [e.title for e in examples or []], "backend": "local", "notes": bool(notes)}
         if seed is not None:
             torch.manual_seed(seed)
         sample = g.temperature > 0
@@ -182,14 +236,7 @@ class LocalBackend:
         dt = time.monotonic() - t0
         new = out[0, enc["input_ids"].shape[1]:]
         ended = bool(len(new)) and int(new[-1]) == self.tok.eos_token_id
-        raw = self.tok.decode(new, skip_special_tokens=True)
-        cut = raw.find(STOP_MARK, 1)
-        raw = PROMPT_LINE.sub("", raw[:cut] if cut > 0 else raw)
-        body = clean_text(raw if ended else trim_unfinished(raw))
-        title = " ".join(topic.split())
-        m = re.match(r"#\s+(.+)\n+", body)
-        if m:
-            title, body = m.group(1).strip(), body[m.end():]
+        title, body = finish(self.tok.decode(new, skip_special_tokens=True), ended, topic)
         return Generation(title=title, body_markdown=body, tags=suggest_tags(topic, tags, body, examples),
                           adapter_version=self.adapter_version, base_model=self.base.identity, params=params,
                           duration_s=dt, new_tokens=int(len(new)))
@@ -231,12 +278,25 @@ def _nouns(text: str) -> list[str]:
                 for w in re.findall(r"[\w가-힣]+", text)]
 
 
-BACKENDS: dict[str, Callable[..., Backend]] = {"local": LocalBackend}
+def _openai(cfg: Config, adapter_dir: Path | None, adapter_version: str | None) -> Backend:
+    from bot.voice.backends.openai_compat import OpenAIBackend
+
+    return OpenAIBackend(cfg, adapter_dir, adapter_version)
+
+
+def _llamacpp(cfg: Config, adapter_dir: Path | None, adapter_version: str | None) -> Backend:
+    from bot.voice.backends.llamacpp import LlamaCppBackend
+
+    return LlamaCppBackend(cfg, adapter_dir, adapter_version)
+
+
+BACKENDS: dict[str, Callable[..., Backend]] = {"local": LocalBackend, "openai": _openai, "llamacpp": _llamacpp}
 
 
 def load_backend(cfg: Config, adapter_dir: Path | None = None, adapter_version: str | None = None) -> Backend:
-    """The configured generation backend with `adapter_dir` applied (None: the bare base model)."""
-    return BACKENDS["local"](cfg, adapter_dir, adapter_version)
+    """The backend named by `model.backend` with `adapter_dir` applied (None: the bare base model). The openai
+    backend ignores a local adapter: the server's model (`model.name`) is what writes."""
+    return BACKENDS[cfg.model.backend](cfg, adapter_dir, adapter_version)
 
 
 def related_posts(posts: list[Post], topic: str, k: int) -> list[Post]:

@@ -61,9 +61,17 @@ def status(
     t.add_row("active adapter", f"{a['version']} ({a['created_at']})" if a else "none — run `blogbot tune`")
     lp = info["last_published"]
     t.add_row("last published", f"{lp['title']} — {lp['platform']} {lp['url']} ({lp['updated_at']})" if lp else "never")
+    mu = info.get("model_usage") or {}
+    if mu.get("drafts"):
+        cost = f", cost {mu['cost']:.4f}" if mu.get("cost") is not None else ""
+        per = "; ".join(f"{k}: {v['prompt_tokens']:,} in / {v['completion_tokens']:,} out" for k, v in
+                        mu["by_model"].items())
+        t.add_row("model usage", escape(f"{mu['drafts']} drafts, {mu['prompt_tokens']:,} prompt + "
+                                        f"{mu['completion_tokens']:,} completion tokens{cost} ({per})"))
     _watchdog_rows(t, info)
     shown = {"data_dir", "corpus", "corpus_gone", "queue", "active_adapter", "last_published", "last_runs",
-             "last_publish_by_platform", "review_waiting", "needs_login", "next_runs", "scheduler", "warnings"}
+             "model_usage", "last_publish_by_platform", "review_waiting", "needs_login", "next_runs", "scheduler",
+             "warnings"}
     for key, value in info.items():  # sections added by later features render as plain rows
         if key not in shown:
             t.add_row(key.replace("_", " "), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))

@@ -1,0 +1,205 @@
+"""The `openai` backend: drafts from any OpenAI-compatible server (DeepSeek, OpenAI, vLLM, a llama.cpp server, Ollama)
+through the official `openai` client: streamed, retried with backoff, usage and cost recorded, reasoning text dropped.
+
+api: chat — a style brief with the author's related posts (bot/voice/backends/brief.py); api: completions — the
+tune's own prompt, for a server that carries the author's exported adapter (`blogbot adapters export`).
+Nothing of the author's text leaves the machine unless this backend is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from bot.core.config import Config
+from bot.core.errors import ConfigError, ModelError, TransientError
+from bot.core.records import Generation, Post
+from bot.voice import corpus
+from bot.voice.generate import STOP_MARK, OnText, TextStream, finish, suggest_tags, with_context
+
+THINK = re.compile(r"<think>.*?(?:</think>|$)", re.S)
+
+
+def api_key(cfg: Config) -> str | None:
+    """The key named by model.api_key_secret (None when no secret is named: local servers need none)."""
+    name = cfg.model.api_key_secret
+    if not name:
+        return None
+    key = cfg.secret(name)
+    if not key:
+        raise ConfigError(f"model.api_key_secret: the secret {name!r} is not set: export BLOGBOT_{name.upper()}=… "
+                          f"or put {name.upper()}=… in the secrets file")
+    return key
+
+
+def visible(raw: str) -> str:
+    """The answer without reasoning a server put inline (<think>…</think>; an open block hides what follows)."""
+    return THINK.sub("", raw).lstrip("\n") if "<think>" in raw else raw
+
+
+class OpenAIBackend:
+    """A remote (or local) OpenAI-compatible server writes the draft; blogbot keeps the gates, score and review."""
+
+    def __init__(self, cfg: Config, adapter_dir: Path | None = None, adapter_version: str | None = None) -> None:
+        from openai import OpenAI
+
+        m = cfg.model
+        self.cfg, self._key = cfg, api_key(cfg)
+        self.client = OpenAI(base_url=m.base_url, api_key=self._key or "unused", timeout=m.timeout_s,
+                             max_retries=m.max_retries)
+        self.base_model = f"openai:{m.base_url}#{m.name}"
+        # a served adapter is recorded as the draft's adapter when the server's model id is the active version
+        self.adapter_version = adapter_version if adapter_version and m.name == adapter_version else None
+        meta_file = adapter_dir / "prompt_template.json" if adapter_dir is not None else None
+        meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file and meta_file.is_file() else {}
+        self.typical_chars = int(meta.get("typical_chars") or 900)
+
+    # --- requests ---------------------------------------------------------------------------------------------
+
+    def _request(self, topic: str, tags: list[str], examples: list[Post] | None, seed: int | None,
+                 notes: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        m, g = self.cfg.model, self.cfg.generate
+        if m.api == "chat":
+            from bot.voice.backends import brief
+
+            msgs, meta = brief.messages(self.cfg, topic, tags, notes, brief.author_posts(self.cfg), examples)
+            # room for a whole post at the author's usual length (Hangul ~1.5 characters a token) and a margin
+            max_tokens = max(g.max_new_tokens, int(meta["typical_chars"] / 1.5 * 1.5) + 200)
+            req: dict[str, Any] = {"messages": msgs}
+        else:
+            prompt = with_context(corpus.render_prompt(topic, tags, corpus.length_bucket(self.typical_chars)),
+                                  examples, notes)
+            meta = {"examples": [e.title for e in examples or []], "typical_chars": self.typical_chars}
+            max_tokens = min(g.max_new_tokens, max(32, int(self.typical_chars / 1.4 * 1.3)))
+            req = {"prompt": prompt, "stop": [STOP_MARK],
+                   "extra_body": {"top_k": g.top_k, "repeat_penalty": g.repetition_penalty}}
+        req.update(model=m.name, max_tokens=max_tokens, temperature=g.temperature, top_p=g.top_p, stream=True,
+                   stream_options={"include_usage": True})
+        if seed is not None:
+            req["seed"] = seed
+        return req, meta
+
+    def _stream(self, req: dict[str, Any], on_text: OnText | None) -> tuple[str, str | None, Any, int, float]:
+        """One streamed request: (raw text, finish reason, usage, chunks, seconds to the first text)."""
+        api = self.client.chat.completions if "messages" in req else self.client.completions
+        out, raw, reason, usage, chunks, t0, first = TextStream(on_text), "", None, None, 0, time.monotonic(), 0.0
+        stream = api.create(**req)
+        try:
+            for chunk in stream:
+                usage = getattr(chunk, "usage", None) or usage
+                for ch in chunk.choices or []:
+                    # delta.reasoning_content (DeepSeek's reasoner, vLLM/llama.cpp reasoning parsers) is never read
+                    piece = ch.delta.content if "messages" in req else ch.text
+                    if piece:
+                        chunks += 1
+                        first = first or time.monotonic() - t0
+                        raw += piece
+                        out.update(visible(raw))
+                    reason = ch.finish_reason or reason
+        finally:
+            stream.close()
+        return raw, reason, usage, chunks, first
+
+    def generate(self, topic: str, tags: list[str], examples: list[Post] | None = None, seed: int | None = None,
+                 on_text: OnText | None = None, notes: str | None = None) -> Generation:
+        import httpx2
+        import openai
+
+        m = self.cfg.model
+        req, meta = self._request(topic, tags, examples, seed, notes)
+        t0 = time.monotonic()
+        for attempt in range(m.max_retries + 1):
+            try:
+                raw, reason, usage, chunks, first = self._stream(req, on_text)
+                break
+            except (httpx2.TransportError, openai.APIConnectionError) as exc:
+                # the client retried the request itself; this is a stream that broke after it began
+                if attempt == m.max_retries:
+                    raise self._error(exc) from None
+                logger.warning("model server stream broke ({}); retrying ({}/{})", type(exc).__name__, attempt + 1,
+                               m.max_retries)
+                time.sleep(min(8.0, 0.5 * 2**attempt))
+            except openai.OpenAIError as exc:
+                raise self._error(exc) from None
+        dt = time.monotonic() - t0
+        text = visible(raw)
+        if not text.strip():
+            raise ModelError(f"model.name: {m.name!r} at {m.base_url} answered no text (finish reason {reason}"
+                             + (", only reasoning" if raw.strip() else "") + ")")
+        title, body = finish(text, reason != "length", topic)
+        params = {"backend": "openai", "api": m.api, "base_url": m.base_url, "model": m.name,
+                  "max_tokens": req["max_tokens"], "temperature": req["temperature"], "top_p": req["top_p"],
+                  "seed": seed, "finish_reason": reason, "notes": bool(notes), "first_text_s": round(first, 3),
+                  "usage": self._usage(usage), **meta}
+        new_tokens = params["usage"].get("completion_tokens") or chunks
+        return Generation(title=title, body_markdown=body, tags=suggest_tags(topic, tags, body, examples),
+                          adapter_version=self.adapter_version, base_model=self.base_model, params=params,
+                          duration_s=dt, new_tokens=int(new_tokens))
+
+    # --- usage and errors -------------------------------------------------------------------------------------
+
+    def _usage(self, usage: Any) -> dict[str, Any]:
+        """Token counts as the server reported them, and the cost: reported (OpenRouter and others), or estimated
+        from model.price_*_per_mtok when set."""
+        if usage is None:
+            return {}
+        u = usage.model_dump() if hasattr(usage, "model_dump") else dict(usage)
+        out: dict[str, Any] = {k: u[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens") if u.get(k)
+                               is not None}
+        details = u.get("completion_tokens_details") or {}
+        if details.get("reasoning_tokens"):
+            out["reasoning_tokens"] = details["reasoning_tokens"]
+        for k in ("prompt_cache_hit_tokens", "prompt_cache_miss_tokens"):  # DeepSeek's context cache
+            if u.get(k) is not None:
+                out[k] = u[k]
+        m = self.cfg.model
+        if isinstance(u.get("cost"), int | float):
+            out["cost"] = float(u["cost"])
+        elif m.price_in_per_mtok is not None or m.price_out_per_mtok is not None:
+            out["cost"] = round((out.get("prompt_tokens", 0) * (m.price_in_per_mtok or 0)
+                                 + out.get("completion_tokens", 0) * (m.price_out_per_mtok or 0)) / 1e6, 6)
+            out["cost_estimated"] = True
+        return out
+
+    def _scrub(self, text: str) -> str:
+        if self._key:
+            text = text.replace(self._key, "***")
+        return re.sub(r"\b(sk|key)-[A-Za-z0-9_\-*]{6,}", r"\1-***", text)
+
+    def _error(self, exc: Exception) -> Exception:
+        """One clear line naming the setting to look at; never the key."""
+        import openai
+
+        m = self.cfg.model
+        where = f"{m.base_url} (model.base_url)"
+        detail = self._scrub(" ".join(str(getattr(exc, "message", None) or exc).split()))[:300]
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            secret = f"the secret {m.api_key_secret!r}" if m.api_key_secret else "no key (model.api_key_secret unset)"
+            return ModelError(f"model.api_key_secret: {where} rejected {secret} (HTTP {exc.status_code}): {detail}")
+        if isinstance(exc, openai.NotFoundError):
+            return ModelError(f"model.name: {where} has no model {m.name!r}{self._known_models()} "
+                              f"(HTTP 404: {detail})")
+        if isinstance(exc, openai.RateLimitError | openai.InternalServerError | openai.APITimeoutError):
+            what = "timed out" if isinstance(exc, openai.APITimeoutError) else f"answered HTTP {exc.status_code}"
+            return TransientError(f"model server {where} {what} after {m.max_retries} retries "
+                                  f"(model.max_retries, model.timeout_s): {detail}")
+        if isinstance(exc, openai.APIConnectionError | OSError) or type(exc).__module__.startswith("httpx"):
+            return ModelError(f"model.base_url: cannot reach {m.base_url} after {m.max_retries} retries: {detail}")
+        if isinstance(exc, openai.APIStatusError):
+            if exc.status_code in (502, 503, 504, 529):
+                return TransientError(f"model server {where} answered HTTP {exc.status_code} after "
+                                      f"{m.max_retries} retries: {detail}")
+            return ModelError(f"model: {where} refused the request for {m.name!r} (HTTP {exc.status_code}): {detail}")
+        return ModelError(f"model: {where}: {type(exc).__name__}: {detail}")
+
+    def _known_models(self) -> str:
+        try:
+            ids = [x.id for x in self.client.with_options(max_retries=0, timeout=10).models.list()]
+        except Exception:  # the listing is a hint only
+            return ""
+        return f"; it serves: {', '.join(ids[:8])}" if ids else ""

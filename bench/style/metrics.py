@@ -16,6 +16,8 @@ from bot.voice.style.voice import BUILTIN_BACKGROUND
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo" / "posts"
+KOREAN_REAL = Path(__file__).resolve().parent / "corpora" / "korean-real"  # real bloggers, see each SOURCE.md
+EBG = ROOT.parent / "shared" / "corpora" / "ebg-english"  # real English essays (read-only, shared)
 analyze = functools.lru_cache(maxsize=None)(features.analyze)  # each text is analysed once per run
 
 
@@ -36,6 +38,9 @@ def text_of(gen: dict) -> str:
     return (gen.get("body_markdown") or "").strip()
 
 
+NOT_POSTS = {"README", "SOURCE", "LICENSE"}  # a corpus folder's provenance files
+
+
 def read_dir(folder: Path, name: str) -> list[Post]:
     """An author's posts: Markdown with front matter through platforms.files.read, .txt files as raw text."""
     from platforms.files.read import read_file
@@ -45,7 +50,7 @@ def read_dir(folder: Path, name: str) -> list[Post]:
         if f.suffix.lower() == ".txt":
             body = f.read_text(encoding="utf-8", errors="replace").replace("\u202d", "").replace("\u202c", "")
             out.append(Post(platform="bench", source_id=f"{name}/{f.name}", title="", body_markdown=body.strip()))
-        elif f.suffix.lower() in (".md", ".markdown") and f.stem.upper() != "README":
+        elif f.suffix.lower() in (".md", ".markdown") and f.stem.upper() not in NOT_POSTS:
             for p in read_file(f):
                 p.source_id = f"{name}/{f.name}"
                 out.append(p)
@@ -114,6 +119,7 @@ def separation(judges: Judges, authors: list[Author]) -> dict[str, Any]:
     out["accuracy_plain"] = hits["plain"] / n if n else None
     out["accuracy_masked"] = hits["masked"] / n if n else None
     out["chance"] = 1 / len(authors) if authors else None
+    out["n_test"] = n
     return out
 
 
@@ -124,10 +130,22 @@ def distance_model(target: Author, authors: list[Author]) -> distance.Distance:
     return distance.fit(vecs(target.train), {a.name: vecs(a.train) for a in authors if a.name != target.name})
 
 
-def mean_distance(dm: distance.Distance, texts: list[str]) -> float | None:
+def distances(dm: distance.Distance, texts: list[str]) -> list[float]:
     if not texts or not dm.usable:
-        return None
-    return float(np.median([dm.normalized(features.vector(features.features(analyze(t).counts))) for t in texts]))
+        return []
+    return [dm.normalized(features.vector(features.features(analyze(t).counts))) for t in texts]
+
+
+def mean_distance(dm: distance.Distance, texts: list[str]) -> float | None:
+    """The median distance of the texts to the author (None when the profile does not separate the author)."""
+    d = distances(dm, texts)
+    return float(np.median(d)) if d else None
+
+
+def distance_spread(dm: distance.Distance, texts: list[str]) -> float | None:
+    """How much the distance of the author's own posts varies: their standard deviation (None under 2 texts)."""
+    d = distances(dm, texts)
+    return float(np.std(d, ddof=1)) if len(d) >= 2 else None
 
 
 def copy_rate(train: list[Post], texts: list[str]) -> dict[str, float | None]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +42,27 @@ def bench_config(data_dir: Path, quick: bool, steps: int | None, new_tokens: int
     return cfg
 
 
+def kept_adapter(cfg: Config, posts: list[Post], out_dir: Path) -> dict[str, Any] | None:
+    """The metrics of an adapter already in out_dir (a --keep folder) when it was tuned with this recipe on these
+    posts; None when it must be tuned again."""
+    from bot.voice import corpus
+
+    try:
+        meta = json.loads((out_dir / "training.json").read_text(encoding="utf-8"))
+        metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    same = meta.get("tune") == json.loads(json.dumps(cfg.tune.model_dump())) and \
+        meta.get("data_hash") == corpus.data_hash(posts)
+    return {**metrics, "reused": True} if same else None
+
+
 def tune(cfg: Config, posts: list[Post], out_dir: Path) -> dict[str, Any]:
     from bot.voice import tune as t
 
+    kept = kept_adapter(cfg, posts, out_dir)
+    if kept is not None:
+        return kept
     t0 = time.perf_counter()
     metrics = t.train(cfg, posts, out_dir)
     metrics["bench_seconds"] = round(time.perf_counter() - t0, 1)
@@ -56,18 +77,49 @@ def _topic(p: Post) -> str:
     return " ".join(first.split()[:14])
 
 
-def generate(cfg: Config, adapter_dir: Path | None, topics: list[Post], examples: list[Post] | None = None,
-             seed: int = 0) -> list[dict[str, Any]]:
-    """One generation per held-out topic; with `examples` and no adapter this is the prompting baseline."""
+# How the examples are introduced to the model, in the corpus's language (the product's own prompt says [참고]
+# whatever the language, which prompted English authors into Korean).
+EXAMPLE_LABEL = {"ko": "[참고]", "en": "[Example]"}
+
+
+def corpus_language(posts: list[Post]) -> str:
+    """'ko' or 'en': the language most of the posts are written in."""
+    from bot.voice.style.features import language
+
+    votes = Counter(language(p.body_markdown) for p in posts)
+    return "en" if votes["en"] > votes["ko"] else "ko"
+
+
+def example_block(examples: list[Post], lang: str, chars: int = 400) -> str:
+    """The examples as the prompt's preamble: label, title, the first `chars` characters of the body."""
+    if not examples:
+        return ""
+    label = EXAMPLE_LABEL.get(lang, EXAMPLE_LABEL["en"])
+    return "".join(f"{label} {e.title}".rstrip() + f"\n{e.body_markdown.strip()[:chars]}\n\n" for e in examples) \
+        + "---\n\n"
+
+
+Examples = list[Post] | Callable[[Post], list[Post]] | None
+
+
+def generate(cfg: Config, adapter_dir: Path | None, topics: list[Post], examples: Examples = None,
+             seed: int = 0, lang: str = "ko") -> list[dict[str, Any]]:
+    """One generation per held-out topic. `examples`: posts put before the prompt (the same for every topic, or a
+    function of the held-out post, e.g. the author's related posts), framed in `lang`; with no adapter this is the
+    prompting baseline."""
     from bot.voice import generate as g
 
     backend = g.load_backend(cfg, adapter_dir)
+    bare = backend.prompt  # the product's prompt without examples; the bench frames the examples itself
+    backend.prompt = lambda topic, tags, ex: example_block(ex or [], lang) + bare(topic, tags, None)
     out = []
     for i, p in enumerate(topics):
+        ex = examples(p) if callable(examples) else examples
         t0 = time.perf_counter()
-        gen = backend.generate(_topic(p), p.tags, examples=examples, seed=seed + i)
+        gen = backend.generate(_topic(p), p.tags, examples=ex, seed=seed + i)
         out.append({"topic": _topic(p), "title": gen.title, "body_markdown": gen.body_markdown,
-                    "new_tokens": gen.new_tokens, "seconds": round(time.perf_counter() - t0, 1)})
+                    "examples": [e.source_id for e in ex or []], "new_tokens": gen.new_tokens,
+                    "seconds": round(time.perf_counter() - t0, 1)})
     return out
 
 
@@ -79,3 +131,17 @@ def perplexities(cfg: Config, held_out: list[Post], adapters: dict[str, Path]) -
     for name, path in adapters.items():
         out[name] = t.perplexity_of(cfg, held_out, path)
     return {k: round(v, 3) for k, v in out.items()}
+
+
+def kept_adapters(cfg: Config, folder: Path) -> dict[str, Path]:
+    """Every adapter under folder (one subfolder per author) tuned with this recipe: the other authors' adapters the
+    held-out perplexity is compared against, including those kept from an earlier --keep run."""
+    out = {}
+    for d in sorted(folder.iterdir()) if folder.is_dir() else []:
+        try:
+            meta = json.loads((d / "training.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if meta.get("tune") == json.loads(json.dumps(cfg.tune.model_dump())):
+            out[d.name] = d
+    return out

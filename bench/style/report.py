@@ -14,6 +14,42 @@ def _num(v: float | None, fmt: str = "{:.2f}") -> str:
     return "—" if v is None else fmt.format(v)
 
 
+def share_n(v: float | None, n: int | None) -> str:
+    """A share with the count behind it: '75% (3/4)'; a share without its n is not printed alone."""
+    if v is None or not n:
+        return "—"
+    return f"{v:.0%} ({round(v * n)}/{n})"
+
+
+def num_n(v: float | None, n: int | None, fmt: str = "{:.2f}") -> str:
+    return "—" if v is None else f"{fmt.format(v)} (n={n})"
+
+
+def _mark(t: dict[str, Any]) -> str:
+    if t["met"] is None:
+        return "not measured"
+    val = t["value"]
+    thr = t["threshold"]
+    pct = "attr" in t["rule"] or "8-grams" in t["rule"] or "perplexity" in t["rule"]
+    f = (lambda x: _pct(x)) if pct else (lambda x: _num(x))
+    return f"{'met' if t['met'] else 'NOT met'}: {f(val)} vs {f(thr)} (n={t['n']})"
+
+
+def verdict_lines(c: dict[str, Any]) -> list[str]:
+    """One table per drafting arm: each author, each of the issue's targets met or not, with value, threshold, n."""
+    from bench.style.targets import summary
+
+    arms = sorted({arm for t in c["targets"].values() for arm in (t.get("targets_met") or {})})
+    lines: list[str] = []
+    for arm in arms:
+        rows = [(n, t["targets_met"][arm]) for n, t in c["targets"].items() if arm in (t.get("targets_met") or {})]
+        keys = list(rows[0][1])
+        lines += ["", f"Targets of the issue, drafts of the **{arm}** arm (per author; value vs threshold, n):", "",
+                  "| author | " + " | ".join(keys) + " | total |", "|---" * (len(keys) + 2) + "|"]
+        lines += [f"| {n} | " + " | ".join(_mark(m[k]) for k in keys) + f" | {summary(m)} |" for n, m in rows]
+    return lines
+
+
 def headline(res: dict[str, Any]) -> dict[str, Any]:
     """The figures printed on stdout: per corpus, separation and per target the main numbers."""
     out: dict[str, Any] = {"seconds": res["seconds"]}
@@ -24,7 +60,8 @@ def headline(res: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {"authors": sep["authors"], "accuracy_plain": sep["accuracy_plain"],
                                "accuracy_masked": sep["accuracy_masked"], "model_side": c["model_side"]}
         for name, t in c["targets"].items():
-            r = {"ceiling_masked": sep["per_author"][name]["ceiling_masked"],
+            r = {"n_test": sep["per_author"][name]["n_test"],
+                 "ceiling_masked": sep["per_author"][name]["ceiling_masked"],
                  "ceiling_plain": sep["per_author"][name]["ceiling_plain"],
                  "distance_own": t["real"]["distance_own_heldout"], "natural_copy": t["real"]["natural_copy"]["share"]}
             if "prompting" in t:
@@ -32,7 +69,13 @@ def headline(res: dict[str, Any]) -> dict[str, Any]:
                 r.update(adapter_masked=a["attributed_masked"], adapter_plain=a["attributed_plain"],
                          prompting_masked=t["prompting"]["attributed_masked"],
                          prompting_plain=t["prompting"]["attributed_plain"], adapter_distance=t["adapter"]["distance"],
-                         adapter_copy=t["adapter"]["copy"]["share"], perplexity=t.get("perplexity"))
+                         adapter_copy=t["adapter"]["copy"]["share"], perplexity=t.get("perplexity"),
+                         n_drafts=a["n"], ppl_posts=t.get("ppl_posts"))
+            if "adapter+related" in t:
+                r["adapter_related_masked"] = t["adapter+related"]["attributed_masked"]
+            from bench.style.targets import summary
+
+            r["targets"] = {arm: summary(m) for arm, m in (t.get("targets_met") or {}).items()}
             row[name] = r
         out[c["corpus"]] = row
     return out
@@ -49,8 +92,8 @@ def _chart(c: dict[str, Any], path: Path) -> Path:
     sep = c["separation"]["per_author"]
     series = [("ceiling plain", [sep[n]["ceiling_plain"] for n in names]),
               ("ceiling masked", [sep[n]["ceiling_masked"] for n in names])]
-    if names and all("prompting" in c["targets"][n] for n in names):
-        for who in ("adapter", "prompting"):
+    for who in ("adapter", "prompting", "adapter+related"):
+        if names and all(who in c["targets"][n] for n in names):
             for kind in ("plain", "masked"):
                 series.append((f"{who} {kind}", [c["targets"][n][who][f"attributed_{kind}"] for n in names]))
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
@@ -64,9 +107,9 @@ def _chart(c: dict[str, Any], path: Path) -> Path:
     axes[0].legend(fontsize=8)
     dseries = [("own held-out", [c["targets"][n]["real"]["distance_own_heldout"] for n in names]),
                ("other authors", [c["targets"][n]["real"]["distance_other_authors"] for n in names])]
-    if names and all("prompting" in c["targets"][n] for n in names):
-        dseries += [("adapter", [c["targets"][n]["adapter"]["distance"] for n in names]),
-                    ("prompting", [c["targets"][n]["prompting"]["distance"] for n in names])]
+    for who in ("adapter", "prompting", "adapter+related"):
+        if names and all(who in c["targets"][n] for n in names):
+            dseries.append((who, [c["targets"][n][who]["distance"] for n in names]))
     w = 0.8 / len(dseries)
     for i, (label, vals) in enumerate(dseries):
         axes[1].bar(x + i * w, [v or 0 for v in vals], w, label=label)
@@ -89,25 +132,35 @@ def write(res: dict[str, Any], out: Path) -> Path:
         if "separation" not in c:
             continue
         sep = c["separation"]
-        chart = _chart(c, out / f"style-{c['corpus']}.png")
+        chart = _chart(c, out / f"style-{c['corpus']}.png") if c["targets"] else None
         lines += [f"## {c['corpus']}", "",
                   f"{sep['authors']} authors; held-out author identification accuracy: "
                   f"plain {_pct(sep['accuracy_plain'])}"
-                  f", topic-masked {_pct(sep['accuracy_masked'])} (chance {_pct(sep['chance'])}). "
-                  f"Model side: {c['model_side']}. {c['seconds']} s.", "", f"![chart]({chart.name})", "",
+                  f", topic-masked {_pct(sep['accuracy_masked'])} (chance {_pct(sep['chance'])}; "
+                  f"n = {sep.get('n_test', '—')} held-out posts). "
+                  f"Model side: {c['model_side']}. {c['seconds']} s.", "",
+                  f"![chart]({chart.name})" if chart else "(no target author)", "",
+                  "Shares carry their count (attributed / n); distances are medians over n texts.", "",
                   "| author | ceiling plain | ceiling masked | adapter plain | adapter masked | prompting plain | "
-                  "prompting masked | dist. own held-out | dist. others | dist. adapter | dist. prompting | "
-                  "natural copy | adapter copy |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "prompting masked | adapter+related masked | dist. own held-out ± spread | dist. others | "
+                  "dist. adapter | dist. prompting | natural copy | adapter copy |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, t in c["targets"].items():
-            s, r = sep["per_author"][name], t["real"]
-            a, p = t.get("adapter", {}), t.get("prompting", {})
-            lines.append(f"| {name} | {_pct(s['ceiling_plain'])} | {_pct(s['ceiling_masked'])} | "
-                         f"{_pct(a.get('attributed_plain'))} | {_pct(a.get('attributed_masked'))} | "
-                         f"{_pct(p.get('attributed_plain'))} | {_pct(p.get('attributed_masked'))} | "
-                         f"{_num(r['distance_own_heldout'])} | {_num(r['distance_other_authors'])} | "
-                         f"{_num(a.get('distance'))} | {_num(p.get('distance'))} | "
-                         f"{_pct(r['natural_copy']['share'])} | {_pct((a.get('copy') or {}).get('share'))} |")
+            s_, r = sep["per_author"][name], t["real"]
+            a, p, ar = t.get("adapter", {}), t.get("prompting", {}), t.get("adapter+related", {})
+            nt = s_["n_test"]
+            spread = r.get("distance_own_spread")
+            own = num_n(r["distance_own_heldout"], nt) + ("" if spread is None else f" ± {spread:.2f}")
+            lines.append(f"| {name} | {share_n(s_['ceiling_plain'], nt)} | {share_n(s_['ceiling_masked'], nt)} | "
+                         f"{share_n(a.get('attributed_plain'), a.get('n'))} | "
+                         f"{share_n(a.get('attributed_masked'), a.get('n'))} | "
+                         f"{share_n(p.get('attributed_plain'), p.get('n'))} | "
+                         f"{share_n(p.get('attributed_masked'), p.get('n'))} | "
+                         f"{share_n(ar.get('attributed_masked'), ar.get('n'))} | {own} | "
+                         f"{num_n(r['distance_other_authors'], r.get('n_others'))} | "
+                         f"{num_n(a.get('distance'), a.get('n'))} | {num_n(p.get('distance'), p.get('n'))} | "
+                         f"{num_n(r['natural_copy']['share'], nt, '{:.1%}')} | "
+                         f"{num_n((a.get('copy') or {}).get('share'), a.get('n'), '{:.1%}')} |")
         lines += ["", "Topic impostors (other authors' held-out posts with their nouns replaced by the target's most "
                   "frequent nouns) attributed to the target — plain judge vs topic-masked judge:", ""]
         lines += [f"- {n}: plain {_pct(t['real']['topic_impostors_plain'])}, masked "
@@ -116,14 +169,11 @@ def write(res: dict[str, Any], out: Path) -> Path:
                   f"{_pct(t['real']['others_attributed']['masked'])})" for n, t in c["targets"].items()]
         ppl_rows = [(n, t["perplexity"]) for n, t in c["targets"].items() if "perplexity" in t]
         if ppl_rows:
-            lines += ["", "Held-out perplexity of each author's real posts:", "",
-                      "| author | " + " | ".join(ppl_rows[0][1]) + " |", "|---" * (len(ppl_rows[0][1]) + 1) + "|"]
-            lines += [f"| {n} | " + " | ".join(_num(v) for v in p.values()) + " |" for n, p in ppl_rows]
-        met = [(n, t.get("targets_met")) for n, t in c["targets"].items() if t.get("targets_met")]
-        if met:
-            lines += ["", "Targets of the issue (per author):", ""]
-            lines += [f"- {n}: " + ", ".join(f"{k}={_num(v) if isinstance(v, float) else v}" for k, v in m.items())
-                      for n, m in met]
+            lines += ["", "Held-out perplexity of each author's real posts (n = held-out posts scored):", "",
+                      "| author | n | " + " | ".join(ppl_rows[0][1]) + " |", "|---" * (len(ppl_rows[0][1]) + 2) + "|"]
+            lines += [f"| {n} | {c['targets'][n].get('ppl_posts', '—')} | "
+                      + " | ".join(_num(p.get(k)) for k in ppl_rows[0][1]) + " |" for n, p in ppl_rows]
+        lines += verdict_lines(c)
         lines.append("")
     path = out / "REPORT.md"
     path.write_text("\n".join(lines), encoding="utf-8")

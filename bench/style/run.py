@@ -1,13 +1,14 @@
 """Style benchmark: does a tuned adapter write like its author? JSON figures + a Markdown report with PNG charts.
 
-    .venv/bin/python -m bench.style.run --quick                       # 3 Korean authors, 30 steps (≈ 15 min)
-    .venv/bin/python -m bench.style.run --ebg ../shared/corpora/ebg-english --authors 30   # the full English figure
+    .venv/bin/python -m bench.style.run --quick                       # real Korean bloggers + invented + English
+    .venv/bin/python -m bench.style.run --quick --corpora korean-real --keep /tmp/sb   # keep adapters, generations
     .venv/bin/python -m bench.style.run --no-model                    # classifier side only (ceilings, separation)
 
 For each corpus: split every author's posts (every 4th held out); train independent judges (plain and topic-masked
 author identification over all authors) on the training posts; for each target author tune an adapter on its
 training posts, generate one post per held-out topic, and the same base model prompted with 4 of the author's
-posts and no adapter (the baseline); measure attribution, stylometric distance, held-out perplexity and copy rate.
+posts and no adapter (the baseline); measure attribution, stylometric distance, held-out perplexity and copy rate,
+and print the issue's targets per author, met or not.
 """
 
 from __future__ import annotations
@@ -21,20 +22,49 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.style import metrics, models, report
+from bench.style import metrics, models, report, targets
 
-QUICK_KO_TARGETS = ["demo_blogger", "it_dev", "student_diary"]  # three clearly different voices
+QUICK_KO_TARGETS = ["demo_blogger", "it_dev", "student_diary"]  # three clearly different invented voices
+CORPORA = ("korean-real", "korean", "ebg-english")  # real Korean bloggers, invented Korean authors, real English
+ARMS = ("adapter", "prompting", "adapter+related")
+RELATED_K = 2  # the lever arm: the author's adapter + this many of the author's posts related to the topic
 
 
-def _real_side(judges: metrics.Judges, t: metrics.Author, authors: list[metrics.Author]) -> dict[str, Any]:
+def load_corpus(name: str, args: argparse.Namespace) -> dict[str, list] | None:
+    """A corpus by name (None when its folder is absent here, e.g. ../shared outside the workspace)."""
+    if name == "korean":
+        return metrics.load_korean()
+    folder = {"korean-real": args.korean_real, "ebg-english": args.ebg}[name]
+    return metrics.load_folder(folder) if folder and folder.is_dir() else None
+
+
+def unknown_targets(wanted: list[str] | None, names: set[str]) -> list[str]:
+    """The --targets that no loaded corpus has (an error, never silently ignored)."""
+    return sorted(set(wanted or []) - names)
+
+
+def pick_targets(names: list[str], wanted: list[str] | None, n: int, default: list[str] | None = None) -> list[str]:
+    """The target authors of one corpus: those of --targets it has (none when --targets names only other corpora's
+    authors), else the quick default when it has them, else its first n."""
+    if wanted:
+        return [a for a in names if a in wanted]
+    if default and all(a in names for a in default):
+        return list(default)
+    return names[:n]
+
+
+def _real_side(judges: metrics.Judges, t: metrics.Author, authors: list[metrics.Author]) -> tuple[dict, Any]:
     dm = metrics.distance_model(t, authors)
     others = [metrics.text(p) for a in authors if a.name != t.name for p in a.test]
+    own = [metrics.text(p) for p in t.test]
     probe = judges.share(metrics.topic_impostors(t, others), t.name)
     return {"topic_impostors_plain": probe["plain"], "topic_impostors_masked": probe["masked"],
-            "others_attributed": judges.share(others, t.name),"n_train": len(t.train), "n_test": len(t.test),
-            "distance_own_heldout": metrics.mean_distance(dm, [metrics.text(p) for p in t.test]),
+            "others_attributed": judges.share(others, t.name), "n_others": len(others),
+            "n_train": len(t.train), "n_test": len(t.test),
+            "distance_own_heldout": metrics.mean_distance(dm, own),
+            "distance_own_spread": metrics.distance_spread(dm, own),
             "distance_other_authors": metrics.mean_distance(dm, others),
-            "natural_copy": metrics.copy_rate(t.train, [metrics.text(p) for p in t.test])}, dm
+            "natural_copy": metrics.copy_rate(t.train, own)}, dm
 
 
 def _generated_side(judges: metrics.Judges, t: metrics.Author, dm: Any, gens: list[dict]) -> dict[str, Any]:
@@ -45,11 +75,22 @@ def _generated_side(judges: metrics.Judges, t: metrics.Author, dm: Any, gens: li
             "mean_chars": sum(len(x) for x in texts) / len(texts) if texts else None, "generations": gens}
 
 
+def write_generations(folder: Path, gens: list[dict]) -> None:
+    """Each generation as a Markdown file (topic, arm inputs in the front matter) to read one by one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, g in enumerate(gens):
+        head = json.dumps({k: g.get(k) for k in ("topic", "examples", "new_tokens", "seconds")}, ensure_ascii=False)
+        (folder / f"{i:02d}.md").write_text(f"<!-- {head} -->\n# {g.get('title') or g.get('topic')}\n\n"
+                                            f"{g.get('body_markdown') or ''}\n", encoding="utf-8")
+
+
 def rescore(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Recompute the judges, distances and copy rates of a saved run from its stored generations (no model)."""
     res = json.loads(path.read_text(encoding="utf-8"))
     for c in res["corpora"]:
-        corpus = metrics.load_korean() if c["corpus"] == "korean" else metrics.load_folder(args.ebg)
+        corpus = load_corpus(c["corpus"], args)
+        if corpus is None:
+            continue
         authors = metrics.split(corpus)
         judges = metrics.Judges(authors)
         c["separation"] = metrics.separation(judges, authors)
@@ -58,7 +99,7 @@ def rescore(path: Path, args: argparse.Namespace) -> dict[str, Any]:
                 continue
             row = c["targets"][t.name]
             row["real"], dm = _real_side(judges, t, authors)
-            for arm in ("adapter", "prompting"):
+            for arm in ARMS:
                 if arm in row:
                     row[arm] = _generated_side(judges, t, dm, row[arm].get("generations") or row[arm]["samples"])
     res["rescored"] = True
@@ -66,48 +107,69 @@ def rescore(path: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, out: dict[str, Any],
-               save: Callable[[], None]) -> dict[str, Any]:
-    """Fill `out` stage by stage, calling save() after each (a run cut short still leaves its figures)."""
+               save: Callable[[], None], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fill `out` stage by stage, calling save() after each (a run cut short still leaves its figures). `previous`:
+    this corpus in an earlier result (--resume); its complete targets are kept, not measured again."""
     t0 = time.perf_counter()
     authors = metrics.split(corpus)
     judges = metrics.Judges(authors)
     out.update({"corpus": name, "separation": metrics.separation(judges, authors), "targets": {}})
-    wanted = args.targets or (QUICK_KO_TARGETS if name == "korean" and args.quick else None)
-    targets = [a for a in authors if a.name in wanted] if wanted else authors[: args.authors]
+    names = pick_targets([a.name for a in authors], args.targets, args.authors,
+                         QUICK_KO_TARGETS if name == "korean" and args.quick else None)
+    chosen = [a for a in authors if a.name in names]
+    lang = models.corpus_language([p for a in authors for p in a.train])
+    out["language"] = lang
     real = {}
-    for t in targets:
+    for t in chosen:
         real[t.name] = _real_side(judges, t, authors)
-        out["targets"][t.name] = {"real": real[t.name][0]}
-    why = "--no-model given" if args.no_model else models.unavailable()
+        out["targets"][t.name] = {"name": t.name, "real": real[t.name][0]}
+    why = "--no-model given" if args.no_model else ("no target author" if not chosen else models.unavailable())
     out["model_side"] = why or "running"
     out["seconds"] = round(time.perf_counter() - t0, 1)
     save()
     if why:
         return out
     cfg = models.bench_config(work / name, args.quick, args.steps, args.new_tokens)
-    out["model_config"] = {"tune": cfg.tune.model_dump(), "generate": cfg.generate.model_dump()}
-    adapters = {}
-    for t in targets:
-        adapters[t.name] = work / name / "adapters" / t.name
-        out["targets"][t.name]["tune"] = models.tune(cfg, t.train, adapters[t.name])
+    out["model_config"] = {"tune": cfg.tune.model_dump(), "generate": cfg.generate.model_dump(), "arms": args.arms}
+    done = {k: v for k, v in ((previous or {}).get("targets") or {}).items()
+            if k in real and "perplexity" in v and all(a in v for a in args.arms)
+            and (previous or {}).get("model_config") == json.loads(json.dumps(out["model_config"]))}
+    adapter_root = work / name / "adapters"
+    for t in chosen:
+        if t.name in done:
+            continue
+        out["targets"][t.name]["tune"] = models.tune(cfg, t.train, adapter_root / t.name)
         out["seconds"] = round(time.perf_counter() - t0, 1)
         save()
         print(f"[{name}] tuned {t.name} ({out['seconds']} s)", file=sys.stderr)
-    for t in targets:
-        dm = real[t.name][1]
-        topics = t.test[: args.gens]
-        row = out["targets"][t.name]
+    if args.tune_only:
+        out["model_side"] = "tuned only (--tune-only)"
+        return out
+    for t in chosen:
+        if t.name in done:
+            out["targets"][t.name] = {**done[t.name], "real": real[t.name][0], "resumed": True}
+            continue
+        dm, topics, row = real[t.name][1], t.test[: args.gens], out["targets"][t.name]
+        inputs = {"adapter": (adapter_root / t.name, None),
+                  "prompting": (None, t.train[:4]),
+                  "adapter+related": (adapter_root / t.name,
+                                      lambda p, t=t: _related(t.train, p))}
+        stage = {}
+        for arm in args.arms:
+            s0 = time.perf_counter()
+            gens = models.generate(cfg, inputs[arm][0], topics, examples=inputs[arm][1], seed=args.seed, lang=lang)
+            row[arm] = _generated_side(judges, t, dm, gens)
+            if args.keep:
+                write_generations(work / name / "generations" / t.name / arm, gens)
+            stage[f"{arm}_generation"] = round(time.perf_counter() - s0, 1)
+            save()
         s0 = time.perf_counter()
-        row["adapter"] = _generated_side(judges, t, dm, models.generate(cfg, adapters[t.name], topics, seed=args.seed))
-        s1 = time.perf_counter()
-        row["prompting"] = _generated_side(judges, t, dm, models.generate(cfg, None, topics, examples=t.train[:4],
-                                                                          seed=args.seed))
-        s2 = time.perf_counter()
-        save()
+        against = models.kept_adapters(cfg, adapter_root)
+        row["ppl_posts"] = len(t.test[: args.ppl_posts])
         row["perplexity"] = models.perplexities(cfg, t.test[: args.ppl_posts],
-                                                {f"adapter:{k}": v for k, v in adapters.items()})
-        row["stage_seconds"] = {"adapter_generation": round(s1 - s0, 1), "prompting_generation": round(s2 - s1, 1),
-                                "perplexity": round(time.perf_counter() - s2, 1)}
+                                                {f"adapter:{k}": v for k, v in against.items()})
+        stage["perplexity"] = round(time.perf_counter() - s0, 1)
+        row["stage_seconds"] = stage
         out["seconds"] = round(time.perf_counter() - t0, 1)
         save()
         print(f"[{name}] generated and measured {t.name} ({out['seconds']} s)", file=sys.stderr)
@@ -115,45 +177,48 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
     return out
 
 
+def _related(train: list, held_out: Any) -> list:
+    from bot.voice.generate import related_posts
+
+    return related_posts(train, models._topic(held_out), RELATED_K)
+
+
 def verdicts(res: dict[str, Any]) -> None:
-    """The issue's targets, per target author, computed from the figures (None where not measured)."""
+    """The issue's targets per target author and drafting arm (bench/style/targets.py)."""
     for c in res["corpora"]:
         if "separation" not in c:
             continue
-        ceil = c["separation"]["per_author"]
         for name, row in c["targets"].items():
-            v: dict[str, Any] = {}
-            if "perplexity" in row:
-                a, p = row["adapter"]["attributed_masked"], row["prompting"]["attributed_masked"]
-                v["masked_attr_ge_ceiling"] = a >= ceil[name]["ceiling_masked"]
-                v["masked_attr_25pts_over_prompting"] = a - p >= 0.25
-                ppl = row["perplexity"]
-                own = ppl[f"adapter:{name}"]
-                others = [x for k, x in ppl.items() if k.startswith("adapter:") and k != f"adapter:{name}"]
-                v["own_ppl_10pct_below_best_other"] = (own <= 0.9 * min(others)) if others else None
-                v["author_specific_ppl_gain"] = (1 - own / min(others)) if others else None
-                v["copy_le_natural"] = row["adapter"]["copy"]["share"] <= row["real"]["natural_copy"]["share"]
-            row["targets_met"] = v
+            row.setdefault("name", name)
+            row["targets_met"] = targets.for_row(row, c["separation"]["per_author"][name])
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="3 Korean authors, 30 tuning steps, 4 short generations each")
+    ap.add_argument("--quick", action="store_true", help="30 tuning steps, short generations, 3 invented authors")
+    ap.add_argument("--corpora", nargs="+", choices=CORPORA, default=list(CORPORA), help="corpora to run")
     ap.add_argument("--no-korean", action="store_true", help="skip the invented Korean authors")
-    ap.add_argument("--ebg", type=Path, help="an English corpus folder, one subfolder per author")
-    ap.add_argument("--authors", type=int, default=5, help="target authors per corpus (first N)")
-    ap.add_argument("--targets", nargs="*", help="target author names")
-    ap.add_argument("--gens", type=int, default=None, help="generations per target (default 4 quick, 10 full)")
+    ap.add_argument("--ebg", type=Path, default=metrics.EBG, help="the English corpus (one subfolder per author)")
+    ap.add_argument("--korean-real", type=Path, default=metrics.KOREAN_REAL, help="the real Korean bloggers")
+    ap.add_argument("--authors", type=int, default=5, help="target authors per corpus (first N) without --targets")
+    ap.add_argument("--targets", nargs="+", help="target author names (in any corpus; an unknown name is an error)")
+    ap.add_argument("--arms", nargs="+", choices=ARMS, default=["adapter", "prompting"],
+                    help="adapter, prompting (baseline), adapter+related (adapter + the author's related posts)")
+    ap.add_argument("--gens", type=int, default=10, help="generations per target and arm")
     ap.add_argument("--steps", type=int, help="tuning steps per adapter")
     ap.add_argument("--new-tokens", type=int, help="max new tokens per generation")
-    ap.add_argument("--ppl-posts", type=int, help="held-out posts per author for perplexity (default 5 quick, all)")
+    ap.add_argument("--ppl-posts", type=int, help="held-out posts per author for perplexity (default 3 quick, all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-model", action="store_true", help="classifier side only")
+    ap.add_argument("--keep", type=Path, help="keep adapters and generations here (reused when the recipe matches)")
+    ap.add_argument("--tune-only", action="store_true", help="tune (or reuse) the adapters, measure nothing else")
+    ap.add_argument("--resume", action="store_true", help="keep the complete targets of the JSON already in --out")
     ap.add_argument("--rescore", type=Path, help="recompute the judge/distance/copy figures of a saved JSON")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = ap.parse_args(argv)
-    args.gens = args.gens or (4 if args.quick else 10)
-    args.ppl_posts = args.ppl_posts or (5 if args.quick else 10**6)
+    args.ppl_posts = args.ppl_posts or (3 if args.quick else 10**6)
+    if args.no_korean:
+        args.corpora = [c for c in args.corpora if c != "korean"]
     if args.rescore:
         res = rescore(args.rescore, args)
         verdicts(res)
@@ -163,26 +228,31 @@ def main(argv: list[str] | None = None) -> int:
         report.write(res, args.out)
         print(json.dumps(report.headline(res), ensure_ascii=False, indent=1))
         return 0
+    loaded = {n: load_corpus(n, args) for n in args.corpora}
+    skipped = {n: "corpus folder absent" for n, c in loaded.items() if c is None}
+    loaded = {n: c for n, c in loaded.items() if c is not None}
+    bad = unknown_targets(args.targets, {a for c in loaded.values() for a in c})
+    if bad:
+        ap.error(f"--targets: no author named {', '.join(bad)} in {', '.join(loaded) or 'any corpus'}")
     t0 = time.perf_counter()
-    res: dict[str, Any] = {"quick": args.quick, "complete": False, "corpora": []}
+    res: dict[str, Any] = {"quick": args.quick, "complete": False, "corpora": [], "skipped": skipped,
+                           "args": {k: str(v) for k, v in vars(args).items()}}
     args.out.mkdir(parents=True, exist_ok=True)
+    prev_path = args.out / "style-bench.json"
+    previous = json.loads(prev_path.read_text(encoding="utf-8")) if args.resume and prev_path.exists() else {}
+    prev_by_name = {c.get("corpus"): c for c in previous.get("corpora", [])}
 
     def save() -> None:
         res["seconds"] = round(time.perf_counter() - t0, 1)
         verdicts(res)
-        (args.out / "style-bench.json").write_text(json.dumps(res, ensure_ascii=False, indent=1, default=str),
-                                                   encoding="utf-8")
+        prev_path.write_text(json.dumps(res, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
         report.write(res, args.out)
 
     with tempfile.TemporaryDirectory(prefix="stylebench-") as tmp:
-        if not args.no_korean:
+        work = args.keep or Path(tmp)
+        for name, corpus in loaded.items():
             res["corpora"].append({})
-            run_corpus("korean", metrics.load_korean(), args, Path(tmp), res["corpora"][-1], save)
-        if args.ebg:
-            ebg_args = argparse.Namespace(**{**vars(args), "targets": None,
-                                             "authors": 2 if args.quick else args.authors})
-            res["corpora"].append({})
-            run_corpus("ebg-english", metrics.load_folder(args.ebg), ebg_args, Path(tmp), res["corpora"][-1], save)
+            run_corpus(name, corpus, args, work, res["corpora"][-1], save, prev_by_name.get(name))
     res["complete"] = True
     save()
     print(json.dumps(report.headline(res), ensure_ascii=False, indent=1))

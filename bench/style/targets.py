@@ -1,0 +1,56 @@
+"""The issue's targets for one author, computed from the figures alone (no model): each target met or not, with the
+value, the threshold and the n behind them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DRAFT_ARMS = ("adapter", "adapter+related")  # arms that draft with the author's adapter; "prompting" is the baseline
+
+
+def _t(met: bool | None, value: float | None, threshold: float | None, n: int | None, rule: str) -> dict[str, Any]:
+    return {"met": met, "value": value, "threshold": threshold, "n": n, "rule": rule}
+
+
+def for_arm(row: dict[str, Any], ceiling: dict[str, Any], arm: str) -> dict[str, dict[str, Any]]:
+    """The five targets for the drafts of one arm of one author (`row` as run.py writes it; `ceiling` the author's
+    separation entry). A target whose figures are missing is reported with met None."""
+    real, drafts, prompt = row["real"], row.get(arm) or {}, row.get("prompting") or {}
+    out: dict[str, dict[str, Any]] = {}
+    a, c = drafts.get("attributed_masked"), ceiling.get("ceiling_masked")
+    n = drafts.get("n")
+    out["masked_attr_ge_ceiling_minus_10pts"] = _t(
+        None if a is None or c is None else a >= c - 0.10 - 1e-9, a, None if c is None else c - 0.10, n,
+        "masked attribution of the drafts >= the ceiling (own held-out posts) - 10 points")
+    p = prompt.get("attributed_masked")
+    out["masked_attr_25pts_over_prompting"] = _t(
+        None if a is None or p is None else a - p >= 0.25 - 1e-9, a, None if p is None else p + 0.25, n,
+        "masked attribution of the drafts >= prompting + 25 points")
+    ppl = row.get("perplexity") or {}
+    name = row.get("name")
+    own = ppl.get(f"adapter:{name}")
+    others = [v for k, v in ppl.items() if k.startswith("adapter:") and k != f"adapter:{name}"]
+    gain = (1 - own / min(others)) if own is not None and others else None
+    out["own_ppl_10pct_below_best_other"] = _t(
+        None if gain is None else gain >= 0.10 - 1e-9, gain, 0.10, row.get("ppl_posts"),
+        "held-out perplexity under the own adapter >= 10 % below the best other author's adapter")
+    d, d0, spread = drafts.get("distance"), real.get("distance_own_heldout"), real.get("distance_own_spread")
+    limit = None if d0 is None or spread is None else d0 + spread
+    out["distance_le_own_plus_spread"] = _t(
+        None if d is None or limit is None else d <= limit + 1e-9, d, limit, n,
+        "stylometric distance of the drafts <= own held-out posts' distance + the spread of the own posts")
+    cp, nat = (drafts.get("copy") or {}).get("share"), (real.get("natural_copy") or {}).get("share")
+    out["copy_le_natural"] = _t(None if cp is None or nat is None else cp <= nat + 1e-9, cp, nat, n,
+                                "share of the drafts' 8-grams found in the training posts <= the author's natural rate")
+    return out
+
+
+def for_row(row: dict[str, Any], ceiling: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Targets per drafting arm that ran for this author."""
+    return {arm: for_arm(row, ceiling, arm) for arm in DRAFT_ARMS if arm in row}
+
+
+def summary(targets: dict[str, dict[str, Any]]) -> str:
+    """'3/5 met' (targets not measured are left out of both counts)."""
+    known = [t["met"] for t in targets.values() if t["met"] is not None]
+    return f"{sum(known)}/{len(known)} met"

@@ -1,0 +1,190 @@
+"""bench/style without a model: target selection for every corpus kind, --keep, --resume, the language the examples
+are framed in, the issue's targets and the n printed beside every figure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bench.style import metrics, models, report, run, targets
+from bot.core.config import Config
+from bot.core.records import Post
+
+EN = ["I think the answer is simple, and I said so to everyone who would listen at the time.",
+      "We walked to the river after dinner; the water was cold and the sky was turning grey.",
+      "Honestly, nobody expected the results to hold up, but they did, again and again."]
+KO = ["오늘은 비가 와서 집에서 책을 읽었다. 생각보다 재미있어서 끝까지 다 읽어 버렸다.",
+      "회사 근처 국밥집에 다녀왔습니다. 국물이 진하고 양도 많아서 만족스러웠습니다."]
+
+
+def _author_dir(root: Path, name: str, sentences: list[str], n: int = 8) -> None:
+    d = root / name
+    d.mkdir(parents=True)
+    for i in range(n):
+        body = " ".join(sentences[(i + k) % len(sentences)] for k in range(3)) + f" ({name} {i})"
+        (d / f"{i:02d}.md").write_text(f"---\ntitle: {name} post {i}\n---\n\n{body}\n", encoding="utf-8")
+    (d / "SOURCE.md").write_text("# provenance, not a post\n", encoding="utf-8")
+
+
+@pytest.fixture
+def en_corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "corpus"
+    _author_dir(root, "alice", EN)
+    _author_dir(root, "bob", [s.upper() for s in EN])
+    _author_dir(root, "carol", [s.replace(" ", "  ").replace(",", " —") for s in EN])
+    return root
+
+
+def test_source_md_is_not_a_post(en_corpus: Path) -> None:
+    corpus = metrics.load_folder(en_corpus)
+    assert {k: len(v) for k, v in corpus.items()} == {"alice": 8, "bob": 8, "carol": 8}
+
+
+def test_pick_targets_honours_targets_for_every_corpus_kind() -> None:
+    names = ["alice", "bob", "carol"]
+    assert run.pick_targets(names, ["bob"], 5) == ["bob"]  # a folder corpus: was silently ignored before
+    assert run.pick_targets(names, ["it_dev"], 5) == []  # names of another corpus only: no target here
+    assert run.pick_targets(names, None, 2) == ["alice", "bob"]
+    assert run.pick_targets(names, None, 2, default=["carol", "bob"]) == ["carol", "bob"]
+    assert run.pick_targets(names, None, 2, default=["it_dev"]) == ["alice", "bob"]
+    assert run.unknown_targets(["bob", "nobody"], set(names)) == ["nobody"]
+
+
+def test_unknown_target_is_an_error(en_corpus: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--corpora", "korean-real", "--korean-real", str(en_corpus), "--targets", "nobody", "--no-model"])
+    assert exc.value.code == 2
+
+
+def test_examples_are_framed_in_the_corpus_language() -> None:
+    en = [Post(platform="bench", source_id=f"a/{i}", title=f"T{i}", body_markdown=t) for i, t in enumerate(EN)]
+    ko = [Post(platform="bench", source_id=f"k/{i}", title=f"제목{i}", body_markdown=t) for i, t in enumerate(KO)]
+    assert models.corpus_language(en) == "en" and models.corpus_language(ko) == "ko"
+    block = models.example_block(en[:2], "en", chars=20)
+    assert block.startswith("[Example] T0\n") and "[참고]" not in block and block.endswith("---\n\n")
+    assert EN[0][:20] in block and EN[0][:21] not in block
+    assert models.example_block(ko, "ko").startswith("[참고] 제목0\n")
+    assert models.example_block([], "en") == ""
+
+
+class FakeBackend:
+    """Stands in for bot.voice.generate.LocalBackend: its own prompt says [참고], as the product's does."""
+
+    def prompt(self, topic: str, tags: list[str], examples: list[Post] | None) -> str:
+        return ("[참고] x\n\n---\n\n" if examples else "") + f"주제: {topic}\n"
+
+    def generate(self, topic: str, tags: list[str], examples: list[Post] | None = None, seed: int | None = None):
+        p = self.prompt(topic, tags, examples)
+        return SimpleNamespace(title=topic, body_markdown=p, new_tokens=3)
+
+
+def test_generate_uses_the_bench_framing_and_per_topic_examples(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.voice.generate as g
+
+    monkeypatch.setattr(g, "load_backend", lambda cfg, adapter=None: FakeBackend())
+    posts = [Post(platform="bench", source_id=f"a/{i}", title=f"T{i}", body_markdown=t) for i, t in enumerate(EN)]
+    out = models.generate(Config(), None, posts[:2], examples=lambda p: [x for x in posts if x is not p][:1],
+                          lang="en")
+    assert [o["examples"] for o in out] == [["a/1"], ["a/0"]]
+    assert out[0]["body_markdown"].startswith("[Example] T1\n") and "[참고]" not in out[0]["body_markdown"]
+    assert "주제: T0" in out[0]["body_markdown"]
+    bare = models.generate(Config(), None, posts[:1], lang="en")
+    assert bare[0]["body_markdown"] == "주제: T0\n"
+
+
+def test_kept_adapter_is_reused_only_for_the_same_recipe_and_posts(tmp_path: Path) -> None:
+    from bot.voice import corpus
+
+    cfg = Config()
+    posts = [Post(platform="bench", source_id=f"a/{i}", title="t", body_markdown=t) for i, t in enumerate(EN)]
+    d = tmp_path / "alice"
+    d.mkdir()
+    (d / "training.json").write_text(json.dumps({"tune": cfg.tune.model_dump(),
+                                                 "data_hash": corpus.data_hash(posts)}), encoding="utf-8")
+    (d / "metrics.json").write_text(json.dumps({"steps": 30}), encoding="utf-8")
+    assert models.kept_adapter(cfg, posts, d) == {"steps": 30, "reused": True}
+    assert models.kept_adapters(cfg, tmp_path) == {"alice": d}
+    assert models.kept_adapter(cfg, posts[:2], d) is None  # other posts
+    cfg.tune.max_steps += 1
+    assert models.kept_adapter(cfg, posts, d) is None  # another recipe
+    assert models.kept_adapters(cfg, tmp_path) == {}
+
+
+def _row(adapter: float, prompting: float, ppl_own: float, ppl_other: float, dist: float, copy: float) -> dict:
+    gen = {"n": 10, "attributed_masked": adapter, "distance": dist, "copy": {"share": copy}}
+    return {"name": "a", "real": {"distance_own_heldout": 0.2, "distance_own_spread": 0.3,
+                                  "natural_copy": {"share": 0.02}},
+            "adapter": gen, "prompting": {**gen, "attributed_masked": prompting},
+            "perplexity": {"base": 30.0, "adapter:a": ppl_own, "adapter:b": ppl_other}, "ppl_posts": 3}
+
+
+def test_targets_met_and_not_met() -> None:
+    ceiling = {"ceiling_masked": 0.9}
+    good = targets.for_arm(_row(0.8, 0.5, 18.0, 20.0, 0.5, 0.01), ceiling, "adapter")
+    assert all(t["met"] for t in good.values()), good
+    assert good["own_ppl_10pct_below_best_other"]["value"] == pytest.approx(0.10)
+    assert good["masked_attr_ge_ceiling_minus_10pts"]["n"] == 10
+    bad = targets.for_arm(_row(0.7, 0.5, 19.0, 20.0, 0.6, 0.03), ceiling, "adapter")
+    assert [k for k, t in bad.items() if not t["met"]] == list(bad)
+    assert targets.summary(bad) == "0/5 met"
+    missing = targets.for_arm({"name": "a", "real": {}}, {}, "adapter")
+    assert all(t["met"] is None for t in missing.values()) and targets.summary(missing) == "0/0 met"
+
+
+def test_figures_carry_their_n() -> None:
+    assert report.share_n(0.75, 4) == "75% (3/4)"
+    assert report.share_n(None, 4) == "—" and report.share_n(0.5, 0) == "—"
+    assert report.num_n(0.483, 10) == "0.48 (n=10)"
+
+
+def _fake_models(monkeypatch: pytest.MonkeyPatch, calls: dict) -> None:
+    monkeypatch.setattr(models, "unavailable", lambda: None)
+
+    def tune(cfg, posts, out_dir):
+        calls["tuned"].append(out_dir.name)
+        return {"steps": 0}
+
+    def generate(cfg, adapter, topics, examples=None, seed=0, lang="ko"):
+        calls["lang"].add(lang)
+        ex = examples(topics[0]) if callable(examples) else examples
+        calls["arms"].append((adapter.name if adapter else None, bool(ex)))
+        return [{"topic": t.title, "title": t.title, "body_markdown": t.body_markdown, "examples": []}
+                for t in topics]
+
+    monkeypatch.setattr(models, "tune", tune)
+    monkeypatch.setattr(models, "generate", generate)
+    monkeypatch.setattr(models, "kept_adapters", lambda cfg, root: {"alice": root / "alice", "bob": root / "bob"})
+    monkeypatch.setattr(models, "perplexities",
+                        lambda cfg, posts, ad: {"base": 30.0, **{k: 20.0 for k in ad}})
+
+
+def test_run_targets_keep_resume_on_a_folder_corpus(en_corpus: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: dict = {"tuned": [], "lang": set(), "arms": []}
+    _fake_models(monkeypatch, calls)
+    keep, out = tmp_path / "keep", tmp_path / "out"
+    base = ["--corpora", "korean-real", "--korean-real", str(en_corpus), "--gens", "2", "--keep", str(keep),
+            "--out", str(out), "--arms", "adapter", "prompting", "adapter+related"]
+    assert run.main([*base, "--targets", "bob"]) == 0
+    assert calls["tuned"] == ["bob"] and calls["lang"] == {"en"}
+    assert calls["arms"] == [("bob", False), (None, True), ("bob", True)]
+    res = json.loads((out / "style-bench.json").read_text(encoding="utf-8"))
+    (c,) = res["corpora"]
+    assert list(c["targets"]) == ["bob"] and c["language"] == "en"
+    assert c["targets"]["bob"]["adapter"]["n"] == 2
+    assert set(c["targets"]["bob"]["targets_met"]) == {"adapter", "adapter+related"}
+    gens = sorted(p.relative_to(keep).as_posix() for p in (keep / "korean-real" / "generations").rglob("*.md"))
+    assert gens == sorted(f"korean-real/generations/bob/{arm}/{i:02d}.md"
+                          for arm in ("adapter", "adapter+related", "prompting") for i in range(2))
+    text = (out / "REPORT.md").read_text(encoding="utf-8")
+    assert "(n=" in text and "/2)" in text and "Targets of the issue" in text
+    # --resume keeps bob (complete, same recipe) and measures only carol
+    calls["tuned"].clear()
+    assert run.main([*base, "--targets", "bob", "carol", "--resume"]) == 0
+    assert calls["tuned"] == ["carol"]
+    res = json.loads((out / "style-bench.json").read_text(encoding="utf-8"))
+    assert res["corpora"][0]["targets"]["bob"].get("resumed") is True
+    assert "perplexity" in res["corpora"][0]["targets"]["carol"]

@@ -36,6 +36,8 @@ python r ruby rust scala scheme scss shell smalltalk sql swift tcl tex typescrip
 wasm x86asm xml yaml zsh""".split())
 LANG_CLASS = re.compile(r"(?:^|\s)(?:language|lang)-([\w+#.\-]+)")
 ZERO_WIDTH = re.compile(r"^[\s\u200b\u200c\u200d\ufeff\u00a0]*$")
+EMPTY_LINE = re.compile(r"#{1,6}\s*|(?:\*\*\s*)+")  # an empty heading, bold markers around nothing
+HARD_BREAK_BEFORE_BLANK = re.compile(r"[ \t]+\n(?=\n)")
 EMPTY_MARKS = re.compile(r"(?<=[^\s*\\])\*\*\*\*(?=[^\s*])")
 INVISIBLE = " \t\r\n\f\u200b\u200c\u200d\ufeff\u00a0"
 WS = re.compile(r"[ \t\r\n\f]+")
@@ -291,15 +293,17 @@ def tidy(md: str) -> str:
     lines = []
     in_code = False
     for ln in md.replace("\r\n", "\n").split("\n"):
-        if ln.lstrip().startswith(("```", "~~~")):
-            in_code = not in_code
+        if "`" in ln or "~" in ln:
+            if ln.lstrip().startswith(("```", "~~~")):
+                in_code = not in_code
         if not in_code:
-            ln = EMPTY_MARKS.sub("", ln)  # `**a****b**` → `**ab**`: adjacent bold runs
-            if ZERO_WIDTH.match(ln) or re.fullmatch(r"#{1,6}\s*|(?:\*\*\s*)+", ln):
-                ln = ""
+            if "****" in ln:
+                ln = EMPTY_MARKS.sub("", ln)  # `**a****b**` → `**ab**`: adjacent bold runs
+            if len(ln) < 40 and (ZERO_WIDTH.match(ln) or EMPTY_LINE.fullmatch(ln)):
+                ln = ""  # longer lines hold text: no need to look
         lines.append(ln)
     text = "\n".join(lines)
-    text = re.sub(r"[ \t]+\n(?=\n)", "\n", text)  # a hard break right before a blank line is no break
+    text = HARD_BREAK_BEFORE_BLANK.sub("\n", text)  # a hard break right before a blank line is no break
     return normalize_text(text)
 
 
@@ -329,10 +333,11 @@ def blocks_to_markdown(blocks: list[str]) -> str:
             raws.append(str(b))
         else:
             parts.append(b)
-    md = to_markdown("\n".join(parts))
+    body = LexborHTMLParser("\n".join(parts)).body
+    md = "\n\n".join(_blocks(body)) if body is not None else ""
     if raws:
         md = re.sub(r"BLOGBOTRAW(\d+)X", lambda m: raws[int(m.group(1))], md)
-    return tidy(md)
+    return tidy(md)  # once, over the whole document
 
 
 def looks_truncated(html: str) -> bool:

@@ -166,3 +166,48 @@ def test_kill_midway_leaves_consistent_db_and_rerun_completes(tmp_path: Path) ->
     con = sqlite3.connect(dbfile)
     assert con.execute("select count(*) from posts").fetchone()[0] == n
     assert con.execute("select count(distinct source_id) from posts").fetchone()[0] == n
+
+
+FIXTURE_PAGES = ROOT / "tests" / "fixtures" / "pages"
+
+
+@pytest.mark.parametrize("platform,page,url", [
+    ("tistory", "tistory/ramen4598-637.html", "https://ramen4598.tistory.com/637"),
+    ("naver", "naver/se2-code-image-autolayout.html", "https://blog.naver.com/mym0404/221504285266"),
+    ("naver", "naver/se4-quote-formula-code.html", "https://blog.naver.com/mym0404/222619228134"),
+])
+def test_saved_page_ingested_hashes_like_the_crawl(tmp_path: Path, cli, db, platform: str, page: str,
+                                                   url: str) -> None:
+    """One converter for every route: a post saved as .html and ingested is the post the crawl stores."""
+    import importlib
+
+    from bot.core.records import content_hash
+
+    html = (FIXTURE_PAGES / page).read_text(encoding="utf-8")
+    crawled = importlib.import_module(f"platforms.{platform}.read").parse_page(html, url)
+    (tmp_path / "saved.html").write_text(html, encoding="utf-8")
+    assert cli("ingest", "saved.html").code == 0
+    (p,) = posts(db)
+    assert p["content_hash"] == crawled.content_hash == content_hash(p["title"], p["body_markdown"])
+    assert p["body_markdown"] == crawled.body_markdown
+
+
+def test_generic_html_uses_the_shared_converter(tmp_path: Path) -> None:
+    """A plain .html export and a Tistory page with the same body and title hash the same."""
+    from platforms.files.read import read_file
+    from platforms.markdown import to_markdown
+    from platforms.tistory.read import parse_page
+
+    body = ('<h2>소제목</h2><p>가 <b>굵게</b> 나 <a href="https://x.test/a_b">링크</a></p><pre class="python">'
+            '<code>print(1)</code></pre><table><tr><td><b>칸</b></td><td>값</td></tr></table>'
+            '<iframe src="https://www.youtube.com/embed/xyz" title="영상"></iframe>')
+    (tmp_path / "post.html").write_text(f"<html><head><title>같은 글</title></head><body><article>{body}</article>"
+                                        "</body></html>", encoding="utf-8")
+    (ingested,) = read_file(tmp_path / "post.html")
+    crawled = parse_page('<html><head><meta property="og:title" content="같은 글"></head><body><div '
+                         f'class="tt_article_useless_p_margin">{body}</div><script>var T={{"entryId":3}};</script>'
+                         "</body></html>", "https://me.tistory.com/3")
+    assert ingested.body_markdown == to_markdown(body) == crawled.body_markdown
+    assert ingested.content_hash == crawled.content_hash
+    assert "[영상](https://www.youtube.com/embed/xyz)" in ingested.body_markdown
+    assert "| **칸** | 값 |" in ingested.body_markdown

@@ -98,10 +98,46 @@ def parse_tags(value: object, where: str) -> list[str]:
 
 
 def html_to_markdown(html: str) -> str:
-    from markdownify import markdownify
+    """The one HTML → Markdown converter of every route (platforms/markdown.py), so an .html file and a crawled page
+    with the same body give the same content hash."""
+    from platforms.markdown import to_markdown
 
-    md = markdownify(html, heading_style="ATX", bullets="-")
-    return normalize_text(md)
+    return normalize_text(to_markdown(html))
+
+
+# A saved post page of a platform that reads (Naver PostView, Tistory) is parsed by that platform's reader: the
+# editor's widgets (lazy images, link cards, code tables, videos) come out exactly as the crawl gives them.
+SAVED_PAGE_MARKERS = (  # (platform, host of its og:url, markup only its editor writes)
+    ("naver", "blog.naver.com", ("se-main-container", "se_component_wrap", 'id="postViewArea"')),
+    ("tistory", "tistory.com", ("tt_article_useless_p_margin",)),
+)
+OG_URL = re.compile(r'<meta[^>]+property="og:url"[^>]+content="([^"]+)"')
+
+
+def saved_platform_page(text: str, path: Path) -> Post | None:
+    """The Post of a saved Naver / Tistory post page (as the crawl would store it), or None for any other HTML."""
+    import importlib
+    from urllib.parse import urlsplit
+
+    from bot.core.errors import ParseError
+    from platforms.http import PostGone
+
+    head = text[:300_000]
+    m = OG_URL.search(head)
+    url = m.group(1) if m else ""
+    host = urlsplit(url).netloc.lower()
+    for platform, site, markers in SAVED_PAGE_MARKERS:
+        if not (host == site or host.endswith("." + site) or any(k in head for k in markers)):
+            continue
+        try:
+            post = importlib.import_module(f"platforms.{platform}.read").parse_page(
+                text, url or path.resolve().as_uri())
+        except (ParseError, PostGone):
+            continue  # not that platform's post page after all: the generic reading below
+        return Post(platform=name, source_id=str(path.resolve()), title=post.title, body_markdown=post.body_markdown,
+                    url=post.url, published_at=post.published_at, tags=post.tags, category=post.category,
+                    origin=str(path))
+    return None
 
 
 # --- readers per kind ----------------------------------------------------------------------------------------
@@ -147,6 +183,9 @@ def read_text(text: str, path: Path) -> Post:
 def read_html(text: str, path: Path) -> Post:
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
+    saved = saved_platform_page(text, path)
+    if saved is not None:
+        return saved
     tree = HTMLParser(text)
     title_node = tree.css_first("meta[property='og:title']")
     title = (title_node.attributes.get("content") if title_node else None) or ""

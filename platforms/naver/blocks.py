@@ -11,6 +11,8 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from platforms.markdown import Raw, escape_link_text, image_src, video_link
 
+SPACER = "/static/blog/blank.gif"
+
 
 def attr(node: LexborNode | None, key: str) -> str | None:
     if node is None:
@@ -290,7 +292,8 @@ def se2_blocks(root: LexborNode, post_url: str = "") -> list[str]:
             n.decompose()
     for span in root.css("span._img[thumburl], span[thumburl]"):  # lazy image: no <img> until scripts run
         if span.css_first("img") is None:
-            _swap(span, f'<img src="{htmlmod.escape(naver_image(attr(span, "thumburl") or ""))}" alt="">')
+            img = LexborHTMLParser(f'<img src="{htmlmod.escape(naver_image(attr(span, "thumburl") or ""))}" alt="">')
+            span.replace_with(img.body.child)  # inline, where the span was
     for card in root.css("div._oglink, div.og"):
         a = card.css_first(".txt a[href], a[href]")
         thumb = card.css_first(".thumb img")
@@ -298,5 +301,8 @@ def se2_blocks(root: LexborNode, post_url: str = "") -> list[str]:
                                        _text(card.css_first(".dsc")), image_src(thumb) if thumb is not None else "")))
     for img in root.css("img"):
         src = image_src(img)
-        img.attrs["src"] = naver_image(src) if src else ""
+        if not src or SPACER in src:  # the editor's layout spacer, not a picture
+            img.decompose()
+            continue
+        img.attrs["src"] = naver_image(src)
     return [root.inner_html or ""]

@@ -4,6 +4,7 @@ author's raw Markdown."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -69,8 +70,49 @@ def slug_of(url: str) -> tuple[str | None, str]:
     return (unquote(user) if user else None), unquote(parts[-1]) if parts else ""
 
 
+APOLLO = "window.__APOLLO_STATE__="
+
+
+def _page_post(html: str, url: str) -> dict:
+    """The `post` of a saved velog.io page: the author's Markdown from the page's Apollo state, else the rendered
+    body (converted by the shared converter) with the meta tags."""
+    at = html.find(APOLLO)
+    if at >= 0:
+        try:
+            state, _ = json.JSONDecoder().raw_decode(html, at + len(APOLLO))
+        except ValueError:
+            state = {}
+        for key, value in state.items() if isinstance(state, dict) else ():
+            if key.startswith("Post:") and isinstance(value, dict) and value.get("body") is not None:
+                post = dict(value)
+                tags = post.get("tags")
+                post["tags"] = tags.get("json") if isinstance(tags, dict) else tags
+                user = state.get((post.get("user") or {}).get("id", "")) if isinstance(post.get("user"), dict) else None
+                post["user"] = {"username": (user or {}).get("username") or slug_of(url)[0]}
+                series = post.get("series")
+                post["series"] = state.get(series.get("id")) if isinstance(series, dict) and "id" in series else None
+                return post
+    from selectolax.lexbor import LexborHTMLParser
+
+    from platforms.markdown import to_markdown
+
+    doc = LexborHTMLParser(html)
+    body = doc.css_first("div.atom-one, [class*='atom-one']")
+    if body is None:
+        raise ParseError(f"{url}: a velog page without the post (no Apollo state, no rendered body)")
+    meta = {m.attributes.get("property") or m.attributes.get("name"): m.attributes.get("content") or ""
+            for m in doc.css("meta")}
+    return {"title": meta.get("og:title") or "", "body": to_markdown(body), "url_slug": slug_of(url)[1],
+            "tags": [a.text(strip=True) for a in doc.css("a[href^='/tags/']")]}
+
+
 def parse_page(raw: str | dict, url: str, tz: str = "Asia/Seoul") -> Post:
-    """A GraphQL `post(...)` answer (text or decoded) → Post with the author's raw Markdown body."""
+    """A GraphQL `post(...)` answer (text or decoded), or a saved velog.io post page → Post with the author's raw
+    Markdown body."""
+    if isinstance(raw, str) and raw.lstrip()[:1] == "<":
+        canonical = re.search(r'<link[^>]+rel="canonical"[^>]+href="([^"]+)"', raw)
+        url = canonical.group(1) if canonical and not url.startswith("http") else url
+        raw = {"data": {"post": _page_post(raw, url)}}
     post = _answer(raw, url, "post")
     if post is None:
         raise PostGone(url, "deleted", "GraphQL post is null")

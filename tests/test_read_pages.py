@@ -192,3 +192,17 @@ def test_velog_saved_page_gives_the_author_markdown() -> None:
     post = parse_page(page, "file:///saved.html")
     assert post.body_markdown == "## 1. Git\n\n```bash\ngit init\n```"
     assert post.url == "https://velog.io/@dev/an96" and post.tags == ["github"] and post.source_id == "1"
+
+
+def test_se3_sticker_and_map_and_oglink() -> None:
+    md = naver('<div class="se_component se_sticker"><img src="https://storep-phinf.pstatic.net/brown/original_18.png'
+               '?type=p100_100" alt="스티커 이미지"></div>'
+               '<div class="se_component se_map default"><div class="se_map_article"><div class="se_title">'
+               '지리산 청강원</div><div class="se_address">산청군 시천면 지리산대로 373</div></div></div>'
+               '<div class="se_component se_oglink"><a class="se_og_box" href="http://www.chinesetest.cn/index.do">'
+               '<div class="se_og_txt"><div class="se_og_tit">首页--汉语考试服务网</div>'
+               '<div class="se_og_desc">简体中文 | English</div></div></a></div>', 3)
+    assert md == ("![스티커 이미지](https://storep-phinf.pstatic.net/brown/original_18.png?type=p100_100)\n\n"
+                  "[지리산 청강원](https://map.naver.com/p/search/%EC%A7%80%EB%A6%AC%EC%82%B0%20%EC%B2%AD%EA%B0%95%EC%9B%90)"
+                  "\n\n산청군 시천면 지리산대로 373\n\n[首页--汉语考试服务网](http://www.chinesetest.cn/index.do)\n\n"
+                  "简体中文 | English")

@@ -272,7 +272,9 @@ def se3_blocks(root: LexborNode, post_url: str = "") -> list[str]:
                 name = _text(comp.css_first(".se_file_name, .se_name")) or _text(a)
                 blocks.append(_link(attr(a, "href") or "", name))
                 break
-        elif "se_sticker" not in cls:
+        elif "se_sticker" in cls:  # SE3 keeps a sticker as a picture in the text, as SE2 does
+            blocks.extend(_img(image_src(img), attr(img, "alt") or "") for img in comp.css("img") if image_src(img))
+        else:
             blocks.extend(_paragraphs(comp, ".se_textarea, p"))
     return blocks
 

@@ -179,15 +179,15 @@ def highlighter_code(table: LexborNode) -> tuple[str, str] | None:
     if "colorscripter-code-table" in cls:
         tr = table.css_first("tr")
         tds = _child_elements(tr, "td") if tr is not None else []
-        # cells: [line numbers], code (a box of one <div> per line, then the credit), [language]
+        # cells: [line numbers], code (a box of one <div> per line, then the credit), ["cs" logo]
         code_i = next((i for i, td in enumerate(tds) if not re.fullmatch(r"[\d\s]*", td.text(deep=True) or "")), None)
         if code_i is None:
             return None
         box = next(iter(_child_elements(tds[code_i], "div")), None)
         lines = _child_elements(box, "div") if box is not None else []
         code = "\n".join(_line_text(d) for d in lines) if lines else _line_text(tds[code_i])
-        lang = tds[-1].text(strip=True).lower() if len(tds) > code_i + 1 else ""
-        return code, lang if re.fullmatch(r"[\w+#.\-]{1,20}", lang) else ""
+        # the last cell is Color Scripter's "cs" logo link, not a language: the table does not name the language
+        return code, ""
     if "hljs-ln" in cls:
         return "\n".join(_line_text(td) for td in table.css("td.hljs-ln-code")), ""
     return None

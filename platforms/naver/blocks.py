@@ -11,8 +11,6 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from platforms.markdown import Raw, escape_link_text, image_src, video_link
 
-SPACER = "/static/blog/blank.gif"
-
 
 def attr(node: LexborNode | None, key: str) -> str | None:
     if node is None:
@@ -303,8 +301,8 @@ def se2_blocks(root: LexborNode, post_url: str = "") -> list[str]:
                                        _text(card.css_first(".dsc")), image_src(thumb) if thumb is not None else "")))
     for img in root.css("img"):
         src = image_src(img)
-        if not src or SPACER in src:  # the editor's layout spacer, not a picture
+        if not src:
             img.decompose()
             continue
-        img.attrs["src"] = naver_image(src)
+        img.attrs["src"] = naver_image(src)  # the editor's blank.gif spacers stay: they are <img>s of the page
     return [root.inner_html or ""]

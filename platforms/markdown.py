@@ -185,7 +185,14 @@ def highlighter_code(table: LexborNode) -> tuple[str, str] | None:
             return None
         box = next(iter(_child_elements(tds[code_i], "div")), None)
         lines = _child_elements(box, "div") if box is not None else []
-        code = "\n".join(_line_text(d) for d in lines) if lines else _line_text(tds[code_i])
+        out: list[str] = []
+        for d in lines:  # a line the viewer wrapped is a <div> indented by margin-left: it continues the line above
+            tag_html = (d.html or "")[:400].split(">", 1)[0]  # the opening tag: style, or a saved copy's _foo
+            if out and "margin-left" in tag_html:
+                out[-1] = out[-1].rstrip() + " " + _line_text(d).lstrip()
+            else:
+                out.append(_line_text(d))
+        code = "\n".join(out) if lines else _line_text(tds[code_i])
         # the last cell is Color Scripter's "cs" logo link, not a language: the table does not name the language
         return code, ""
     if "hljs-ln" in cls:

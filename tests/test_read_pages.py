@@ -63,9 +63,10 @@ def test_se2_lazy_images_from_thumburl() -> None:
 def test_color_scripter_table_is_fenced_code_with_its_lines() -> None:
     table = ('<table class="colorscripter-code-table"><tr><td><div><div>1</div><div>2</div><div>3</div></div></td>'
              '<td><div><div>int&nbsp;a;&nbsp;<span>//&nbsp;comment</span></div><div>&nbsp;&nbsp;b++;</div>'
+             '<div style="white-space:pre; margin-left: 80px">//&nbsp;wrapped</div>'
              '<div>}</div></div><div><a href="http://colorscripter.com/info#e">Colored by Color Scripter</a></div>'
              '</td><td><a href="http://colorscripter.com/info#e">cs</a></td></tr></table>')
-    assert naver(f"<p>앞</p><div>{table}</div>", 2) == "앞\n\n```\nint a; // comment\n  b++;\n}\n```"
+    assert naver(f"<p>앞</p><div>{table}</div>", 2) == "앞\n\n```\nint a; // comment\n  b++; // wrapped\n}\n```"
 
 
 def test_se2_link_card_is_a_link_then_its_description() -> None:

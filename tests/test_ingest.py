@@ -211,3 +211,19 @@ def test_generic_html_uses_the_shared_converter(tmp_path: Path) -> None:
     assert ingested.content_hash == crawled.content_hash
     assert "[영상](https://www.youtube.com/embed/xyz)" in ingested.body_markdown
     assert "| **칸** | 값 |" in ingested.body_markdown
+
+
+def test_saved_velog_page_is_ingested_as_its_markdown(tmp_path: Path) -> None:
+    import json
+
+    from platforms.files.read import read_file
+
+    state = {"Post:1": {"id": "1", "title": "벨로그 글", "body": "## 제목\n\n본문 `코드`", "url_slug": "s",
+                        "tags": {"type": "json", "json": ["a"]}, "user": {"type": "id", "id": "User:2"}},
+             "User:2": {"username": "me"}}
+    (tmp_path / "v.html").write_text(
+        '<html><head><meta property="og:url" content="https://velog.io/@me/s"></head><body><div class="atom-one">'
+        f"<h2>제목</h2></div><script>window.__APOLLO_STATE__={json.dumps(state)}</script></body></html>",
+        encoding="utf-8")
+    (p,) = read_file(tmp_path / "v.html")
+    assert (p.title, p.body_markdown, p.tags, p.url) == ("벨로그 글", "## 제목\n\n본문 `코드`", ["a"], "https://velog.io/@me/s")

@@ -105,17 +105,18 @@ def html_to_markdown(html: str) -> str:
     return normalize_text(to_markdown(html))
 
 
-# A saved post page of a platform that reads (Naver PostView, Tistory) is parsed by that platform's reader: the
-# editor's widgets (lazy images, link cards, code tables, videos) come out exactly as the crawl gives them.
+# A saved post page of a platform that reads (Naver PostView, Tistory, velog.io) is parsed by that platform's reader:
+# the editor's widgets (lazy images, link cards, code tables, videos) come out exactly as the crawl gives them.
 SAVED_PAGE_MARKERS = (  # (platform, host of its og:url, markup only its editor writes)
     ("naver", "blog.naver.com", ("se-main-container", "se_component_wrap", 'id="postViewArea"')),
     ("tistory", "tistory.com", ("tt_article_useless_p_margin",)),
+    ("velog", "velog.io", ("window.__APOLLO_STATE__=",)),
 )
 OG_URL = re.compile(r'<meta[^>]+property="og:url"[^>]+content="([^"]+)"')
 
 
 def saved_platform_page(text: str, path: Path) -> Post | None:
-    """The Post of a saved Naver / Tistory post page (as the crawl would store it), or None for any other HTML."""
+    """The Post of a saved Naver / Tistory / Velog post page (as the crawl would store it), or None for other HTML."""
     import importlib
     from urllib.parse import urlsplit
 

@@ -207,3 +207,20 @@ def test_se3_sticker_and_map_and_oglink() -> None:
                   "[지리산 청강원](https://map.naver.com/p/search/%EC%A7%80%EB%A6%AC%EC%82%B0%20%EC%B2%AD%EA%B0%95%EC%9B%90)"
                   "\n\n산청군 시천면 지리산대로 373\n\n[首页--汉语考试服务网](http://www.chinesetest.cn/index.do)\n\n"
                   "简体中文 | English")
+
+
+def test_attachments_are_links_named_by_the_file() -> None:
+    se4 = ('<div class="se-component se-file">' + _module("v2_file", '{"link":"https://download.blog.naver.com/open/a"}')
+           + '<span class="se-file-name">깃터디1</span><span class="se-file-extension">.pdf</span>'
+           '<a class="se-file-save-button" href="https://download.blog.naver.com/open/a">파일 다운로드</a></div>'
+           '<div class="se-component se-file">' + _module("v2_file", '{"link":"https://x.test/b.pdf"}') + "</div>")
+    assert naver(se4, 4) == "[깃터디1.pdf](https://download.blog.naver.com/open/a)\n\n[https://x.test/b.pdf](https://x.test/b.pdf)"
+    se3 = ('<div class="se_component se_file default"><a class="se_name_area" href="https://download.x.test/s.pdf">'
+           '<span class="se_name">seminar.pdf</span></a></div>')
+    assert naver(se3, 3) == "[seminar.pdf](https://download.x.test/s.pdf)"
+
+
+def test_tistory_folded_text_keeps_its_content_not_its_toggle() -> None:
+    md = tistory('<div data-ke-type="moreLess" data-text-more="더보기" data-text-less="닫기">'
+                 '<a class="btn-toggle-moreless">더보기</a><div class="moreless-content"><p>접힌 글</p></div></div>')
+    assert md == "접힌 글"

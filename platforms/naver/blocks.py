@@ -214,11 +214,13 @@ def se4_blocks(root: LexborNode, post_url: str = "") -> list[str]:
             blocks.extend(_se4_video(comp, post_url))
         elif cls & {"se-placesMap", "se-map", "se-placesmap"}:
             blocks.extend(_se4_places(comp))
-        elif "se-file" in cls:
-            for a in _css(comp, "a.se-file-save-button, a[href*='download']"):
-                name = _text(comp.css_first(".se-file-name")) + _text(comp.css_first(".se-file-extension"))
-                blocks.append(_link(attr(a, "href") or "", name or "file"))
-                break
+        elif "se-file" in cls:  # an attachment: [name.ext](download link)
+            a = comp.css_first("a.se-file-save-button, a[href*='download']")
+            href = (attr(a, "href") if a is not None else "") or str((_module_data(comp).get("data") or {}).get("link")
+                                                                     or "")
+            name = _text(comp.css_first(".se-file-name")) + _text(comp.css_first(".se-file-extension"))
+            if href:
+                blocks.append(_link(href, name or href))
         elif "se-sticker" in cls:
             continue
         else:  # unknown component: keep its readable text

@@ -29,7 +29,7 @@ SELECTORS = {
     "body": ["[class*='tt_article_useless_p_margin']", "[class*='contents_style']", ".entry-content",
              ".article-view", "div.article_view", ".article-content", "#article", "article.post"],
     "noise": ".another_category, .container_postbtn, [data-tistory-react-app], [class*='adfit'], "
-             "[class*='kakao_ad'], ins.adsbygoogle, .revenue_unit_wrap, .article-footer",
+             "[class*='kakao_ad'], ins.adsbygoogle, .revenue_unit_wrap, .article-footer, a.btn-toggle-moreless",
     "tags": "a[rel='tag']",
     "category": ".another_category h4 a",
 }

@@ -15,19 +15,25 @@ HF = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "sel
 def make_adapter(out: Path, base_gguf: Path, r: int = 8, b_scale: float = 0.05, seed: int = 0) -> Path:
     """A PEFT folder (adapter_config.json, adapter_model.safetensors, prompt_template.json) with random A and B
     (B = 0 when b_scale is 0: an adapter that changes nothing)."""
-    import gguf
     from safetensors.numpy import save_file
 
+    from bot.voice.backends.lora_gguf import gguf_arch, gguf_meta
+
+    arch, blocks = gguf_arch(base_gguf)
+    keys = ["embedding_length", "feed_forward_length", "attention.head_count", "attention.head_count_kv",
+            "attention.key_length", "attention.value_length"]
+    meta = gguf_meta(base_gguf, {f"{arch}.{k}" for k in keys})
+    hidden, ffn, heads, kv, kd, vd = (int(meta[f"{arch}.{k}"]) for k in keys)
+    shapes = {"attn_q": (hidden, heads * kd), "attn_k": (hidden, kv * kd), "attn_v": (hidden, kv * vd),
+              "attn_output": (heads * vd, hidden), "ffn_gate": (hidden, ffn), "ffn_up": (hidden, ffn),
+              "ffn_down": (ffn, hidden)}
     rng = np.random.default_rng(seed)
     tensors = {}
-    for t in gguf.GGUFReader(str(base_gguf)).tensors:
-        parts = t.name.split(".")
-        if parts[0] != "blk" or parts[2] not in HF or parts[-1] != "weight":
-            continue
-        n_in, n_out = int(t.shape[0]), int(t.shape[1])
-        key = f"base_model.model.model.layers.{parts[1]}.{HF[parts[2]]}"
-        tensors[f"{key}.lora_A.weight"] = (rng.standard_normal((r, n_in)) / np.sqrt(n_in)).astype(np.float32)
-        tensors[f"{key}.lora_B.weight"] = (rng.standard_normal((n_out, r)) * b_scale).astype(np.float32)
+    for b in range(blocks or 0):
+        for name, (n_in, n_out) in shapes.items():
+            key = f"base_model.model.model.layers.{b}.{HF[name]}"
+            tensors[f"{key}.lora_A.weight"] = (rng.standard_normal((r, n_in)) / np.sqrt(n_in)).astype(np.float32)
+            tensors[f"{key}.lora_B.weight"] = (rng.standard_normal((n_out, r)) * b_scale).astype(np.float32)
     out.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
     conf = {"peft_type": "LORA", "r": r, "lora_alpha": 2 * r, "target_modules": sorted({v.split(".")[1]

@@ -105,6 +105,8 @@ class ModelConfig(Section):
                             "prompt (a served adapter: vLLM --enable-lora, llama.cpp --lora)")
     timeout_s: float = Field(120.0, gt=0, description="per request (a stream: between two chunks)")
     max_retries: int = Field(3, ge=0, le=10, description="429, 5xx, timeouts and dropped connections, with backoff")
+    max_tokens: int | None = Field(None, ge=16, description="longest answer in tokens (None: room for the author's "
+                                                            "usual length; reasoning models count their reasoning)")
     example_tokens: int = Field(3000, ge=0, description="budget for the author's posts sent as examples (chat)")
     max_examples: int = Field(4, ge=0, le=12)
     price_in_per_mtok: float | None = Field(None, ge=0, description="cost per million prompt tokens (when the "

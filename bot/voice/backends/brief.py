@@ -150,10 +150,12 @@ def request_text(topic: str, tags: list[str], notes: str | None, chars: int, ko:
 
 
 def messages(cfg: Config, topic: str, tags: list[str], notes: str | None, posts: list[Post],
-             given: list[Post] | None = None) -> tuple[list[dict[str, str]], dict[str, Any]]:
+             given: list[Post] | None = None, prof: dict[str, Any] | None = None
+             ) -> tuple[list[dict[str, str]], dict[str, Any]]:
     """The chat messages (system: the style brief; earlier turns: the author's related posts as the author's own
-    answers; last turn: the topic) and what went into them (for the generation's params)."""
-    prof = profile(posts)
+    answers; last turn: the topic) and what went into them (for the generation's params). `prof`: profile(posts)
+    when already computed."""
+    prof = prof or profile(posts)
     ko = prof["lang"] != "en"
     m = cfg.model
     chosen = pick_examples(posts, topic, tags, m.example_tokens, m.max_examples, given)

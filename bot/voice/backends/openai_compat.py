@@ -25,6 +25,10 @@ from bot.voice.generate import STOP_MARK, OnText, TextStream, finish, suggest_ta
 THINK = re.compile(r"<think>.*?(?:</think>|$)", re.S)
 
 
+class StreamEnded(Exception):
+    """A stream that stopped before the server's last chunk (retried like a dropped connection)."""
+
+
 def api_key(cfg: Config) -> str | None:
     """The key named by model.api_key_secret (None when no secret is named: local servers need none)."""
     name = cfg.model.api_key_secret
@@ -40,6 +44,18 @@ def api_key(cfg: Config) -> str | None:
 def visible(raw: str) -> str:
     """The answer without reasoning a server put inline (<think>…</think>; an open block hides what follows)."""
     return THINK.sub("", raw).lstrip("\n") if "<think>" in raw else raw
+
+
+def _chunks(stream: Any, broken: tuple[type[Exception], ...]) -> Any:
+    """The stream's chunks; a connection lost or timed out after the answer began is a StreamEnded."""
+    it = iter(stream)
+    while True:
+        try:
+            yield next(it)
+        except StopIteration:
+            return
+        except broken as exc:
+            raise StreamEnded(f"{type(exc).__name__}: {exc}") from exc
 
 
 class OpenAIBackend:
@@ -58,6 +74,7 @@ class OpenAIBackend:
         meta_file = adapter_dir / "prompt_template.json" if adapter_dir is not None else None
         meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file and meta_file.is_file() else {}
         self.typical_chars = int(meta.get("typical_chars") or 900)
+        self._author: tuple[list[Post], dict[str, Any]] | None = None
 
     # --- requests ---------------------------------------------------------------------------------------------
 
@@ -67,15 +84,18 @@ class OpenAIBackend:
         if m.api == "chat":
             from bot.voice.backends import brief
 
-            msgs, meta = brief.messages(self.cfg, topic, tags, notes, brief.author_posts(self.cfg), examples)
+            if self._author is None:  # once per backend: the candidates of one draft share it
+                posts = brief.author_posts(self.cfg)
+                self._author = (posts, brief.profile(posts))
+            msgs, meta = brief.messages(self.cfg, topic, tags, notes, *self._author[:1], examples, self._author[1])
             # room for a whole post at the author's usual length (Hangul ~1.5 characters a token) and a margin
-            max_tokens = max(g.max_new_tokens, int(meta["typical_chars"] / 1.5 * 1.5) + 200)
+            max_tokens = m.max_tokens or max(g.max_new_tokens, int(meta["typical_chars"] / 1.5 * 1.5) + 200)
             req: dict[str, Any] = {"messages": msgs}
         else:
             prompt = with_context(corpus.render_prompt(topic, tags, corpus.length_bucket(self.typical_chars)),
                                   examples, notes)
             meta = {"examples": [e.title for e in examples or []], "typical_chars": self.typical_chars}
-            max_tokens = min(g.max_new_tokens, max(32, int(self.typical_chars / 1.4 * 1.3)))
+            max_tokens = m.max_tokens or min(g.max_new_tokens, max(32, int(self.typical_chars / 1.4 * 1.3)))
             req = {"prompt": prompt, "stop": [STOP_MARK],
                    "extra_body": {"top_k": g.top_k, "repeat_penalty": g.repetition_penalty}}
         req.update(model=m.name, max_tokens=max_tokens, temperature=g.temperature, top_p=g.top_p, stream=True,
@@ -89,8 +109,11 @@ class OpenAIBackend:
         api = self.client.chat.completions if "messages" in req else self.client.completions
         out, raw, reason, usage, chunks, t0, first = TextStream(on_text), "", None, None, 0, time.monotonic(), 0.0
         stream = api.create(**req)
+        import httpx2
+        import openai
+
         try:
-            for chunk in stream:
+            for chunk in _chunks(stream, (openai.APIConnectionError, httpx2.TransportError)):
                 usage = getattr(chunk, "usage", None) or usage
                 for ch in chunk.choices or []:
                     # delta.reasoning_content (DeepSeek's reasoner, vLLM/llama.cpp reasoning parsers) is never read
@@ -103,11 +126,12 @@ class OpenAIBackend:
                     reason = ch.finish_reason or reason
         finally:
             stream.close()
+        if reason is None:  # the connection ended without the server saying it was done
+            raise StreamEnded("the stream ended without a finish reason")
         return raw, reason, usage, chunks, first
 
     def generate(self, topic: str, tags: list[str], examples: list[Post] | None = None, seed: int | None = None,
                  on_text: OnText | None = None, notes: str | None = None) -> Generation:
-        import httpx2
         import openai
 
         m = self.cfg.model
@@ -117,10 +141,12 @@ class OpenAIBackend:
             try:
                 raw, reason, usage, chunks, first = self._stream(req, on_text)
                 break
-            except (httpx2.TransportError, openai.APIConnectionError) as exc:
-                # the client retried the request itself; this is a stream that broke after it began
+            except StreamEnded as exc:
+                # the client retries a request that fails to start; this is a stream that broke after it began
                 if attempt == m.max_retries:
-                    raise self._error(exc) from None
+                    raise TransientError(f"model server {m.base_url} (model.base_url): the answer broke off "
+                                         f"{attempt + 1} times (model.max_retries {m.max_retries}): "
+                                         f"{self._scrub(str(exc))[:200]}") from None
                 logger.warning("model server stream broke ({}); retrying ({}/{})", type(exc).__name__, attempt + 1,
                                m.max_retries)
                 time.sleep(min(8.0, 0.5 * 2**attempt))
@@ -188,7 +214,7 @@ class OpenAIBackend:
             what = "timed out" if isinstance(exc, openai.APITimeoutError) else f"answered HTTP {exc.status_code}"
             return TransientError(f"model server {where} {what} after {m.max_retries} retries "
                                   f"(model.max_retries, model.timeout_s): {detail}")
-        if isinstance(exc, openai.APIConnectionError | OSError) or type(exc).__module__.startswith("httpx"):
+        if isinstance(exc, openai.APIConnectionError | OSError):
             return ModelError(f"model.base_url: cannot reach {m.base_url} after {m.max_retries} retries: {detail}")
         if isinstance(exc, openai.APIStatusError):
             if exc.status_code in (502, 503, 504, 529):

@@ -113,6 +113,12 @@ def test_kept_adapter_is_reused_only_for_the_same_recipe_and_posts(tmp_path: Pat
     assert models.kept_adapters(cfg, tmp_path) == {}
 
 
+def test_clip_posts_for_perplexity() -> None:
+    posts = [Post(platform="bench", source_id="a/0", title="t", body_markdown="x" * 50)]
+    assert models.clip_posts(posts, 10)[0].body_markdown == "x" * 10
+    assert models.clip_posts(posts, None)[0].body_markdown == "x" * 50 and posts[0].body_markdown == "x" * 50
+
+
 def _row(adapter: float, prompting: float, ppl_own: float, ppl_other: float, dist: float, copy: float) -> dict:
     gen = {"n": 10, "attributed_masked": adapter, "distance": dist, "copy": {"share": copy}}
     return {"name": "a", "real": {"distance_own_heldout": 0.2, "distance_own_spread": 0.3,
@@ -158,7 +164,7 @@ def _fake_models(monkeypatch: pytest.MonkeyPatch, calls: dict) -> None:
     monkeypatch.setattr(models, "generate", generate)
     monkeypatch.setattr(models, "kept_adapters", lambda cfg, root: {"alice": root / "alice", "bob": root / "bob"})
     monkeypatch.setattr(models, "perplexities",
-                        lambda cfg, posts, ad: {"base": 30.0, **{k: 20.0 for k in ad}})
+                        lambda cfg, posts, ad, chars=None: {"base": 30.0, **{k: 20.0 for k in ad}})
 
 
 def test_run_targets_keep_resume_on_a_folder_corpus(en_corpus: Path, tmp_path: Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -123,10 +124,18 @@ def generate(cfg: Config, adapter_dir: Path | None, topics: list[Post], examples
     return out
 
 
-def perplexities(cfg: Config, held_out: list[Post], adapters: dict[str, Path]) -> dict[str, float]:
-    """Held-out perplexity of one author's real posts under the base model and under each adapter."""
+def clip_posts(posts: list[Post], chars: int | None) -> list[Post]:
+    """The posts cut to their first `chars` characters (None: whole), so a long post does not dominate the cost."""
+    return [p if not chars else dataclasses.replace(p, body_markdown=p.body_markdown[:chars]) for p in posts]
+
+
+def perplexities(cfg: Config, held_out: list[Post], adapters: dict[str, Path],
+                 chars: int | None = None) -> dict[str, float]:
+    """Held-out perplexity of one author's real posts (their first `chars` characters) under the base model and
+    under each adapter."""
     from bot.voice import tune as t
 
+    held_out = clip_posts(held_out, chars)
     out = {"base": t.perplexity_of(cfg, held_out, None)}
     for name, path in adapters.items():
         out[name] = t.perplexity_of(cfg, held_out, path)

@@ -166,8 +166,9 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
         s0 = time.perf_counter()
         against = models.kept_adapters(cfg, adapter_root)
         row["ppl_posts"] = len(t.test[: args.ppl_posts])
+        row["ppl_chars"] = args.ppl_chars
         row["perplexity"] = models.perplexities(cfg, t.test[: args.ppl_posts],
-                                                {f"adapter:{k}": v for k, v in against.items()})
+                                                {f"adapter:{k}": v for k, v in against.items()}, args.ppl_chars)
         stage["perplexity"] = round(time.perf_counter() - s0, 1)
         row["stage_seconds"] = stage
         out["seconds"] = round(time.perf_counter() - t0, 1)
@@ -208,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, help="tuning steps per adapter")
     ap.add_argument("--new-tokens", type=int, help="max new tokens per generation")
     ap.add_argument("--ppl-posts", type=int, help="held-out posts per author for perplexity (default 3 quick, all)")
+    ap.add_argument("--ppl-chars", type=int, help="score the first N characters of each post (default 1500 quick, all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-model", action="store_true", help="classifier side only")
     ap.add_argument("--keep", type=Path, help="keep adapters and generations here (reused when the recipe matches)")
@@ -217,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = ap.parse_args(argv)
     args.ppl_posts = args.ppl_posts or (3 if args.quick else 10**6)
+    args.ppl_chars = args.ppl_chars or (1500 if args.quick else None)
     if args.no_korean:
         args.corpora = [c for c in args.corpora if c != "korean"]
     if args.rescore:

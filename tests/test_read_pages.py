@@ -224,3 +224,10 @@ def test_tistory_folded_text_keeps_its_content_not_its_toggle() -> None:
     md = tistory('<div data-ke-type="moreLess" data-text-more="더보기" data-text-less="닫기">'
                  '<a class="btn-toggle-moreless">더보기</a><div class="moreless-content"><p>접힌 글</p></div></div>')
     assert md == "접힌 글"
+
+
+def test_image_captions_are_kept_under_their_image() -> None:
+    se4 = ('<div class="se-component se-imageGroup"><img src="https://postfiles.pstatic.net/a/1.jpg?type=w80_blur">'
+           '<div class="se-module se-module-text se-caption"><p class="se-text-paragraph"><span>채석강 <b>물때</b>'
+           '</span></p></div></div>')
+    assert naver(se4, 4) == "![](https://postfiles.pstatic.net/a/1.jpg?type=w800)\n\n채석강 **물때**"

@@ -199,6 +199,7 @@ def se4_blocks(root: LexborNode, post_url: str = "") -> list[str]:
             blocks.append("<hr>")
         elif cls & {"se-image", "se-imageGroup", "se-imageStrip", "se-imageStrip2", "se-imageStrip3"}:
             blocks.extend(_img_html(comp))
+            blocks.extend(_paragraphs(comp, ".se-caption p.se-text-paragraph, .se-caption p"))  # the caption
         elif "se-oglink" in cls:
             a = comp.css_first("a.se-oglink-info, a.se-oglink-thumbnail, a")
             title = _text(comp.css_first(".se-oglink-title"))
@@ -248,6 +249,7 @@ def se3_blocks(root: LexborNode, post_url: str = "") -> list[str]:
             blocks.append("<hr>")
         elif "se_image" in cls or "se_imageGroup" in cls or "se_imageStrip" in cls:
             blocks.extend(_img_html(comp))
+            blocks.extend(_paragraphs(comp, ".se_mediaCaption .se_textarea, .se_caption .se_textarea"))
         elif "se_table" in cls:
             blocks.append(_table_html(comp))
         elif "se_oglink" in cls:

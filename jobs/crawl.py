@@ -9,15 +9,16 @@ from typing import Any
 import sqlite_utils
 from loguru import logger
 
+from bot.core.clock import Clock, now, utcnow
 from bot.core.config import Config, Source
 from bot.core.errors import BlogbotError, InputError
+from bot.core.events import Events, ignore
 from bot.core.posts import mark_gone, save_post
 from bot.core.records import PostRef
 from bot.core.runlog import Run, job_run
-from bot.core.store import now
+from platforms.base import Reader
 from platforms.http import Fetched, PoliteClient, PostGone
 
-READ_PLATFORMS = ("naver", "tistory", "velog")
 MAX_RECORDED_FAILURES = 200
 COUNT_KEYS = ("new", "updated", "unchanged", "duplicate", "gone", "failed")
 
@@ -63,10 +64,8 @@ def _listing(reader: Any, src: Source, db: sqlite_utils.Database, known: dict[st
     return todo, seen, True
 
 
-def _fetch(reader: Any, ref: PostRef, k: dict | None) -> Fetched:
-    if hasattr(reader, "fetch_conditional"):
-        return reader.fetch_conditional(ref, (k or {}).get("etag"), (k or {}).get("last_modified"))
-    return Fetched(post=reader.fetch(ref))
+def _fetch(reader: Reader, ref: PostRef, k: dict | None) -> Fetched:
+    return reader.fetch_conditional(ref, (k or {}).get("etag"), (k or {}).get("last_modified"))
 
 
 def crawl_source(cfg: Config, db: sqlite_utils.Database, src: Source, client: PoliteClient, full: bool,
@@ -75,7 +74,7 @@ def crawl_source(cfg: Config, db: sqlite_utils.Database, src: Source, client: Po
     import platforms
     from bot.core.console import progress
 
-    reader = platforms.get(src.platform).reader(src, cfg, client)
+    reader: Reader = platforms.reader(cfg, src, client)
     table = db["crawl_refs"]
     known = {r["ref_id"]: r for r in table.rows_where("platform = ? and account = ?", [src.platform, src.account])}
     todo, seen, complete = _listing(reader, src, db, known, full, run)
@@ -120,11 +119,14 @@ def crawl_source(cfg: Config, db: sqlite_utils.Database, src: Source, client: Po
                 logger.info("{} {}: {} no longer listed — marked deleted", src.platform, src.account, k["url"])
 
 
-def run(cfg: Config, db: sqlite_utils.Database, platform: str | None = None, full: bool = False,
-        client: PoliteClient | None = None) -> dict[str, int]:
+def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events: Events = ignore,
+        platform: str | None = None, full: bool = False, client: PoliteClient | None = None) -> dict[str, int]:
     """Crawl every source in `cfg.sources` (or those of `platform`). Returns counts new/updated/unchanged/..."""
-    if platform is not None and platform not in READ_PLATFORMS:
-        raise InputError(f'--platform: no readable platform named "{platform}"; known: {", ".join(READ_PLATFORMS)}')
+    import platforms
+
+    if platform is not None and platform not in platforms.names(reads=True):
+        raise InputError(f'--platform: no readable platform named "{platform}"; '
+                         f'known: {", ".join(platforms.names(reads=True))}')
     sources = [s for s in cfg.sources if platform is None or s.platform == platform]
     with job_run(db, "crawl", platform=platform, full=full) as r:
         for key in COUNT_KEYS:

@@ -11,54 +11,97 @@ from typing import Any
 import sqlite_utils
 from loguru import logger
 
-from bot.core import adapters, drafts, topics
+from bot.core import adapters, drafts, runlog, topics
+from bot.core.clock import Clock, now, utcnow
 from bot.core.config import Config
-from bot.core.errors import InputError, ModelError
+from bot.core.errors import ConfigError, InputError, ModelError, disk_full
+from bot.core.events import Events, ignore
+from bot.core.fsio import atomic_write
 from bot.core.runlog import LOG_DIR, job_run
-from bot.core.store import dumps, now
+from bot.core.store import dumps
 
 GENERATIONS_LOG = "generations.jsonl"
 
 
+LAST_GOOD_TOPICS = "topics.last-good.yaml"  # the topics file as of its last good read (used while it is broken)
+TOPICS_ERROR = "topics.error"  # the last error reading it (announced once, not on every draft)
+
+
 def check_topic(cfg: Config, text: str | None) -> str:
-    t = " ".join((text or "").split())
-    if not t:
-        raise InputError("the topic is empty: give the post's subject, e.g. blogbot write \"봄 산책 이야기\"")
-    if len(t) > cfg.generate.max_topic_chars:
-        raise InputError(f"the topic is too long ({len(t)} characters > generate.max_topic_chars "
-                         f"{cfg.generate.max_topic_chars}); put details in the topic's notes instead")
-    return t
+    try:
+        return topics.normalize(text, cfg.generate.max_topic_chars)
+    except ValueError as exc:
+        raise InputError(f"{exc}: give the post's subject, e.g. blogbot write \"봄 산책 이야기\"") from None
 
 
-def run(cfg: Config, db: sqlite_utils.Database, topic: str | None = None, on_text: Any = None) -> int | None:
-    """Draft one post. Returns the draft id, or None when no queued topic is eligible. `on_text(str)` receives the
-    first candidate's text as it is generated (the CLI streams it to the terminal)."""
+def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events: Events = ignore,
+        topic: str | None = None, on_text: Any = None, write: Any = None) -> int | None:
+    """Draft one post: on `topic`, else on the next queued topic that is due at `clock()`. Returns the draft id, or
+    None when no queued topic is due. The topics file is re-read first; when an edit broke it, the last good copy
+    is used (and the error announced once), so the queue is never lost. A full disk or a stop puts the topic back in
+    the queue; any other failure marks it failed. A draft left for review is announced (`review`).
+    `on_text(str)` receives the first candidate's text as it is generated (the CLI streams it to the terminal);
+    `write(cfg, db, row, on_text, run)` writes and stores the draft (default: the configured model; tests pass
+    a fake)."""
     text = check_topic(cfg, topic) if topic is not None else None
-    with job_run(db, "draft", topic=text) as run:
-        topics.sync(db, cfg.topics_path)
-        if text is None:
-            row = topics.next_eligible(db)
-            if row is None:
-                logger.info("no eligible topic in {}", cfg.topics_path)
-                run.status = "skipped"
-                return None
-        else:
-            tid = topics.topic_id(text)
-            known = [r for r in topics.list_topics(db, include_removed=True) if r["id"] == tid]
-            row = known[0] if known else {"id": tid, "topic": text, "tags": [], "platforms": [], "notes": None}
-        in_queue = bool(db["topics"].count_where("id = ?", [row["id"]]))
+    _sync_queue(cfg, db, events)
+    topics.reconcile_drafting(db)
+    if text is None:
+        row = topics.next_eligible(db, clock())
+        if row is None:
+            runlog.skipped(db, "draft", "no queued topic is due")
+            return None
+    else:
+        row = topics.get(db, topics.topic_id(text)) or {"id": topics.topic_id(text), "topic": text, "tags": [],
+                                                         "platforms": [], "notes": None, "state": None}
+    in_queue = row.get("state") is not None
+    with job_run(db, "draft", topic=row["topic"], topic_id=row["id"]) as run:
         if in_queue:
             topics.set_state(db, row["id"], "drafting")
-        run.details.update(topic=row["topic"], topic_id=row["id"])
         try:
-            draft_id = _draft(cfg, db, row, on_text, run)
-        except BaseException:
+            draft_id = (write or _draft)(cfg, db, row, on_text, run)
+        except BaseException as exc:
             if in_queue:
-                topics.set_state(db, row["id"], "failed")
+                if disk_full(exc) or not isinstance(exc, Exception):  # not the topic's fault: it waits its turn
+                    topics.requeue(db, row["id"])
+                else:
+                    topics.set_state(db, row["id"], "failed")
             raise
         if in_queue:
             topics.set_state(db, row["id"], "drafted")
-        return draft_id
+    d = drafts.get(db, draft_id)
+    if d["status"] == "pending_review":
+        events("review", f"draft #{draft_id} waits for review: {d['title']}", draft_id=draft_id, title=d["title"],
+               reason=d.get("review_reason"))
+    return draft_id
+
+
+def _sync_queue(cfg: Config, db: sqlite_utils.Database, events: Events) -> None:
+    """topics.yaml → the queue table; on a broken file, the last good copy (and the error announced once)."""
+    good, err_file = cfg.data_path / LAST_GOOD_TOPICS, cfg.data_path / TOPICS_ERROR
+    rules = {"timezone": cfg.schedule.timezone, "max_chars": cfg.generate.max_topic_chars}
+    try:
+        text = cfg.topics_path.read_bytes() if cfg.topics_path.exists() else b""
+        topics.sync(db, cfg.topics_path, **rules)
+    except (ConfigError, OSError) as exc:
+        logger.warning("topics file not re-read, the last good queue ({} queued) is used: {}",
+                       topics.count_queued(db), exc)
+        if not err_file.exists() or err_file.read_text(encoding="utf-8") != str(exc):
+            events("failed", f"topics file not re-read: {exc}", job="draft")
+            _keep(err_file, str(exc).encode("utf-8"))
+        if good.exists():
+            topics.sync(db, good, **rules)
+        return
+    if not good.exists() or good.read_bytes() != text:
+        _keep(good, text)
+    err_file.unlink(missing_ok=True)
+
+
+def _keep(path: Path, data: bytes) -> None:
+    try:
+        atomic_write(path, data)
+    except OSError as exc:  # a full disk: the queue in the store still holds, the copy is refreshed next time
+        logger.warning("could not write {}: {}", path, exc.strerror)
 
 
 def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run: Any) -> int:
@@ -93,10 +136,9 @@ def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run:
                "new_tokens": c.new_tokens} for i, c in enumerate(cands) if i != best]
     params = {**gen.params, "candidate_index": best, "n_candidates": n, "selection": details,
               "other_candidates": others}
-    draft_id = drafts.create(db, cfg, row, gen, extra={"params": dumps(params)})
+    draft_id = drafts.create(db, cfg, row, gen, extra={"params": dumps(params)}, platforms=targets(cfg, row))
     _log_generations(cfg, draft_id, row, cands, best)
-    platforms = row.get("platforms") or cfg.publish.default_platforms
-    status = route(cfg, db, draft_id, platforms)
+    status = route(cfg, db, draft_id)
     run.count("drafted")
     run.details.update(draft_id=draft_id, adapter=gen.adapter_version, tokens_per_s=round(gen.tokens_per_s, 2),
                        new_tokens=gen.new_tokens, status=status)
@@ -116,7 +158,13 @@ def _log_generations(cfg: Config, draft_id: int, row: dict, cands: list, best: i
             fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
 
 
-def route(cfg: Config, db: sqlite_utils.Database, draft_id: int, platforms: list[str] | None = None) -> str:
+def targets(cfg: Config, row: dict) -> list[str]:
+    """Where a draft on this topic goes, decided once and stored with the draft: the topic's `platforms`, else
+    the default platforms (publish.defaults()); both are checked against the known platforms when loaded."""
+    return list(row.get("platforms") or cfg.publish.defaults())
+
+
+def route(cfg: Config, db: sqlite_utils.Database, draft_id: int) -> str:
     """Decide where a new draft goes: score it and run the quality gates (bot.voice.style), then `approved` when the
     review mode of every target platform is auto and every gate passed, else `pending_review`."""
     from bot.voice.style import check_draft  # fidelity score + gates; stored with the draft
@@ -124,8 +172,7 @@ def route(cfg: Config, db: sqlite_utils.Database, draft_id: int, platforms: list
     d = drafts.get(db, draft_id)
     result = check_draft(cfg, db, d)
     drafts.set_score(db, draft_id, result.get("score"), result.get("gates"))
-    targets = platforms or cfg.publish.default_platforms
-    auto = all(cfg.review_mode(p) == "auto" for p in targets)
+    auto = all(cfg.review_mode(p) == "auto" for p in d["platforms"] or cfg.publish.defaults())
     if auto and result.get("passed", False):
         drafts.set_status(db, draft_id, "approved", "auto: all gates passed")
         return "approved"

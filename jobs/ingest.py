@@ -9,12 +9,14 @@ from pathlib import Path
 import sqlite_utils
 from loguru import logger
 
+from bot.core.clock import Clock, now, utcnow
 from bot.core.config import Config
 from bot.core.console import progress
+from bot.core.events import Events, ignore
 from bot.core.posts import save_post
 from bot.core.records import Post
 from bot.core.runlog import job_run
-from bot.core.store import now, transaction
+from bot.core.store import transaction
 from platforms import files
 
 
@@ -44,7 +46,8 @@ def _scan(db: sqlite_utils.Database, cfg: Config, paths: list[Path], run) -> lis
     return pending
 
 
-def run(cfg: Config, db: sqlite_utils.Database, paths: list[Path]) -> dict[str, int]:
+def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events: Events = ignore,
+        paths: list[Path]) -> dict[str, int]:
     """Ingest files and folders. Returns the counts (new, updated, unchanged, duplicate)."""
     with job_run(db, "ingest", paths=[str(p) for p in paths]) as r:
         pending = _scan(db, cfg, paths, r)

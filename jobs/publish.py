@@ -3,31 +3,32 @@ after it, reconcile before any new attempt), one browser for the run, AuthExpire
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 from loguru import logger
 
 from bot.core import drafts as drafts_mod
-from bot.core import ledger
+from bot.core import ledger, runlog
+from bot.core.clock import Clock, iso, utcnow
 from bot.core.config import Config
-from bot.core.errors import AuthExpired, BlogbotError, InputError, SelectorNotFound, TransientError
+from bot.core.errors import AuthExpired, BlogbotError, InputError, SelectorNotFound, TransientError, disk_full
+from bot.core.events import Events, ignore
 from bot.core.records import Draft
 from bot.core.runlog import Run, job_run
-from bot.core.store import loads, row
 from platforms.publishkit import checkpoint
 
 LOGIN_FIX = "run `blogbot login {p}` (on a desktop; copy data/sessions/{p}.json to this machine if needed)"
 
 
-def targets(cfg: Config, db: sqlite_utils.Database, d: dict[str, Any], only: str | None = None) -> list[str]:
-    """The draft's platforms: its topic's `platforms`, else publish.default_platforms; enabled ones only."""
-    topic = row(db, "select platforms from topics where id = ?", (d.get("topic_id"),)) if d.get("topic_id") else None
-    wanted = loads(topic["platforms"], []) if topic else []
+def targets(cfg: Config, d: dict[str, Any], only: str | None = None) -> list[str]:
+    """The draft's platforms as decided when it was written (publish.default_platforms for older drafts);
+    enabled ones only."""
     out = []
-    for p in wanted or cfg.publish.default_platforms:
-        pc = getattr(cfg.publish, p, None)
-        if pc is None or not hasattr(pc, "enabled"):
+    for p in d.get("platforms") or cfg.publish.defaults():
+        pc = cfg.publish.get(p)
+        if pc is None:
             logger.warning("draft {}: unknown platform {!r} ignored", d["id"], p)
         elif not pc.enabled:
             logger.info("draft {}: platform {} is not enabled (publish.{}.enabled)", d["id"], p, p)
@@ -37,69 +38,79 @@ def targets(cfg: Config, db: sqlite_utils.Database, d: dict[str, Any], only: str
 
 
 def to_draft(cfg: Config, d: dict[str, Any], platform: str) -> Draft:
-    pc = getattr(cfg.publish, platform)
+    pc = cfg.publish.get(platform)
     return Draft(id=d["id"], title=d["title"] or "", body_markdown=d["body_markdown"] or "", tags=d["tags"] or [],
                  category=pc.category, visibility=pc.visibility, key=d.get("publish_key") or f"bb-d{d['id']}")
 
 
 class _Publishers:
-    """One publisher (and browser context) per platform for the run, created on first need."""
+    """One publisher (and browser context) per platform for the run, created on first need; the browser is started
+    only when the first real publisher is needed."""
 
-    def __init__(self, cfg: Config, browser: Any) -> None:
-        self.cfg, self.browser, self.cache = cfg, browser, {}
+    def __init__(self, cfg: Config, browser: Any = None, factory: Any = None) -> None:
+        self.cfg, self.browser, self.factory, self.cache = cfg, browser, factory, {}
+        self.session: Any = None
+
+    def __enter__(self) -> _Publishers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.session is not None:
+            self.session.__exit__(*exc)
 
     def get(self, platform: str) -> Any:
         if platform not in self.cache:
+            if self.factory is not None:
+                self.cache[platform] = self.factory(platform)
+                return self.cache[platform]
             import platforms
-            from platforms.browser import session_path
+            from platforms.browser import BrowserSession
 
-            if platform != "sandbox" and not session_path(self.cfg, platform).exists():
-                raise AuthExpired(platform, "no saved login")
-            pc = getattr(self.cfg.publish, platform)
-            ctx = self.browser.context(platform)
-            self.cache[platform] = platforms.get(platform).publisher(self.cfg, ctx, base_url=pc.base_url,
-                                                                      account=pc.account)
+            if self.session is None:
+                self.session = BrowserSession(self.cfg, browser=self.browser).__enter__()
+            self.cache[platform] = platforms.publisher(self.cfg, platform, self.session)
         return self.cache[platform]
 
     def keep_sessions(self, blocked: dict[str, str]) -> None:
         """Save the contexts' cookies back (sites refresh tokens on use, e.g. Velog's access_token)."""
-        from platforms.browser import session_path
-        from platforms.session import save_state
+        from platforms import session
 
         for platform, pub in self.cache.items():
-            if platform != "sandbox" and platform not in blocked and session_path(self.cfg, platform).exists():
-                try:
-                    save_state(self.cfg, platform, pub.ctx.storage_state())
-                except Exception as exc:  # the old file stays; the run's result does not depend on this
-                    logger.warning("{}: could not save the refreshed session: {}", platform, exc)
+            if platform not in blocked and self.factory is None:
+                session.keep(self.cfg, platform, pub)
 
 
-def run(cfg: Config, db: sqlite_utils.Database, dry_run: bool = False, platform: str | None = None,
-        draft_id: int | None = None, browser: Any = None) -> dict[str, int]:
-    """Publish approved drafts (or the one `draft_id`); returns counts (published, reconciled, paced, ...).
-    `browser`: a started Playwright Browser to reuse (tests, benchmarks); by default one is started for the run."""
-    from platforms.browser import BrowserSession
-
+def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events: Events = ignore,
+        dry_run: bool = False, platform: str | None = None, draft_id: int | None = None, browser: Any = None,
+        publishers: Any = None) -> dict[str, int]:
+    """Publish approved drafts (or the one `draft_id`) on their platforms, paced per platform as of `clock()`;
+    returns counts (published, reconciled, paced, ...). Each publication that goes out, fails or needs a login is
+    announced. A run with nothing approved, or with every platform paced, is logged as skipped and starts no
+    browser. `browser`: a started Playwright Browser to reuse (tests, benchmarks); `publishers(platform)`: the
+    publisher to use (tests pass fakes; by default a driver in a browser context started for the run)."""
+    if draft_id is not None:
+        todo = [drafts_mod.get(db, draft_id)]
+        if todo[0]["status"] not in ("approved", "published"):
+            raise InputError(f"draft {draft_id} is {todo[0]['status']}, not approved (`blogbot review` first)")
+    else:
+        todo = drafts_mod.by_status(db, "approved")
+    if not todo:
+        runlog.skipped(db, "publish", "no approved draft", platform=platform)
+        return {}
+    wanted = sorted({p for d in todo for p in targets(cfg, d, platform)})
+    free = [p for p in wanted if dry_run or not _paced(cfg, db, p, clock())]
+    if wanted and not free:
+        runlog.skipped(db, "publish", "every platform is paced: " + ", ".join(wanted), platform=platform)
+        return {}
     with job_run(db, "publish", dry_run=dry_run, platform=platform, draft_id=draft_id) as run_:
-        if draft_id is not None:
-            todo = [drafts_mod.get(db, draft_id)]
-            if todo[0]["status"] not in ("approved", "published"):
-                raise InputError(f"draft {draft_id} is {todo[0]['status']}, not approved (`blogbot review` first)")
-        else:
-            todo = drafts_mod.by_status(db, "approved")
-        if not todo:
-            run_.status = "skipped"
-            logger.info("publish: no approved draft")
-            return {}
         blocked: dict[str, str] = {}
-        with BrowserSession(cfg, browser=browser) as session:
-            pubs = _Publishers(cfg, session)
-            for d in todo:
-                plats = targets(cfg, db, d, platform)
+        with _Publishers(cfg, browser, publishers) as pubs:
+            for d in {d["id"]: d for d in todo}.values():
+                plats = targets(cfg, d, platform)
                 if not plats:
                     run_.count("no_platform")
                     continue
-                done = [_one(cfg, db, pubs, d, p, dry_run, blocked, run_) for p in plats]
+                done = [_one(cfg, db, pubs, d, p, dry_run, blocked, run_, clock, events) for p in plats]
                 if all(done) and not dry_run and d["status"] != "published":
                     drafts_mod.set_status(db, d["id"], "published")
                     logger.info("draft {} published on {}", d["id"], ", ".join(plats))
@@ -110,8 +121,15 @@ def run(cfg: Config, db: sqlite_utils.Database, dry_run: bool = False, platform:
         return dict(run_.counts)
 
 
+def _paced(cfg: Config, db: sqlite_utils.Database, platform: str, at: datetime) -> bool:
+    held = ledger.pacing_wait(cfg, db, platform, at)
+    if held:
+        logger.info("publish {}: {}", platform, held)
+    return bool(held)
+
+
 def _one(cfg: Config, db: sqlite_utils.Database, pubs: _Publishers, d: dict[str, Any], plat: str, dry_run: bool,
-         blocked: dict[str, str], run_: Run) -> bool:
+         blocked: dict[str, str], run_: Run, clock: Clock, events: Events) -> bool:
     """One draft on one platform. True when it is (now) published there."""
     cur = ledger.get(db, d["id"], plat)
     if cur and cur["state"] == "published":
@@ -127,14 +145,14 @@ def _one(cfg: Config, db: sqlite_utils.Database, pubs: _Publishers, d: dict[str,
             found = pub.find_published(draft)
             if found:
                 if not dry_run:
-                    ledger.record_found(db, d["id"], plat, found.url, found.remote_id)
+                    ledger.record_found(db, d["id"], plat, found.url, found.remote_id, iso(clock()))
                 logger.info("draft {} on {}: already live at {} (reconciled, not published again)", d["id"], plat,
                             found.url)
                 run_.count("reconciled")
                 return True
             logger.info("draft {} on {}: earlier attempt left no post on the blog; publishing", d["id"], plat)
         if not dry_run:
-            wait = ledger.pacing_wait(cfg, db, plat)
+            wait = ledger.pacing_wait(cfg, db, plat, clock())
             if wait:
                 logger.info("draft {} on {}: {}", d["id"], plat, wait)
                 run_.count("paced")
@@ -144,28 +162,32 @@ def _one(cfg: Config, db: sqlite_utils.Database, pubs: _Publishers, d: dict[str,
             logger.info("draft {} on {}: dry run complete (everything but the publish action)", d["id"], plat)
             run_.count("dry_run")
             return False
-        pub_id = ledger.begin(db, d["id"], plat)
+        pub_id = ledger.begin(db, d["id"], plat, iso(clock()))
         result = pub.publish(draft)
         checkpoint("after_click")
-        ledger.mark_published(db, pub_id, result.url, result.remote_id)
+        ledger.mark_published(db, pub_id, result.url, result.remote_id, iso(clock()))
         checkpoint("after_update")
         logger.info("draft {} published on {}: {}", d["id"], plat, result.url)
+        events("published", f"{plat}: {d['title']} {result.url}", draft_id=d["id"], platform=plat, url=result.url)
         run_.count("published")
         return True
     except AuthExpired as exc:
         blocked[plat] = str(exc)
-        ledger.mark_needs_login(db, d["id"], plat, str(exc))
+        ledger.mark_needs_login(db, d["id"], plat, str(exc), iso(clock()))
         logger.error("{}: login needed, stopping this platform for the run: {}", plat, LOGIN_FIX.format(p=plat))
+        events("needs_login", f"{plat}: {d['title']} run `blogbot login {plat}`", draft_id=d["id"], platform=plat)
         run_.count("needs_login")
     except SelectorNotFound as exc:
         blocked[plat] = str(exc)  # the UI changed: every post would fail the same way
-        _fail(db, d, plat, pub_id, exc, exc.artifacts)
+        _fail(db, d, plat, pub_id, exc, exc.artifacts, events)
         run_.count("failed")
     except (TransientError, BlogbotError) as exc:
-        _fail(db, d, plat, pub_id, exc, _artifacts(pubs, plat))
+        _fail(db, d, plat, pub_id, exc, _artifacts(pubs, plat), events)
         run_.count("failed")
     except Exception as exc:  # a Playwright error or a bug: keep the page, record it, go on with the others
-        _fail(db, d, plat, pub_id, exc, _artifacts(pubs, plat))
+        if disk_full(exc):  # the store cannot record anything: stop the run (nothing half-recorded), fail it
+            raise
+        _fail(db, d, plat, pub_id, exc, _artifacts(pubs, plat), events)
         run_.count("failed")
     return False
 
@@ -173,15 +195,17 @@ def _one(cfg: Config, db: sqlite_utils.Database, pubs: _Publishers, d: dict[str,
 def _artifacts(pubs: _Publishers, plat: str) -> str | None:
     pub = pubs.cache.get(plat)
     try:
-        return pub.artifacts("error") if pub is not None and hasattr(pub, "artifacts") else None
+        return pub.artifacts("error") if pub is not None else None
     except Exception:
         return None
 
 
 def _fail(db: sqlite_utils.Database, d: dict[str, Any], plat: str, pub_id: int | None, exc: BaseException,
-          artifacts: str | None) -> None:
+          artifacts: str | None, events: Events) -> None:
     err = f"{type(exc).__name__}: {exc}"
     if pub_id is not None:
         ledger.mark(db, pub_id, "failed", err, artifacts)
     where = f" (page saved under {artifacts})" if artifacts and artifacts not in err else ""
     logger.error("draft {} on {} failed: {}{}", d["id"], plat, err, where)
+    if pub_id is not None:
+        events("failed", f"{plat}: {d['title']} {err}", draft_id=d["id"], platform=plat, error=err)

@@ -11,7 +11,9 @@ import sqlite_utils
 from loguru import logger
 
 from bot.core import adapters
+from bot.core.clock import Clock, utcnow
 from bot.core.config import Config
+from bot.core.events import Events, ignore
 from bot.core.posts import live_posts
 from bot.core.runlog import job_run
 from bot.voice import corpus
@@ -32,7 +34,8 @@ def settings_changed(cfg: Config, adapter_dir: Path) -> list[str]:
             if k not in OPERATIONAL and old.get(k, new[k]) != new[k]]
 
 
-def run(cfg: Config, db: sqlite_utils.Database, force: bool = False) -> dict[str, Any]:
+def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events: Events = ignore,
+        force: bool = False) -> dict[str, Any]:
     """Tune on every live post. Skipped (run.status="skipped", reason logged) when the active adapter, or the last
     attempt, already saw exactly these posts on this base with these tune.* settings, unless `force`. Returns what
     happened."""
@@ -46,8 +49,7 @@ def run(cfg: Config, db: sqlite_utils.Database, force: bool = False) -> dict[str
         dh = corpus.data_hash(posts)
         act = adapters.active(db, base.identity)
         if not force:
-            last = next(db.query("select version, status, data_hash, base_model, path from adapters "
-                                 "order by created_at desc, version desc limit 1"), None)
+            last = adapters.latest(db)
             same = [a for a in (act, last) if a and a["data_hash"] == dh and a["base_model"] == base.identity]
             changed = {a["version"]: settings_changed(cfg, Path(a["path"])) for a in same}
             for v, diff in changed.items():

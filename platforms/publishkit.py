@@ -11,7 +11,7 @@ from typing import Any
 
 from loguru import logger
 
-from bot.core.config import Config
+from bot.core.config import Config, PlatformPublish
 from bot.core.errors import AuthExpired, PublishRejected, SelectorNotFound, TransientError
 from bot.core.records import Draft, normalize_text
 
@@ -117,29 +117,28 @@ def http_post_json(url: str, cfg: Config, payload: dict[str, Any], headers: dict
         raise TransientError(f"POST {url}: {exc}") from None
 
 
-def build_urls(real: dict[str, str], sandbox: dict[str, str], base: str | None, **kw: str) -> dict[str, str]:
-    """The URL table filled in: the real site's, or the sandbox's on `base`."""
-    table = sandbox if base else real
-    return {k: v.format(base=base or "", **kw) for k, v in table.items()}
+def fill_urls(table: dict[str, str], overrides: dict[str, str], **kw: str) -> dict[str, str]:
+    """The driver's URL table with the settings' overrides (publish.<platform>.urls), filled in."""
+    return {k: v.format(**kw) for k, v in {**table, **overrides}.items()}
 
 
 class Driver:
     """Base of the three publishers: the table lookups, waits, login detection and failure artifacts."""
 
     name = ""
+    account_required = True  # False: the driver learns the account from the session (Velog's currentUser)
     selectors: dict[str, str] = {}
     login_markers: tuple[str, ...] = ()
 
-    def __init__(self, cfg: Config, ctx: Any, base_url: str | None = None, account: str | None = None) -> None:
-        self.cfg, self.ctx = cfg, ctx
-        pc = getattr(cfg.publish, self.name)
-        self.pcfg = pc
-        self.base = (base_url or pc.base_url or "").rstrip("/") or None
-        self.account = account or pc.account
-        if not self.account:
+    def __init__(self, cfg: Config, ctx: Any, settings: PlatformPublish, urls: dict[str, str]) -> None:
+        """`settings`: publish.<platform> (account, mode, URL overrides ...); `urls`: the real site's URL table."""
+        self.cfg, self.ctx, self.pcfg = cfg, ctx, settings
+        self.account = settings.account
+        if not self.account and self.account_required:
             from bot.core.errors import ConfigError
 
             raise ConfigError(f"publish.{self.name}.account: needed to publish to {self.name}")
+        self.urls = fill_urls(urls, settings.urls, blog=self.account or "")
         self.page: Any = None
 
     # -- pages and steps --------------------------------------------------------------------------------------

@@ -12,19 +12,16 @@ from typing import Any
 
 from bot.core.config import Config
 from bot.core.errors import AuthExpired, InputError
+from bot.core.fsio import atomic_write
 from platforms.browser import BrowserSession, session_path
-
-LOGIN_URLS = {
-    "tistory": "https://www.tistory.com/auth/login",
-    "naver": "https://nid.naver.com/nidlogin.login?url=https%3A%2F%2Fblog.naver.com%2F",
-    "velog": "https://velog.io/",
-}
-PLATFORMS = tuple(LOGIN_URLS)  # the platforms with a login
 
 
 def _check_platform(platform: str) -> None:
-    if platform not in PLATFORMS:
-        raise InputError(f'no platform named "{platform}" to log in to; known: {", ".join(PLATFORMS)}')
+    import platforms
+
+    if platform not in platforms.names(login=True):
+        raise InputError(f'no platform named "{platform}" to log in to; known: '
+                         f'{", ".join(platforms.names(login=True))}')
 
 
 def has_display() -> bool:
@@ -41,12 +38,11 @@ def no_display_message(cfg: Config, platform: str) -> str:
 
 
 def login_url(cfg: Config, platform: str) -> str:
-    base = getattr(cfg.publish, platform).base_url
-    if base:
-        from platforms.sandbox.app import LOGIN_PATHS
+    """Where a person signs in: publish.<platform>.urls.login, else the platform's own login page."""
+    import platforms
 
-        return base.rstrip("/") + LOGIN_PATHS[platform]
-    return LOGIN_URLS[platform]
+    settings = cfg.publish.get(platform)
+    return (settings.urls.get("login") if settings else None) or platforms.registry()[platform].login_url
 
 
 def save_state(cfg: Config, platform: str, state: dict[str, Any] | str | Path) -> Path:
@@ -57,13 +53,22 @@ def save_state(cfg: Config, platform: str, state: dict[str, Any] | str | Path) -
     dest = session_path(cfg, platform)
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(dest.parent, 0o700)
-    tmp = dest.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, dest)
-    return dest
+    return atomic_write(dest, json.dumps(data), mode=0o600)
+
+
+def keep(cfg: Config, platform: str, publisher: Any) -> None:
+    """After a run: save the publisher's refreshed cookies back over the saved login (sites refresh tokens on
+    use, e.g. Velog's access_token). Only for platforms with a person's login that is saved; never fatal."""
+    import platforms
+
+    if not platforms.registry()[platform].login or not session_path(cfg, platform).exists():
+        return
+    try:
+        save_state(cfg, platform, publisher.ctx.storage_state())
+    except Exception as exc:  # the old file stays; the run's result does not depend on this
+        from loguru import logger
+
+        logger.warning("{}: could not save the refreshed session: {}", platform, exc)
 
 
 def _ask(prompt: str, page: Any) -> None:
@@ -92,10 +97,8 @@ def check(cfg: Config, platform: str) -> tuple[bool, str]:
         return False, f"no saved login at {path}; run `blogbot login {platform}`"
     import platforms
 
-    pc = getattr(cfg.publish, platform)
     with BrowserSession(cfg) as bs:
-        pub = platforms.get(platform).publisher(cfg, bs.context(platform), base_url=pc.base_url,
-                                                account=pc.account or ("-" if platform == "velog" else None))
+        pub = platforms.get(platform).publisher(cfg, bs.context(platform), cfg.publish.get(platform))
         try:
             who = pub.check_session()
         except AuthExpired as exc:

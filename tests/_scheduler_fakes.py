@@ -1,8 +1,6 @@
-"""Fake job functions for the scheduler tests: the job contracts (crawl, tune, draft, publish) on a controllable clock.
-
-They write the same rows the real jobs write (runs through job_run, posts, adapters, drafts through bot.core.drafts,
-publications with an idempotency key), so the scheduler's side (what fires when, pacing, reconciliation) is tested
-against real state. Used in-process and, through `make_registry(...)` specs, in child processes."""
+"""Fakes for the scheduler tests, on a controllable clock: the draft and publish jobs are the real ones (their whole
+policy) with the model and the blog faked; crawl and tune are whole fake jobs writing the rows the real ones write.
+Used in-process and, through `"_scheduler_fakes:draft"` specs, in child processes."""
 
 from __future__ import annotations
 
@@ -12,10 +10,13 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.core import drafts, topics
+from bot.core import drafts, ledger
 from bot.core.errors import TransientError
+from bot.core.records import Draft, Generation, PublishResult
 from bot.core.runlog import job_run
 from bot.core.store import row
+from jobs import draft as draft_job
+from jobs import publish as publish_job
 
 
 class Clock:
@@ -30,13 +31,15 @@ class Clock:
 
 
 class FakeJobs:
+    """crawl and tune as whole fake jobs; draft and publish as the REAL jobs (their whole policy: which topic,
+    pacing, requeue on a full disk, announcements) with only the model and the blog faked."""
+
     def __init__(self, clock=None) -> None:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.calls: Counter = Counter()
         self.fail: set[str] = set()  # job names that raise
         self.posted: list[str] = []  # "the blog": idempotency keys, in posting order
         self.new_posts_until = 10**9  # crawls after this many find nothing new
-        self.sync_in_job = True  # the draft re-reads topics.yaml itself, like jobs.draft (off: a faster simulation)
 
     def ts(self) -> str:
         return self.clock().isoformat(timespec="seconds")
@@ -44,7 +47,7 @@ class FakeJobs:
     def registry(self) -> dict:
         return {"crawl": self.crawl, "tune": self.tune, "draft": self.draft, "publish": self.publish}
 
-    def crawl(self, cfg, db, platform=None, full=False) -> dict:
+    def crawl(self, cfg, db, *, clock=None, events=None, platform=None, full=False) -> dict:
         self.calls["crawl"] += 1
         with job_run(db, "crawl") as run:
             if "crawl" in self.fail:
@@ -57,7 +60,7 @@ class FakeJobs:
                 run.count("new")
             return dict(run.counts)
 
-    def tune(self, cfg, db, force=False) -> dict:
+    def tune(self, cfg, db, *, clock=None, events=None, force=False) -> dict:
         self.calls["tune"] += 1
         with job_run(db, "tune") as run:
             active = row(db, "select version, created_at from adapters where status = 'active'")
@@ -74,54 +77,28 @@ class FakeJobs:
             run.count("trained")
             return {"version": version}
 
-    def draft(self, cfg, db, topic=None) -> int | None:
+    def draft(self, cfg, db, **kw):
+        """The real draft job, the model replaced by `write`."""
         self.calls["draft"] += 1
-        with job_run(db, "draft", topic=topic) as run:
-            if "draft" in self.fail:
-                raise RuntimeError("fake: the model crashed")
-            if self.sync_in_job:
-                topics.sync(db, cfg.topics_path)  # like jobs.draft: re-reads the file itself
-            t = row(db, "select * from topics where topic = ?", (topic,))
-            topics.set_state(db, t["id"], "drafting")
-            _hold("draft")
-            gen = drafts.Generation(title=f"{topic}", body_markdown=f"{topic}에 대한 글입니다.", tags=[],
-                                    adapter_version=None, base_model="fake", params={}, duration_s=1.0, new_tokens=9)
-            try:
-                did = drafts.create(db, cfg, t, gen)
-            except BaseException:
-                topics.set_state(db, t["id"], "failed")  # like jobs.draft
-                raise
-            db["drafts"].update(did, {"created_at": self.ts()})
-            drafts.set_status(db, did, "pending_review" if "review" in topic else "approved")
-            topics.set_state(db, t["id"], "drafted")
-            run.count("drafted")
-            return did
+        return draft_job.run(cfg, db, write=self.write, **kw)
 
-    def publish(self, cfg, db, dry_run=False, platform=None) -> dict:
+    def write(self, cfg, db, t, on_text, run) -> int:
+        if "draft" in self.fail:
+            raise RuntimeError("fake: the model crashed")
+        topic = t["topic"]
+        _hold("draft")
+        gen = Generation(title=f"{topic}", body_markdown=f"{topic}에 대한 글입니다.", tags=[],
+                         adapter_version=None, base_model="fake", params={}, duration_s=1.0, new_tokens=9)
+        did = drafts.create(db, cfg, t, gen, platforms=draft_job.targets(cfg, t))
+        db["drafts"].update(did, {"created_at": self.ts()})
+        drafts.set_status(db, did, "pending_review" if "review" in topic else "approved")
+        run.count("drafted")
+        return did
+
+    def publish(self, cfg, db, **kw) -> dict:
+        """The real publish job, the blog replaced by FakeBlog publishers."""
         self.calls["publish"] += 1
-        with job_run(db, "publish", platform=platform) as run:
-            plat = platform or cfg.publish.default_platforms[0]
-            for d in drafts.by_status(db, "approved")[:1]:  # one post per run, like a paced publisher
-                key = f"{d['publish_key']}:{plat}"
-                if dry_run:
-                    run.count("dry_run")
-                    continue
-                pub = row(db, "select * from publications where idempotency_key = ?", (key,))
-                if pub is None:
-                    db["publications"].insert({"draft_id": d["id"], "platform": plat, "idempotency_key": key,
-                                               "state": "publishing", "created_at": self.ts(),
-                                               "updated_at": self.ts(), "attempts": 1})
-                elif pub["state"] == "published":
-                    continue
-                if key not in self._remote(cfg):  # reconcile: read the blog before posting
-                    self._post(cfg, key)
-                    _hold("publish")  # posted, not yet recorded: the dangerous moment
-                with db.conn:
-                    db.execute("update publications set state = 'published', url = ?, updated_at = ? "
-                               "where idempotency_key = ?", (f"https://blog.example/{d['id']}", self.ts(), key))
-                    drafts.set_status(db, d["id"], "published")
-                run.count("published")
-            return dict(run.counts)
+        return publish_job.run(cfg, db, publishers=lambda platform: FakeBlog(self, cfg, platform), **kw)
 
     # "the blog" is a file, so that a child process and a restarted process see the same remote state
     def _remote(self, cfg) -> list[str]:
@@ -132,6 +109,33 @@ class FakeJobs:
         self.posted.append(key)
         with open(Path(cfg.data_path) / "remote_blog.txt", "a") as fh:
             fh.write(key + "\n")
+
+
+class FakeBlog:
+    """A publisher (platforms.base.Publisher) whose blog is the fakes' remote file."""
+
+    def __init__(self, jobs: FakeJobs, cfg, platform: str) -> None:
+        self.jobs, self.cfg, self.name = jobs, cfg, platform
+
+    def _key(self, draft: Draft) -> str:
+        return ledger.idempotency_key(draft.id, self.name)  # what the ledger row carries: compared in the tests
+
+    def publish(self, draft: Draft, dry_run: bool = False) -> PublishResult:
+        if not dry_run:
+            self.jobs._post(self.cfg, self._key(draft))
+            _hold("publish")  # posted, not yet recorded: the dangerous moment
+        return PublishResult(url=f"https://blog.example/{draft.id}", remote_id=str(draft.id), verified=True)
+
+    def find_published(self, draft: Draft) -> PublishResult | None:
+        if self._key(draft) in self.jobs._remote(self.cfg):  # reconcile: read the blog before posting again
+            return PublishResult(url=f"https://blog.example/{draft.id}", remote_id=str(draft.id), verified=True)
+        return None
+
+    def check_session(self) -> str | None:
+        return "fake"
+
+    def artifacts(self, step: str) -> str:
+        return ""
 
 
 def _hold(step: str) -> None:
@@ -146,6 +150,6 @@ def _hold(step: str) -> None:
         time.sleep(0.02)
 
 
-def draft(cfg, db, topic=None):
+def draft(cfg, db, **kw):
     """Module-level draft job, for a child process (`"_scheduler_fakes:draft"`)."""
-    return FakeJobs().draft(cfg, db, topic=topic)
+    return FakeJobs().draft(cfg, db, **kw)

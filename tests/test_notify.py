@@ -9,12 +9,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from _scheduler_fakes import FakeJobs
+from _scheduler_fakes import FakeBlog, FakeJobs
 from loguru import logger
 
 from bot.core import config
+from bot.core.errors import AuthExpired
 from bot.shell import notify
 from bot.shell.runner import Runner
+from jobs import publish as publish_job
+from platforms import load_config
 
 
 class Receiver:
@@ -61,7 +64,7 @@ def logs():
 def cfg_hooks(tmp_path, hooks: str) -> config.Config:
     (tmp_path / "config.yaml").write_text(f"data_dir: data\ntopics_file: topics.yaml\nwebhooks:\n{hooks}",
                                           encoding="utf-8")
-    return config.load(tmp_path / "config.yaml")
+    return load_config(tmp_path / "config.yaml")
 
 
 HOOKS = """\
@@ -132,23 +135,21 @@ def test_scheduler_events_reach_the_receiver(tmp_path, monkeypatch, receiver):
     runner.fire("draft")  # goes to review
     fakes.fail.add("crawl")
     runner.fire("crawl")
-    db = runner.open_db()
-    db["publications"].insert({"draft_id": 2, "platform": "tistory", "idempotency_key": "k-login",
-                               "state": "publishing"})
-    db["drafts"].update(2, {"status": "approved"})
+    runner.open_db()["drafts"].update(2, {"status": "approved"})
 
-    def login_needed(cfg, db, dry_run=False, platform=None):
-        db.execute("update publications set state = 'needs_login' where idempotency_key = 'k-login'")
-        return {}
+    class LoggedOut(FakeBlog):
+        def publish(self, draft, dry_run=False):
+            raise AuthExpired(self.name, "login page shown")
 
-    runner.registry["publish"] = login_needed
+    runner.registry["publish"] = lambda cfg, db, **kw: publish_job.run(
+        cfg, db, publishers=lambda p: LoggedOut(fakes, cfg, p), **kw)
     runner.fire("publish")
     events = [(b["event"], b["text"]) for _, b in receiver.requests]
     assert [e for e, _ in events] == ["published", "review", "failed", "needs_login"]
     assert "https://blog.example/1" in events[0][1]
     assert "나 review 주제" in events[1][1]
     assert "job crawl failed: TransientError: fake: the blog answered 503" in events[2][1]
-    assert "blogbot login tistory" in events[3][1]
+    assert "blogbot login sandbox" in events[3][1]
 
 
 def test_webhook_down_does_not_fail_the_job(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from platforms import load_config
 from platforms.sandbox.app import make_app, serve
 from platforms.sandbox.store import SandboxStore
 from platforms.sandbox.target import storage_state
@@ -25,7 +26,7 @@ def test_login_without_display_says_how(cli, monkeypatch):
 
 def test_login_unknown_platform(cli):
     r = cli("login", "myspace", "--check")
-    assert r.code == 2 and "known: tistory, naver, velog" in r.err
+    assert r.code == 2 and "known: naver, tistory, velog" in r.err
 
 
 def test_login_from_file_installs_0600(cli, tmp_path):
@@ -82,10 +83,9 @@ def test_check_reports_valid_then_expired(cli, tmp_path):
         (tmp_path / "config.yaml").write_text(
             f"data_dir: data\nbrowser: {{timeout_ms: 3000}}\n"
             f"publish:\n  tistory: {{base_url: '{base}', account: me}}\n")
-        from bot.core import config
         from platforms.session import save_state
 
-        save_state(config.load(tmp_path / "config.yaml"), "tistory", storage_state(base, "tistory", "me"))
+        save_state(load_config(tmp_path / "config.yaml"), "tistory", storage_state(base, "tistory", "me"))
         r = cli("login", "tistory", "--check")
         assert r.code == 0 and "works" in r.out
         app.config["STORE"].expire_sessions()

@@ -17,6 +17,7 @@ from conftest import NEEDS_CHROMIUM
 from bot.core import drafts, ledger
 from bot.core.runlog import run_log_lines
 from jobs.publish import run
+from platforms import load_config
 from platforms.publishkit import SimulatedCrash
 from platforms.sandbox.app import DEFAULT_PASSWORD, FAULTS, set_faults
 from platforms.sandbox.target import storage_state
@@ -42,9 +43,8 @@ def setup(cfg, db, sandbox, tmp_path):
                   "min_interval_minutes: 0, jitter_minutes: 0}"]
         save_state(cfg, p, storage_state(sandbox.base, p, account))
     (tmp_path / "config.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from bot.core import config
 
-    c = config.load(tmp_path / "config.yaml")
+    c = load_config(tmp_path / "config.yaml")
     yield SimpleNamespace(cfg=c, db=db, account=account, base=sandbox.base)
     set_faults(sandbox.app, slow_ms=0, **{f: False for f in FAULTS})
 

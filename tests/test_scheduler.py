@@ -18,25 +18,26 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
 from bot.core import config
-from bot.core.cron import missed, next_fire
 from bot.core.store import loads, open_db
 from bot.shell.runner import Runner
 from bot.shell.scheduler import build, upcoming
+from bot.shell.timing import missed, next_fire
+from platforms import load_config
 
 KST = ZoneInfo("Asia/Seoul")
 
 
 def make_cfg(tmp_path: Path, extra: str = "") -> config.Config:
     (tmp_path / "config.yaml").write_text("data_dir: data\ntopics_file: topics.yaml\n" + extra, encoding="utf-8")
-    return config.load(tmp_path / "config.yaml")
+    return load_config(tmp_path / "config.yaml")
 
 
 def test_next_fire_times_for_fixed_datetimes(tmp_path):
     cfg = make_cfg(tmp_path)  # defaults: crawl 30 4 * * *, retune 0 3 * * 1, draft 0 9 * * *, publish 0 10-20/2
     at = datetime(2026, 3, 7, 12, 0, tzinfo=KST)  # a Saturday, noon in Seoul
     assert next_fire(cfg, "crawl", at) == datetime(2026, 3, 8, 4, 30, tzinfo=KST)
-    assert next_fire(cfg, "retune", at) == datetime(2026, 3, 9, 3, 0, tzinfo=KST)  # cron's 1 is Monday
-    assert next_fire(cfg, "retune", at).weekday() == 0
+    assert next_fire(cfg, "tune", at) == datetime(2026, 3, 9, 3, 0, tzinfo=KST)  # cron's 1 is Monday
+    assert next_fire(cfg, "tune", at).weekday() == 0
     assert next_fire(cfg, "draft", at) == datetime(2026, 3, 8, 9, 0, tzinfo=KST)
     assert next_fire(cfg, "publish", at) == datetime(2026, 3, 7, 14, 0, tzinfo=KST)  # strictly after noon
     assert next_fire(cfg, "publish", datetime(2026, 3, 7, 20, 0, 1, tzinfo=KST)) == datetime(2026, 3, 8, 10, tzinfo=KST)
@@ -53,7 +54,7 @@ def test_cron_weekdays_and_timezones(tmp_path):
     assert next_fire(cfg, "draft", sat) == datetime(2026, 3, 8, 9, 0, tzinfo=ny)
     assert next_fire(cfg, "draft", sat).astimezone(UTC).hour == 13
     assert next_fire(cfg, "draft", datetime(2026, 2, 28, 12, tzinfo=UTC)).astimezone(UTC).hour == 14
-    assert next_fire(cfg, "retune", sat).weekday() == 6  # 7 is Sunday too
+    assert next_fire(cfg, "tune", sat).weekday() == 6  # 7 is Sunday too
     assert next_fire(cfg, "publish", sat) == datetime(2026, 3, 9, 12, 0, tzinfo=ny)  # Monday, not Sunday
 
 
@@ -63,23 +64,23 @@ def test_build_registers_jobs_with_explicit_options(tmp_path):
     sched.start(paused=True)
     try:
         jobs = {j.id: j for j in sched.get_jobs()}
-        assert set(jobs) == {"retune", "draft", "publish"}  # crawl is disabled
+        assert set(jobs) == {"tune", "draft", "publish"}  # crawl is disabled
         for j in jobs.values():
             assert (j.coalesce, j.max_instances, j.misfire_grace_time) == (True, 1, 900)
             assert j.args == (j.id,)
         assert jobs["publish"].executor == "browser" and jobs["draft"].executor == "default"
         assert sched._lookup_executor("browser")._pool._max_workers == 1
-        assert str(jobs["retune"].trigger.timezone) == "Asia/Seoul"
+        assert str(jobs["tune"].trigger.timezone) == "Asia/Seoul"
         # built again over the same ids: replaced, not duplicated
         cfg2 = make_cfg(tmp_path)
-        for job_id in ("crawl", "retune"):
+        for job_id in ("crawl", "tune"):
             sched.add_job(print, "interval", hours=1, id=job_id, replace_existing=True)
         assert len(sched.get_jobs()) == 4
         del cfg2
     finally:
         sched.shutdown(wait=False)
     nxt = {j["job"]: j["next_run"] for j in upcoming(cfg, datetime(2026, 3, 7, 12, tzinfo=KST))}
-    assert nxt == {"crawl": None, "retune": "2026-03-09T03:00+09:00", "draft": "2026-03-08T09:00+09:00",
+    assert nxt == {"crawl": None, "tune": "2026-03-09T03:00+09:00", "draft": "2026-03-08T09:00+09:00",
                    "publish": "2026-03-07T14:00+09:00"}
 
 
@@ -165,7 +166,6 @@ def test_eight_weeks_on_a_controllable_clock(tmp_path, clock):
     names = write_topics(tmp_path, 200, late={3: "2026-03-20"})
     fakes = FakeJobs(clock)
     fakes.new_posts_until = 28  # new posts in the first four weeks only: later retunes skip
-    fakes.sync_in_job = False  # the scheduler re-reads the file before each draft; 168 more parses only cost time
     runner = CountingRunner(cfg, registry=fakes.registry(), clock=clock)
     sched = start(cfg, runner, clock)
     t0 = clock.now
@@ -185,11 +185,11 @@ def test_eight_weeks_on_a_controllable_clock(tmp_path, clock):
     sched.shutdown(wait=False)
 
     fired = [j for j, _ in runner.fired]
-    assert {j: fired.count(j) for j in set(fired)} == {"crawl": 56, "retune": 8, "draft": 168, "publish": 336}
+    assert {j: fired.count(j) for j in set(fired)} == {"crawl": 56, "tune": 8, "draft": 168, "publish": 336}
     for job, at in runner.fired:  # every fire at its cron time, in Seoul
         local = at.astimezone(KST)
         assert (local.second, local.microsecond) == (0, 0)
-        if job == "retune":
+        if job == "tune":
             assert (local.weekday(), local.hour, local.minute) == (0, 3, 0)
         if job == "publish":
             assert local.hour in (10, 12, 14, 16, 18, 20) and local.minute == 0
@@ -243,13 +243,13 @@ def test_restart_after_downtime_runs_missed_jobs_once(tmp_path, clock):
     db = open_db(cfg.data_path)
     todo = missed(cfg, db, clock.now)
     db.close()
-    assert set(todo) == {"crawl", "retune", "draft", "publish"}
-    assert "5 run(s) missed" in todo["crawl"] and "1 run(s) missed" in todo["retune"]
+    assert set(todo) == {"crawl", "tune", "draft", "publish"}
+    assert "5 run(s) missed" in todo["crawl"] and "1 run(s) missed" in todo["tune"]
     sched = start(cfg, runner, clock, catch_up=todo)
     restart = clock.now
     drive(sched, clock, restart + timedelta(seconds=1))
     caught = [j for j, at in runner.fired[stopped:] if at == restart]
-    assert sorted(caught) == ["crawl", "draft", "publish", "retune"]  # each once, coalesced
+    assert sorted(caught) == ["crawl", "draft", "publish", "tune"]  # each once, coalesced
     drive(sched, clock, restart + timedelta(days=1))
     after = [j for j, at in runner.fired[stopped:] if at > restart]
     assert sorted(set(after)) == ["crawl", "draft", "publish"] and after.count("crawl") == 1  # then on schedule

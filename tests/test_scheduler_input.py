@@ -14,7 +14,9 @@ from loguru import logger
 
 from bot.core import config, drafts
 from bot.core.store import open_db
-from bot.shell.runner import REGISTRY, Runner
+from bot.shell.runner import Runner
+from jobs import JOBS as REGISTRY
+from platforms import load_config
 
 
 @pytest.fixture
@@ -27,7 +29,7 @@ def logs():
 
 def cfg_with(tmp_path: Path, extra: str) -> config.Config:
     (tmp_path / "config.yaml").write_text("data_dir: data\ntopics_file: topics.yaml\n" + extra, encoding="utf-8")
-    return config.load(tmp_path / "config.yaml")
+    return load_config(tmp_path / "config.yaml")
 
 
 def test_invalid_cron_stops_the_cli_before_anything_starts(tmp_path, cli):
@@ -122,12 +124,12 @@ def test_once_runs_each_job_in_order(tmp_path, cfg):
     (tmp_path / "topics.yaml").write_text("- 가 주제\n- 나 주제\n", encoding="utf-8")
     fakes = FakeJobs()
     assert Runner(cfg, registry=fakes.registry(), isolate=[]).once() == {
-        "crawl": "ok", "retune": "ok", "draft": "ok", "publish": "ok"}
+        "crawl": "ok", "tune": "ok", "draft": "ok", "publish": "ok"}
     db = open_db(cfg.data_path)
     assert [r[0] for r in db.execute("select job from runs order by id")] == ["crawl", "tune", "draft", "publish"]
     assert db.execute("select status from drafts").fetchall() == [("published",)]
     # again: the adapter is fresh, so no retune; a dry run drafts but publishes nothing
-    assert Runner(cfg, registry=fakes.registry(), isolate=[], dry_run=True).once()["retune"] == "not due"
+    assert Runner(cfg, registry=fakes.registry(), isolate=[], dry_run=True).once()["tune"] == "not due"
     assert db.execute("select status from drafts order by id").fetchall() == [("published",), ("approved",)]
     assert fakes.calls["publish"] == 2 and len(fakes.posted) == 1
 
@@ -153,7 +155,7 @@ def test_cli_run_once(tmp_path, cli, monkeypatch):
 def test_jobs_lists_next_fire_times(tmp_path, cli):
     r = cli("jobs")
     assert r.code == 0
-    for job in ("crawl", "retune", "draft", "publish"):
+    for job in ("crawl", "tune", "draft", "publish"):
         assert job in r.out
     assert f"{datetime.now(UTC).year}" in r.out or f"{datetime.now(UTC).year + 1}" in r.out
 
@@ -162,7 +164,7 @@ def test_once_with_the_real_jobs(tmp_path, cfg):
     """The real job modules through the registry: crawl with no source, retune in a child (too few posts: a clear
     error in the run log), nothing to draft or publish (skipped runs with their reason)."""
     results = Runner(cfg).once()
-    assert results == {"crawl": "ok", "retune": "failed", "draft": "ok", "publish": "ok"}
+    assert results == {"crawl": "ok", "tune": "failed", "draft": "ok", "publish": "ok"}
     db = open_db(cfg.data_path)
     runs = {r["job"]: r for r in db.query("select job, status, error, details, pid from runs")}
     assert runs["crawl"]["status"] == "skipped"

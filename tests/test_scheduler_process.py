@@ -17,6 +17,7 @@ from bot.core import config, topics
 from bot.core.store import open_db
 from bot.shell.runner import Runner
 from bot.shell.scheduler import SchedulerBusy, SchedulerLock, holder
+from platforms import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -24,11 +25,11 @@ TESTS = Path(__file__).resolve().parent
 SERVE = """
 import sys
 from _scheduler_fakes import FakeJobs
-from bot.core import config
+from platforms import load_config
 from bot.core.runlog import setup_logging
 from bot.shell.runner import Runner
 from bot.shell.scheduler import SchedulerLock, serve
-cfg = config.load(sys.argv[1])
+cfg = load_config(sys.argv[1])
 setup_logging(cfg.data_path)
 with SchedulerLock(cfg.data_path):
     sys.exit(serve(cfg, Runner(cfg, registry=FakeJobs().registry(), isolate=[])))
@@ -43,7 +44,7 @@ def write_cfg(tmp_path: Path, stop_timeout: float = 30) -> config.Config:
         f"  crawl: {OFF}\n  retune: {OFF}\n  draft: {{cron: '0 9 * * *'}}\n  publish: {{cron: '0 10 * * *'}}\n",
         encoding="utf-8")
     (tmp_path / "topics.yaml").write_text("- 첫째 주제\n- 둘째 주제\n- 셋째 주제\n", encoding="utf-8")
-    return config.load(tmp_path / "config.yaml")
+    return load_config(tmp_path / "config.yaml")
 
 
 def mark_missed(cfg: config.Config, job: str) -> None:
@@ -170,7 +171,7 @@ import os, signal
 from bot.core.runlog import job_run
 from bot.core.store import now
 
-def tune(cfg, db, force=False):
+def tune(cfg, db, force=False, **kw):
     with job_run(db, "tune") as run:
         if os.environ.get("CHILD_MODE") == "oom":
             os.kill(os.getpid(), signal.SIGKILL)  # what the kernel's OOM killer does
@@ -187,8 +188,8 @@ def test_retune_runs_in_a_child_process(tmp_path, cfg, monkeypatch, mode):
     monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{ROOT}")
     monkeypatch.setenv("CHILD_MODE", mode)
     fakes = FakeJobs()
-    runner = Runner(cfg, registry={**fakes.registry(), "tune": "childjobs:tune"})  # isolate: ["retune"] by default
-    assert runner.fire("retune") == ("ok" if mode == "ok" else "failed")
+    runner = Runner(cfg, registry={**fakes.registry(), "tune": "childjobs:tune"})  # isolate: ["tune"] by default
+    assert runner.fire("tune") == ("ok" if mode == "ok" else "failed")
     db = open_db(cfg.data_path)
     (run,) = db.query("select status, error, pid from runs where job = 'tune'")
     assert run["pid"] != os.getpid()  # it ran in the child
@@ -200,13 +201,13 @@ def test_retune_runs_in_a_child_process(tmp_path, cfg, monkeypatch, mode):
     else:
         assert run["status"] == "failed" and "CUDA error: out of memory" in run["error"]
     assert runner.fire("crawl") == "ok"  # the scheduler lives on
-    state = db.execute("select last_status, last_error from schedule_state where job = 'retune'").fetchone()
+    state = db.execute("select last_status, last_error from schedule_state where job = 'tune'").fetchone()
     assert state[0] == ("ok" if mode == "ok" else "failed")
 
 
 def test_child_that_cannot_start_reports_why(cfg):
     runner = Runner(cfg, registry={**FakeJobs().registry(), "tune": "no_such_module:tune"})
-    assert runner.fire("retune") == "failed"
+    assert runner.fire("tune") == "failed"
     db = open_db(cfg.data_path)
     (run,) = db.query("select status, error from runs where job = 'tune'")
     assert run["status"] == "failed"

@@ -27,7 +27,7 @@ def add_pub(db, platform: str, state: str, at: str, key: str, url: str | None = 
 def test_healthy_fresh_install(cfg, db, cli):
     w = watchdog(cfg, db)
     assert w["warnings"] == [] and w["last_publish_by_platform"] == {} and w["scheduler"] is None
-    assert set(w["next_runs"]) == {"crawl", "retune", "draft", "publish"}
+    assert set(w["next_runs"]) == {"crawl", "tune", "draft", "publish"}
     r = cli("status", "--check")
     assert r.code == 0 and r.out.strip() == "ok"
 

@@ -11,9 +11,10 @@ from typing import Any
 import sqlite_utils
 from loguru import logger
 
+from bot.core.clock import now
 from bot.core.config import Config
 from bot.core.errors import InputError, ModelError
-from bot.core.store import dumps, loads, now
+from bot.core.store import dumps, loads
 
 REQUIRED = ("adapter_config.json", "metrics.json", "prompt_template.json", "training.json")
 WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
@@ -75,6 +76,17 @@ def get(db: sqlite_utils.Database, version: str) -> dict[str, Any]:
 
 def list_all(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [get(db, r["version"]) for r in db.query("select version from adapters order by version")]
+
+
+def has_active(db: sqlite_utils.Database) -> bool:
+    """Is an adapter marked active (without checking its folder)?"""
+    return bool(db["adapters"].count_where("status = 'active'"))
+
+
+def latest(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    """The newest adapter row of any status (the last tune attempt)."""
+    return next(db.query("select version, status, data_hash, base_model, path from adapters "
+                         "order by created_at desc, version desc limit 1"), None)
 
 
 def active(db: sqlite_utils.Database, base_model: str | None = None) -> dict[str, Any] | None:

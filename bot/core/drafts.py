@@ -11,10 +11,11 @@ from typing import Any
 import sqlite_utils
 import yaml
 
+from bot.core.clock import now
 from bot.core.config import Config
 from bot.core.errors import InputError
 from bot.core.records import Generation, slug
-from bot.core.store import dumps, loads, now
+from bot.core.store import dumps, loads
 
 # pending_review: waits for a person; approved: will be published; rejected: kept with the reason;
 # published: out on every platform it was meant for; failed: publishing gave up (see publications).
@@ -27,8 +28,9 @@ def publish_key(topic_id: str | None, created_at: str) -> str:
 
 
 def create(db: sqlite_utils.Database, cfg: Config, topic: dict | None, gen: Generation,
-           extra: dict[str, Any] | None = None) -> int:
-    """Store a draft (status pending_review until routed) and write its outbox file. Returns the draft id."""
+           extra: dict[str, Any] | None = None, platforms: list[str] | None = None) -> int:
+    """Store a draft (status pending_review until routed) with its target `platforms`, and write its outbox file.
+    Returns the draft id."""
     created = now()
     record = {
         "topic_id": topic["id"] if topic else None, "topic": topic["topic"] if topic else gen.title,
@@ -37,7 +39,7 @@ def create(db: sqlite_utils.Database, cfg: Config, topic: dict | None, gen: Gene
         "duration_s": round(gen.duration_s, 3), "new_tokens": gen.new_tokens,
         "tokens_per_s": round(gen.tokens_per_s, 2), "status": "pending_review", "created_at": created,
         "updated_at": created, "publish_key": publish_key(topic["id"] if topic else None, created),
-        **(extra or {}),
+        "platforms": dumps(list(platforms or [])), **(extra or {}),
     }
     with db.conn:
         draft_id = db["drafts"].insert(record).last_pk
@@ -50,7 +52,7 @@ def get(db: sqlite_utils.Database, draft_id: int) -> dict:
     if not db["drafts"].count_where("id = ?", [draft_id]):
         raise InputError(f"no draft with id {draft_id}")
     d = db["drafts"].get(draft_id)
-    for k, default in (("tags", []), ("params", {}), ("score", None), ("gates", None)):
+    for k, default in (("tags", []), ("params", {}), ("score", None), ("gates", None), ("platforms", [])):
         d[k] = loads(d[k], default)
     return d
 
@@ -81,6 +83,15 @@ def edit(db: sqlite_utils.Database, cfg: Config, draft_id: int, title: str, body
 def set_score(db: sqlite_utils.Database, draft_id: int, score: Any, gates: Any) -> None:
     """Store a draft's style score and gate results (computed by the voice layer)."""
     db["drafts"].update(draft_id, {"score": dumps(score), "gates": dumps(gates)})
+
+
+def exists_for_topic(db: sqlite_utils.Database, topic_id: str) -> bool:
+    return bool(db["drafts"].count_where("topic_id = ?", [topic_id]))
+
+
+def latest_for_topic(db: sqlite_utils.Database, topic_id: str) -> int | None:
+    r = next(db.query("select max(id) id from drafts where topic_id = ?", [topic_id]), None)
+    return r["id"] if r else None
 
 
 def by_status(db: sqlite_utils.Database, status: str) -> list[dict]:

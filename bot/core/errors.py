@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import sqlite3
+
 
 class BlogbotError(Exception):
     """Base of every error blogbot raises on purpose; the CLI prints it without a traceback."""
@@ -54,3 +58,20 @@ class PublishRejected(BlogbotError):
 
 class ParseError(BlogbotError):
     """A fetched page does not hold a post body we can read."""
+
+
+def disk_full(exc: BaseException) -> bool:
+    """A full, read-only or failing disk under the data dir (OSError or SQLite's own words for it)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
+    low = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("disk" in low or "readonly" in low)
+
+
+def describe(exc: BaseException, data_dir: os.PathLike | str) -> str:
+    """A one-line error for the run log; a full disk or unwritable data dir says so plainly."""
+    text = f"{type(exc).__name__}: {exc}"
+    if disk_full(exc):
+        return (f"the data dir {data_dir} is full or not writable ({text}); the job was abandoned and its "
+                "changes rolled back; free some space, it runs again at its next time")
+    return text

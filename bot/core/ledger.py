@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from bot.core.clock import now, parse_ts
 from bot.core.config import Config
-from bot.core.store import now, row
+from bot.core.store import row
 
 # publishing: the publish action may have happened (never retried blindly: reconciled first)
 # published: read back live with its URL; needs_login: a person must run `blogbot login <platform>`
@@ -27,30 +28,33 @@ def get(db: sqlite_utils.Database, draft_id: int, platform: str) -> dict[str, An
     return row(db, "select * from publications where idempotency_key = ?", (idempotency_key(draft_id, platform),))
 
 
-def begin(db: sqlite_utils.Database, draft_id: int, platform: str) -> int:
-    """Write (or reuse) the row as `publishing` with one more attempt, committed, before the publish action."""
+def begin(db: sqlite_utils.Database, draft_id: int, platform: str, at: str | None = None) -> int:
+    """Write (or reuse) the row as `publishing` with one more attempt, committed, before the publish action.
+    `at`: the job's time (ISO UTC; default now) — every function here that writes takes it."""
     key = idempotency_key(draft_id, platform)
+    at = at or now()
     with db.conn:
         cur = get(db, draft_id, platform)
         if cur is None:
             return db["publications"].insert({
                 "draft_id": draft_id, "platform": platform, "idempotency_key": key, "state": "publishing",
-                "created_at": now(), "updated_at": now(), "attempts": 1}).last_pk
-        db["publications"].update(cur["id"], {"state": "publishing", "updated_at": now(), "error": None,
+                "created_at": at, "updated_at": at, "attempts": 1}).last_pk
+        db["publications"].update(cur["id"], {"state": "publishing", "updated_at": at, "error": None,
                                               "attempts": (cur["attempts"] or 0) + 1})
         return cur["id"]
 
 
-def mark_published(db: sqlite_utils.Database, pub_id: int, url: str, remote_id: str | None) -> None:
+def mark_published(db: sqlite_utils.Database, pub_id: int, url: str, remote_id: str | None,
+                   at: str | None = None) -> None:
     db["publications"].update(pub_id, {"state": "published", "url": url, "remote_id": remote_id,
-                                       "updated_at": now(), "error": None})
+                                       "updated_at": at or now(), "error": None})
 
 
 def mark(db: sqlite_utils.Database, pub_id: int, state: str, error: str, artifacts: str | None = None,
-         url: str | None = None) -> None:
+         url: str | None = None, at: str | None = None) -> None:
     if state not in STATES:
         raise ValueError(f"unknown publication state {state!r}")
-    fields: dict[str, Any] = {"state": state, "updated_at": now(), "error": error[:2000]}
+    fields: dict[str, Any] = {"state": state, "updated_at": at or now(), "error": error[:2000]}
     if artifacts:
         fields["artifacts"] = artifacts
     if url:
@@ -58,39 +62,35 @@ def mark(db: sqlite_utils.Database, pub_id: int, state: str, error: str, artifac
     db["publications"].update(pub_id, fields)
 
 
-def record_found(db: sqlite_utils.Database, draft_id: int, platform: str, url: str, remote_id: str | None) -> int:
+def record_found(db: sqlite_utils.Database, draft_id: int, platform: str, url: str, remote_id: str | None,
+                 at: str | None = None) -> int:
     """A reconciled post: the row becomes `published` (created when the crash came before it was written)."""
     with db.conn:
         cur = get(db, draft_id, platform)
-        pub_id = cur["id"] if cur else begin(db, draft_id, platform)
-        mark_published(db, pub_id, url, remote_id)
+        pub_id = cur["id"] if cur else begin(db, draft_id, platform, at)
+        mark_published(db, pub_id, url, remote_id, at)
     return pub_id
 
 
-def mark_needs_login(db: sqlite_utils.Database, draft_id: int, platform: str, error: str) -> None:
+def mark_needs_login(db: sqlite_utils.Database, draft_id: int, platform: str, error: str,
+                     at: str | None = None) -> None:
+    at = at or now()
     with db.conn:
         cur = get(db, draft_id, platform)
         if cur is None:
             db["publications"].insert({
                 "draft_id": draft_id, "platform": platform, "idempotency_key": idempotency_key(draft_id, platform),
-                "state": "needs_login", "created_at": now(), "updated_at": now(), "attempts": 0, "error": error})
+                "state": "needs_login", "created_at": at, "updated_at": at, "attempts": 0, "error": error})
         elif cur["state"] != "published":
-            mark(db, cur["id"], "needs_login", error)
+            mark(db, cur["id"], "needs_login", error, at=at)
 
 
 # --- pacing --------------------------------------------------------------------------------------------------
 
 
-def _ts(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    t = datetime.fromisoformat(value)
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
 def jitter_minutes(cfg: Config, platform: str, last_id: int | None) -> float:
     """A random-looking but stable jitter per (platform, last publication): the same answer on every check."""
-    span = getattr(cfg.publish, platform).jitter_minutes
+    span = cfg.publish.get(platform).jitter_minutes
     if not span or last_id is None:
         return 0.0
     h = int(hashlib.sha256(f"{platform}:{last_id}".encode()).hexdigest()[:8], 16)
@@ -100,18 +100,18 @@ def jitter_minutes(cfg: Config, platform: str, last_id: int | None) -> float:
 def pacing_wait(cfg: Config, db: sqlite_utils.Database, platform: str, at: datetime | None = None) -> str | None:
     """Why `platform` must not publish now (daily cap in the schedule's timezone, minimum interval + jitter)."""
     at = at or datetime.now(UTC)
-    pc = getattr(cfg.publish, platform)
+    pc = cfg.publish.get(platform)
     tz = ZoneInfo(cfg.schedule.timezone)
     rows = list(db.query("select id, updated_at from publications where platform = ? and state = 'published' "
                          "order by updated_at", (platform,)))
     day = at.astimezone(tz).date()
-    today = [r for r in rows if (t := _ts(r["updated_at"])) and t.astimezone(tz).date() == day]
+    today = [r for r in rows if (t := parse_ts(r["updated_at"])) and t.astimezone(tz).date() == day]
     if len(today) >= pc.daily_cap:
         return f"daily cap reached ({len(today)}/{pc.daily_cap} today)"
     if rows:
         last = rows[-1]
         gap = timedelta(minutes=pc.min_interval_minutes + jitter_minutes(cfg, platform, last["id"]))
-        nxt = _ts(last["updated_at"]) + gap
+        nxt = parse_ts(last["updated_at"]) + gap
         if at < nxt:
             return f"next post not before {nxt.astimezone(tz).isoformat(timespec='minutes')} (interval + jitter)"
     return None
@@ -137,3 +137,11 @@ def summary(db: sqlite_utils.Database, draft_id: int) -> dict[str, str]:
     return {r["platform"]: r["state"] for r in db.query(
         "select platform, state from publications where draft_id = ?", (draft_id,))}
 
+
+
+def recent(db: sqlite_utils.Database, draft_id: int | None = None, limit: int = 10) -> list[dict[str, Any]]:
+    """The publications of one draft, or the `limit` most recently changed."""
+    q = "select draft_id, platform, state, url, error from publications"
+    if draft_id is not None:
+        return list(db.query(q + " where draft_id = ? order by id", [draft_id]))
+    return list(db.query(q + " order by updated_at desc limit ?", [limit]))

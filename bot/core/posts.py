@@ -7,8 +7,9 @@ from typing import Literal
 
 import sqlite_utils
 
+from bot.core.clock import now
 from bot.core.records import Post
-from bot.core.store import dumps, loads, now
+from bot.core.store import dumps, loads
 
 Outcome = Literal["new", "updated", "unchanged", "duplicate"]
 
@@ -87,3 +88,7 @@ def live_posts(db: sqlite_utils.Database, platform: str | None = None,
             tags=loads(r["tags"], []), category=r["category"], origin=r["origin"], status=r["status"],
         ))
     return out
+
+
+def live_titles(db: sqlite_utils.Database) -> list[str]:
+    return [r["title"] for r in db.query("select title from posts where status = 'live'")]

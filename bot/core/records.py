@@ -37,6 +37,21 @@ def content_hash(title: str, body: str) -> str:
     return hashlib.sha256(norm.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class PlatformSpec:
+    """What the registry knows of one platform (platforms/<name>/__init__.py's SPEC): what it can do, the
+    `sources:` field naming a blog on it, where a person signs in, and its `publish.<name>` defaults."""
+
+    name: str
+    reads: bool = False  # a reader for `sources:` (crawl)
+    publishes: bool = False  # a publisher (`publish.<name>`)
+    login: bool = False  # a person signs in once (`blogbot login <name>`); the session is saved
+    source_key: str = "blog"  # the `sources:` field naming the blog (blog_id, blog, username)
+    login_url: str | None = None  # where `blogbot login` opens the browser (publish.<name>.urls.login overrides)
+    local: bool = False  # a local imitation (the sandbox): never a default target once a real platform is on
+    publish_defaults: dict[str, Any] = field(default_factory=dict)  # publish.<name> defaults that differ
+
+
 @dataclass
 class Post:
     """One post, normalized: what every reader produces and the store keeps."""

@@ -16,7 +16,8 @@ from typing import Any
 import sqlite_utils
 from loguru import logger
 
-from bot.core.store import dumps, now
+from bot.core.clock import now
+from bot.core.store import dumps
 
 LOG_DIR = "logs"
 LOG_FILE = "blogbot.jsonl"
@@ -62,7 +63,7 @@ class Run:
         self.counts[key] += n
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -78,7 +79,7 @@ def reconcile_interrupted(db: sqlite_utils.Database) -> int:
     """Mark runs left `running` by a process that no longer exists as `interrupted`."""
     n = 0
     for r in list(db.query("select id, pid from runs where status = 'running'")):
-        if not _pid_alive(r["pid"]) or (r["pid"] == os.getpid() and not _active_here(r["id"])):
+        if not pid_alive(r["pid"]) or (r["pid"] == os.getpid() and not _active_here(r["id"])):
             db["runs"].update(r["id"], {"status": "interrupted", "finished_at": now(),
                                         "error": "the process ended before the run finished"})
             n += 1
@@ -123,6 +124,37 @@ def job_run(db: sqlite_utils.Database, job: str, **details: Any) -> Iterator[Run
             logger.info("{} {}: {}", job, run.status, summary)
         finally:
             _ACTIVE.discard(run_id)
+
+
+def skipped(db: sqlite_utils.Database, job: str, reason: str, **details: Any) -> None:
+    """A run with nothing to do, in the run log as `skipped` with its reason."""
+    with job_run(db, job, **details) as run:
+        run.status = "skipped"
+        run.details["reason"] = reason
+        logger.info("{}: {}", job, reason)
+
+
+def record_failure(db: sqlite_utils.Database, job: str, after_id: int, err: str) -> None:
+    """A job that failed outside its own run row (it raised before writing one, or its child process died): its
+    rows after `after_id` still `running` become `failed`; with none, a failed row is added."""
+    rows = list(db.query("select id, status from runs where job = ? and id > ? order by id", (job, after_id)))
+    for r in rows:
+        if r["status"] == "running":  # left by a child process that died
+            db["runs"].update(r["id"], {"status": "failed", "finished_at": now(), "error": err})
+    if not rows:
+        db["runs"].insert({"job": job, "started_at": now(), "finished_at": now(), "status": "failed",
+                           "error": err, "counts": "{}", "details": '{"scheduled": true}', "pid": os.getpid()})
+
+
+def last_started(db: sqlite_utils.Database, job: str) -> str | None:
+    r = next(db.query("select max(started_at) t from runs where job = ?", [job]), None)
+    return r["t"] if r else None
+
+
+def is_running(db: sqlite_utils.Database, job: str) -> bool:
+    """Does a live process run `job` right now (after runs left by dead processes are marked interrupted)?"""
+    reconcile_interrupted(db)
+    return bool(db["runs"].count_where("job = ? and status = 'running'", [job]))
 
 
 def run_log_lines(data_dir: Path, run_id: int) -> list[dict[str, Any]]:

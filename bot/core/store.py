@@ -7,12 +7,12 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from bot.core.clock import now
 from bot.core.errors import InputError
 
 DB_NAME = "blogbot.db"
@@ -29,11 +29,6 @@ def migration(name: str) -> Callable[[Migration], Migration]:
         return fn
 
     return deco
-
-
-def now() -> str:
-    """The current time as an ISO-8601 UTC string (what every *_at column holds)."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def dumps(value: Any) -> str:
@@ -142,6 +137,16 @@ def _schedule_state(db: sqlite_utils.Database) -> None:
         {"job": str, "last_fire": str, "last_end": str, "last_status": str, "last_error": str, "pid": int},
         pk="job",
     )
+
+
+@migration("0008_draft_targets")
+def _draft_targets(db: sqlite_utils.Database) -> None:
+    # A draft's target platforms, decided once when it is written (its topic's `platforms`, else the defaults).
+    db["drafts"].add_column("platforms", str)
+    db.execute("update drafts set platforms = (select t.platforms from topics t where t.id = drafts.topic_id) "
+               "where topic_id is not null")
+    # The weekly retune is the `tune` job under one name everywhere.
+    db.execute("update schedule_state set job = 'tune' where job = 'retune'")
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -15,15 +13,29 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 import yaml
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from bot.core.clock import now, parse_ts
 from bot.core.config import format_validation, read_yaml_file
 from bot.core.errors import ConfigError, InputError
-from bot.core.store import dumps, loads, now, transaction
+from bot.core.fsio import atomic_write
+from bot.core.store import dumps, loads, transaction
 
 STATES = ("queued", "drafting", "drafted", "published", "failed", "skipped")
 State = Literal["queued", "drafting", "drafted", "published", "failed", "skipped"]
-MAX_TOPIC_CHARS = 200
+MAX_TOPIC_CHARS = 200  # generate.max_topic_chars's default
+DEFAULT_TZ = "Asia/Seoul"  # schedule.timezone's default: a date without a time is midnight there
+
+
+def normalize(text: str | None, max_chars: int = MAX_TOPIC_CHARS) -> str:
+    """A topic as stored: spacing collapsed; empty or longer than `max_chars` is a ValueError saying so."""
+    t = " ".join((text or "").split())
+    if not t:
+        raise ValueError("the topic is empty (an empty topic cannot be drafted)")
+    if len(t) > max_chars:
+        raise ValueError(f"the topic is too long ({len(t)} characters > generate.max_topic_chars {max_chars}); "
+                         "put details in the topic's notes instead")
+    return t
 
 
 class TopicEntry(BaseModel):
@@ -37,25 +49,24 @@ class TopicEntry(BaseModel):
 
     @field_validator("topic")
     @classmethod
-    def _topic(cls, v: str) -> str:
-        v = " ".join(v.split())
-        if not v:
-            raise ValueError("empty topic")
-        if len(v) > MAX_TOPIC_CHARS:
-            raise ValueError(f"topic too long ({len(v)} characters > {MAX_TOPIC_CHARS})")
-        return v
+    def _topic(cls, v: str, info: ValidationInfo) -> str:
+        return normalize(v, (info.context or {}).get("max_chars", MAX_TOPIC_CHARS))
 
     @field_validator("not_before", mode="before")
     @classmethod
-    def _date(cls, v: object) -> object:
+    def _date(cls, v: object, info: ValidationInfo) -> object:
         if isinstance(v, date) and not isinstance(v, datetime):
-            return datetime.combine(v, time(0, 0), tzinfo=ZoneInfo("Asia/Seoul"))
+            return datetime.combine(v, time(0, 0), tzinfo=_tz(info))
         return v
 
     @field_validator("not_before")
     @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        return v.replace(tzinfo=ZoneInfo("Asia/Seoul")) if v and not v.tzinfo else v
+    def _aware(cls, v: datetime | None, info: ValidationInfo) -> datetime | None:
+        return v.replace(tzinfo=_tz(info)) if v and not v.tzinfo else v
+
+
+def _tz(info: ValidationInfo) -> ZoneInfo:
+    return ZoneInfo((info.context or {}).get("timezone", DEFAULT_TZ))
 
 
 def topic_id(text: str) -> str:
@@ -70,8 +81,9 @@ class QueueFile:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_file(path: Path) -> QueueFile:
-    """Parse topics.yaml. Errors name the file, line and entry; a missing file is an empty queue."""
+def read_file(path: Path, timezone: str = DEFAULT_TZ, max_chars: int = MAX_TOPIC_CHARS) -> QueueFile:
+    """Parse topics.yaml. Errors name the file, line and entry; a missing file is an empty queue. A `not_before`
+    without a timezone is in `timezone` (schedule.timezone); topics are at most `max_chars` long."""
     if not path.exists():
         return QueueFile([])
     data, lines = read_yaml_file(path)
@@ -86,7 +98,7 @@ def read_file(path: Path) -> QueueFile:
             where = f"{path}:{lines.get((i,), '?')} [{i}]"
             raise ConfigError(f"{where}: expected a topic string or a mapping with `topic:`")
         try:
-            entry = TopicEntry.model_validate(item)
+            entry = TopicEntry.model_validate(item, context={"timezone": timezone, "max_chars": max_chars})
         except ValidationError as exc:
             raise format_validation(path, exc, lines, prefix=(i,)) from None
         tid = topic_id(entry.topic)
@@ -99,11 +111,14 @@ def read_file(path: Path) -> QueueFile:
     return QueueFile(entries, warnings)
 
 
-def sync(db: sqlite_utils.Database, path: Path) -> QueueFile:
+def sync(db: sqlite_utils.Database, path: Path, timezone: str = DEFAULT_TZ,
+         max_chars: int = MAX_TOPIC_CHARS) -> QueueFile:
     """Bring the queue table in line with the file: new topics queued, order and fields refreshed,
     topics removed from the file kept (with their state) but no longer eligible."""
-    qf = read_file(path)
-    published_titles = {_norm(r["title"]) for r in db.query("select title from posts where status = 'live'")}
+    qf = read_file(path, timezone, max_chars)
+    from bot.core.posts import live_titles
+
+    published_titles = {_norm(t) for t in live_titles(db)}
     published_titles |= {_norm(r["topic"]) for r in db.query("select topic from topics where state = 'published'")}
     with transaction(db):
         ids = []
@@ -140,13 +155,25 @@ def list_topics(db: sqlite_utils.Database, include_removed: bool = False) -> lis
     return out
 
 
+def get(db: sqlite_utils.Database, tid: str) -> dict | None:
+    """One topic row (tags and platforms decoded), or None when the queue never held it."""
+    r = next(db.query("select * from topics where id = ?", [tid]), None)
+    if r is not None:
+        r["tags"], r["platforms"] = loads(r["tags"], []), loads(r["platforms"], [])
+    return r
+
+
+def count_queued(db: sqlite_utils.Database) -> int:
+    return db["topics"].count_where("state = 'queued' and in_file = 1")
+
+
 def next_eligible(db: sqlite_utils.Database, at: datetime | None = None) -> dict | None:
     """The first queued topic in file order whose `not_before` has passed."""
     at = at or datetime.now(UTC)
     for r in list_topics(db):
         if r["state"] != "queued":
             continue
-        if r["not_before"] and datetime.fromisoformat(r["not_before"]) > at:
+        if r["not_before"] and parse_ts(r["not_before"]) > at:
             continue
         return r
     return None
@@ -162,7 +189,8 @@ def counts_by_state(db: sqlite_utils.Database) -> dict[str, int]:
 
 
 def add(path: Path, topic: str, tags: list[str] | None = None, platforms: list[str] | None = None,
-        not_before: str | None = None, notes: str | None = None) -> TopicEntry:
+        not_before: str | None = None, notes: str | None = None, timezone: str = DEFAULT_TZ,
+        max_chars: int = MAX_TOPIC_CHARS) -> TopicEntry:
     """Append one topic to the file, keeping its text and comments; atomic (temp file + rename)."""
     item: dict = {"topic": topic}
     if tags:
@@ -174,17 +202,18 @@ def add(path: Path, topic: str, tags: list[str] | None = None, platforms: list[s
     if notes:
         item["notes"] = notes
     try:
-        entry = TopicEntry.model_validate(item)
+        entry = TopicEntry.model_validate(item, context={"timezone": timezone, "max_chars": max_chars})
     except ValidationError as exc:
-        raise InputError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
-    current = read_file(path)  # refuses to append to a file that is already broken
+        raise InputError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                                   for e in exc.errors())) from None
+    current = read_file(path, timezone, max_chars)  # refuses to append to a file that is already broken
     if any(topic_id(e.topic) == topic_id(entry.topic) for e in current.entries):
         raise InputError(f"{path}: the topic {entry.topic!r} is already in the queue")
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     snippet = yaml.safe_dump([_plain(item)], allow_unicode=True, sort_keys=False, default_flow_style=False)
     new = old + ("" if not old or old.endswith("\n") else "\n") + snippet
     read_file_text_check(new, path)
-    _atomic_write(path, new)
+    atomic_write(path, new)
     return entry
 
 
@@ -201,17 +230,28 @@ def read_file_text_check(text: str, path: Path) -> None:
         raise InputError(f"{path}: expected a list of topics")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def reconcile_drafting(db: sqlite_utils.Database) -> int:
+    """Topics left `drafting` by a run that was cut off: back to `queued`, or `drafted` when the draft was saved."""
+    from bot.core import drafts, runlog
+
+    if runlog.is_running(db, "draft"):
+        return 0  # a draft is being written right now (another process)
+    n = 0
+    for t in list(db.query("select id from topics where state = 'drafting'")):
+        has = drafts.exists_for_topic(db, t["id"])
+        db["topics"].update(t["id"], {"state": "drafted" if has else "queued", "updated_at": now()})
+        logger.info("topic {} was left drafting by an interrupted run: {}", t["id"],
+                    "drafted" if has else "queued again")
+        n += 1
+    return n
+
+
+def requeue(db: sqlite_utils.Database, topic_id: str) -> None:
+    """Put a topic whose draft was abandoned (a full disk, a stop) back in the queue, unless a draft was saved."""
+    from bot.core import drafts
+
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        if not drafts.exists_for_topic(db, topic_id):
+            db["topics"].update(topic_id, {"state": "queued", "updated_at": now()})
+    except Exception as exc:  # the disk is still full: reconcile_drafting / the next run sorts it out
+        logger.warning("topic {} could not be put back in the queue yet: {}", topic_id, exc)

@@ -9,8 +9,9 @@ from loguru import logger
 
 from bot.core.config import Config, Webhook
 from bot.core.errors import BlogbotError
+from bot.core.events import KINDS as EVENTS
+from bot.core.events import Events
 
-EVENTS = ("published", "failed", "needs_login", "review")
 _ICONS = {"published": "✅", "failed": "❌", "needs_login": "🔑", "review": "📝"}
 
 
@@ -75,3 +76,12 @@ def safe_send(cfg: Config, event: str, text: str, data: dict[str, Any] | None = 
     except Exception as exc:  # a bug in formatting must not stop a job
         logger.warning("notification {!r} not sent: {}: {}", event, type(exc).__name__, exc)
         return 0
+
+
+def emitter(cfg: Config) -> Events:
+    """The `events` callback the shell hands to every job: each announcement goes to the subscribed webhooks."""
+
+    def emit(kind: str, text: str, **data: Any) -> None:
+        safe_send(cfg, kind, text, data)
+
+    return emit

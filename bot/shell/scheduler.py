@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 from loguru import logger
 
 from bot.core.config import Config
-from bot.core.cron import JOB_IDS, enabled_jobs, missed, next_fire, trigger
 from bot.core.errors import BlogbotError, InputError
 from bot.shell.runner import Runner
+from bot.shell.timing import enabled_jobs, missed, next_fire, trigger
+from jobs import SCHEDULED
 
 LOCK_NAME = "scheduler.lock"
 
@@ -146,7 +147,7 @@ def upcoming(cfg: Config, at: datetime | None = None) -> list[dict[str, Any]]:
     at = at or datetime.now(UTC)
     tz = ZoneInfo(cfg.schedule.timezone)
     out = []
-    for job_id in JOB_IDS:
+    for job_id in SCHEDULED:
         js = getattr(cfg.schedule, job_id)
         nxt = next_fire(cfg, job_id, at) if js.enabled else None
         out.append({"job": job_id, "cron": js.cron, "enabled": js.enabled,
@@ -160,7 +161,7 @@ def serve(cfg: Config, runner: Runner) -> int:
 
     db = open_db(cfg.data_path)
     try:
-        from bot.core.recovery import reconcile_drafting
+        from bot.core.topics import reconcile_drafting
 
         reconcile_drafting(db)
         todo = missed(cfg, db, runner.clock()) if cfg.schedule.catch_up else {}
@@ -207,34 +208,30 @@ def serve(cfg: Config, runner: Runner) -> int:
     return 0
 
 
-# --- child worker: `python -m bot.shell.scheduler worker JOB [TOPIC]` ---------------------------------------------
+# --- child worker: `python -m bot.shell.scheduler worker JOB [OPTIONS_JSON]` --------------------------------
 
 
 def worker(job: str, args: list[str]) -> int:
-    """Run one job in this (child) process; SIGTERM ends it as `interrupted` in the run log."""
-    from bot.core import config
+    """Run one job in this (child) process, exactly as the parent would have in-process (the same function, the
+    same options, announcements sent from here); SIGTERM ends it as `interrupted` in the run log."""
     from bot.core.runlog import setup_logging
     from bot.core.store import open_db
-    from bot.shell.runner import REGISTRY, resolve
+    from bot.shell.notify import emitter
+    from jobs import JOBS, resolve, run_job
+    from platforms import load_config
 
     def _term(_s: int, _f: object) -> None:
         raise SystemExit(143)
 
     signal.signal(signal.SIGTERM, _term)
     try:
-        cfg = config.load()
-        if os.environ.get("BLOGBOT_WORKER_TOPICS"):  # the scheduler's last good copy of a broken topics file
-            cfg.topics_file = Path(os.environ["BLOGBOT_WORKER_TOPICS"])
+        cfg = load_config()
+        options = json.loads(args[0]) if args else {}
         db = open_db(cfg.data_path)
         setup_logging(cfg.data_path)
-        fn = resolve(os.environ.get("BLOGBOT_JOB_SPEC") or REGISTRY[job])
+        fn = resolve(os.environ.get("BLOGBOT_JOB_SPEC") or JOBS[job])
         try:
-            if job == "tune":
-                fn(cfg, db, force=False)
-            elif job == "draft":
-                fn(cfg, db, topic=args[0] if args else None)
-            else:
-                fn(cfg, db)
+            run_job(fn, cfg, db, name=job, events=emitter(cfg), **options)
         finally:
             db.close()
     except Exception as exc:  # the parent reads this last line into the run log
@@ -247,5 +244,5 @@ def worker(job: str, args: list[str]) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[1] != "worker":
-        sys.exit("usage: python -m bot.shell.scheduler worker JOB [ARG]")
+        sys.exit("usage: python -m bot.shell.scheduler worker JOB [OPTIONS_JSON]")
     sys.exit(worker(sys.argv[2], sys.argv[3:]))

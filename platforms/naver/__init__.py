@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.core.records import PlatformSpec
+
 name = "naver"
+SPEC = PlatformSpec(
+    name="naver", reads=True, publishes=True, login=True, source_key="blog_id",
+    login_url="https://nid.naver.com/nidlogin.login?url=https%3A%2F%2Fblog.naver.com%2F",
+)
 
 
 def reader(*args: Any, **kwargs: Any) -> Any:

@@ -8,14 +8,13 @@ from typing import Any
 
 from loguru import logger
 
-from bot.core.config import Config
+from bot.core.config import Config, PlatformPublish
 from bot.core.errors import PublishRejected, TransientError
 from bot.core.records import Draft, PublishResult
 from platforms.naver import selectors as S
 from platforms.publishkit import (
     Driver,
     body_saved,
-    build_urls,
     check_draft,
     checkpoint,
     http_get,
@@ -47,9 +46,8 @@ class NaverPublisher(Driver):
     selectors = S.SELECTORS
     login_markers = S.LOGIN_MARKERS
 
-    def __init__(self, cfg: Config, ctx: Any, base_url: str | None = None, account: str | None = None) -> None:
-        super().__init__(cfg, ctx, base_url, account)
-        self.urls = build_urls(S.URLS, S.SANDBOX_URLS, self.base, blog=self.account)
+    def __init__(self, cfg: Config, ctx: Any, settings: PlatformPublish) -> None:
+        super().__init__(cfg, ctx, settings, S.URLS)
 
     def check_session(self) -> str | None:
         """Raise AuthExpired unless the saved session opens the write page."""
@@ -169,6 +167,5 @@ class NaverPublisher(Driver):
         return None
 
 
-def make_publisher(cfg: Config, browser_ctx: Any, base_url: str | None = None, account: str | None = None,
-                   **_: Any) -> NaverPublisher:
-    return NaverPublisher(cfg, browser_ctx, base_url, account)
+def make_publisher(cfg: Config, browser_ctx: Any, settings: PlatformPublish) -> NaverPublisher:
+    return NaverPublisher(cfg, browser_ctx, settings)

@@ -9,12 +9,6 @@ URLS = {
     "read_post": "https://m.blog.naver.com/PostView.naver?blogId={blog}&logNo={{no}}",
     "read_list": "https://m.blog.naver.com/api/blogs/{blog}/post-list?page=1&itemCount=30&categoryNo=0",
 }
-SANDBOX_URLS = {
-    "write": "{base}/naver/{blog}/postwrite",
-    "post": "{base}/naver/{blog}/{{no}}",
-    "read_post": "{base}/PostView.naver?blogId={blog}&logNo={{no}}",
-    "read_list": "{base}/api/blogs/{blog}/post-list?page=1&itemCount=30&categoryNo=0",
-}
 # After publishing, the page leaves the write page for /{blogId}/{logNo} or PostView.
 PUBLISHED_URL = r"/{blog}/(\d+)|[?&]logNo=(\d+)"
 

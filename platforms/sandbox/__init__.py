@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.core.records import PlatformSpec
+
 name = "sandbox"
+SPEC = PlatformSpec(
+    name="sandbox", publishes=True, local=True,
+    publish_defaults={"enabled": True, "daily_cap": 10, "min_interval_minutes": 0, "jitter_minutes": 0,
+                      "driver": "tistory"},
+)
 
 
 def make_app(*args: Any, **kwargs: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 from loguru import logger
 
-from bot.core.config import Config
+from bot.core.config import Config, PlatformPublish
 from platforms.sandbox.app import DEFAULT_PASSWORD, LOGIN_PATHS
 
 DEFAULT_PORT = 8765
@@ -73,12 +73,14 @@ def storage_state(base: str, platform: str, user: str, password: str = DEFAULT_P
     return {"cookies": sandbox_cookies(base, platform, user, password), "origins": []}
 
 
-def make_publisher(cfg: Config, browser_ctx: Any, base_url: str | None = None, account: str | None = None,
-                   **_: Any) -> Any:
+def make_publisher(cfg: Config, browser_ctx: Any, settings: PlatformPublish) -> Any:
+    """A real driver (publish.sandbox.driver) with its URLs on the sandbox and a sandbox account signed in."""
     import platforms
+    from platforms.sandbox.urls import for_driver
 
-    pc = cfg.publish.sandbox
-    base = (base_url or pc.base_url or in_process(cfg)).rstrip("/")
-    user = account or pc.account or "demo"
-    browser_ctx.add_cookies(sandbox_cookies(base, pc.driver, user))
-    return platforms.get(pc.driver).publisher(cfg, browser_ctx, base_url=base, account=user)
+    driver = settings.driver or "tistory"
+    base = (settings.base_url or in_process(cfg)).rstrip("/")
+    user = settings.account or "demo"
+    browser_ctx.add_cookies(sandbox_cookies(base, driver, user))
+    on_sandbox = settings.model_copy(update={"urls": {**for_driver(driver, base), **settings.urls}, "account": user})
+    return platforms.get(driver).publisher(cfg, browser_ctx, on_sandbox)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.core.records import PlatformSpec
+
 name = "tistory"
+SPEC = PlatformSpec(
+    name="tistory", reads=True, publishes=True, login=True, source_key="blog",
+    login_url="https://www.tistory.com/auth/login",
+)
 
 
 def reader(*args: Any, **kwargs: Any) -> Any:

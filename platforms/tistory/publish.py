@@ -9,13 +9,12 @@ from urllib.parse import quote
 
 from loguru import logger
 
-from bot.core.config import Config
+from bot.core.config import Config, PlatformPublish
 from bot.core.errors import AuthExpired, PublishRejected, TransientError
 from bot.core.records import Draft, PublishResult
 from platforms.publishkit import (
     Driver,
     body_saved,
-    build_urls,
     check_draft,
     checkpoint,
     http_get,
@@ -33,11 +32,9 @@ class TistoryPublisher(Driver):
     selectors = S.SELECTORS
     login_markers = S.LOGIN_MARKERS
 
-    def __init__(self, cfg: Config, ctx: Any, base_url: str | None = None, account: str | None = None,
-                 mode: str | None = None) -> None:
-        super().__init__(cfg, ctx, base_url, account)
-        self.urls = build_urls(S.URLS, S.SANDBOX_URLS, self.base, blog=self.account)
-        self.mode = mode or self.pcfg.mode or "ui"
+    def __init__(self, cfg: Config, ctx: Any, settings: PlatformPublish) -> None:
+        super().__init__(cfg, ctx, settings, S.URLS)
+        self.mode = self.pcfg.mode or "ui"
 
     def _on_dialog(self, dialog: Any) -> None:
         if S.RESTORE_DIALOG in dialog.message:
@@ -202,6 +199,5 @@ class TistoryPublisher(Driver):
         return None
 
 
-def make_publisher(cfg: Config, browser_ctx: Any, base_url: str | None = None, account: str | None = None,
-                   mode: str | None = None, **_: Any) -> TistoryPublisher:
-    return TistoryPublisher(cfg, browser_ctx, base_url, account, mode)
+def make_publisher(cfg: Config, browser_ctx: Any, settings: PlatformPublish) -> TistoryPublisher:
+    return TistoryPublisher(cfg, browser_ctx, settings)

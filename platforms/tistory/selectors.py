@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-# Real site, and the same paths on a sandbox root (base_url) that imitates it.
+# The real site's URLs; publish.tistory.urls overrides any of them.
 URLS = {
     "blog": "https://{blog}.tistory.com",
     "login": "https://www.tistory.com/auth/login",
-}
-SANDBOX_URLS = {
-    "blog": "{base}/tistory/{blog}",
-    "login": "{base}/tistory/auth/login",
 }
 NEWPOST = "/manage/newpost/?type=post&returnURL=%2Fmanage%2Fposts%2F"
 POST_JSON = "/manage/post.json"

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.core.records import PlatformSpec
+
 name = "velog"
+SPEC = PlatformSpec(
+    name="velog", reads=True, publishes=True, login=True, source_key="username",
+    login_url="https://velog.io/",
+)
 
 
 def reader(*args: Any, **kwargs: Any) -> Any:

@@ -8,13 +8,12 @@ from typing import Any
 
 from loguru import logger
 
-from bot.core.config import Config
+from bot.core.config import Config, PlatformPublish
 from bot.core.errors import AuthExpired, PublishRejected, TransientError
 from bot.core.records import Draft, PublishResult
 from platforms.publishkit import (
     Driver,
     body_saved,
-    build_urls,
     check_draft,
     checkpoint,
     http_post_json,
@@ -36,14 +35,13 @@ def url_slug(draft: Draft) -> str:
 
 class VelogPublisher(Driver):
     name = "velog"
+    account_required = False
     selectors = S.SELECTORS
     login_markers = S.LOGIN_MARKERS
 
-    def __init__(self, cfg: Config, ctx: Any, base_url: str | None = None, account: str | None = None,
-                 mode: str | None = None) -> None:
-        super().__init__(cfg, ctx, base_url, account)
-        self.urls = build_urls(S.URLS, S.SANDBOX_URLS, self.base)
-        self.mode = mode or self.pcfg.mode or "api"
+    def __init__(self, cfg: Config, ctx: Any, settings: PlatformPublish) -> None:
+        super().__init__(cfg, ctx, settings, S.URLS)
+        self.mode = self.pcfg.mode or "api"
         site = self.urls["site"]
         self.headers = {"content-type": "application/json", "origin": site, "referer": site + "/"}
 
@@ -65,7 +63,9 @@ class VelogPublisher(Driver):
         user = self._gql(S.CURRENT_USER, {}).get("currentUser")
         if not user:
             raise AuthExpired(self.name, "currentUser is null")
-        if user.get("username") != self.account:
+        if self.account is None:
+            self.account = str(user["username"])
+        elif user.get("username") != self.account:
             logger.warning("velog: logged in as {} but publish.velog.account is {}", user.get("username"), self.account)
         return str(user["username"])
 
@@ -142,6 +142,8 @@ class VelogPublisher(Driver):
     def find_published(self, draft: Draft) -> PublishResult | None:
         """By the draft's slug first, then by title among the latest posts; confirmed by key or opening words."""
         candidates = [url_slug(draft)]
+        if self.account is None:
+            self.whoami()
         posts = self._gql(S.LIST_POSTS, {"username": self.account, "limit": 50, "cursor": None}).get("posts") or []
         candidates += [p["url_slug"] for p in posts if same_title(p.get("title", ""), draft.title)]
         for slug in dict.fromkeys(candidates):
@@ -152,6 +154,5 @@ class VelogPublisher(Driver):
         return None
 
 
-def make_publisher(cfg: Config, browser_ctx: Any, base_url: str | None = None, account: str | None = None,
-                   mode: str | None = None, **_: Any) -> VelogPublisher:
-    return VelogPublisher(cfg, browser_ctx, base_url, account, mode)
+def make_publisher(cfg: Config, browser_ctx: Any, settings: PlatformPublish) -> VelogPublisher:
+    return VelogPublisher(cfg, browser_ctx, settings)

@@ -8,12 +8,6 @@ URLS = {
     "write": "https://velog.io/write",
     "site": "https://velog.io",
 }
-SANDBOX_URLS = {
-    "graphql": "{base}/graphql",
-    "post": "{base}/@{{user}}/{{slug}}",
-    "write": "{base}/write",
-    "site": "{base}",
-}
 
 CURRENT_USER = "query CurrentUser { currentUser { id username } }"
 WRITE_POST = (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
-from bot.core import config as config_mod
 from bot.core.config import Config
 
 
@@ -24,7 +24,9 @@ state = State()
 
 def cfg() -> Config:
     if state._cfg is None:
-        state._cfg = config_mod.load(state.config_path)
+        from platforms import load_config
+
+        state._cfg = load_config(state.config_path)
     return state._cfg
 
 
@@ -45,3 +47,13 @@ def reset() -> None:
     if state._db is not None:
         state._db.close()
     state.config_path, state.verbose, state._cfg, state._db = None, False, None, None
+
+
+def run_job(fn: Any, **options: Any) -> Any:
+    """Run a job exactly as the scheduler does (jobs.run_job: the same function, its announcements sent to the
+    configured webhooks), on the CLI's config and store."""
+    from bot.shell.notify import emitter
+    from jobs import run_job as _run
+
+    c = cfg()
+    return _run(fn, c, db(), events=emitter(c), **options)

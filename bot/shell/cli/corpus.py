@@ -15,5 +15,5 @@ def ingest(paths: list[Path] = typer.Argument(..., help="Markdown/text/HTML file
     """Read posts from local files into the store (incremental: unchanged files are skipped)."""
     from jobs import ingest as job
 
-    counts = job.run(common.cfg(), common.db(), paths)
+    counts = common.run_job(job.run, paths=paths)
     console.print("ingest: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no files found"))

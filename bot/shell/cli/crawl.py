@@ -10,12 +10,10 @@ from bot.core.console import console, write_data
 from bot.core.errors import InputError
 from bot.shell.cli import app, common
 
-READERS = ("naver", "tistory", "velog")
-
 
 @app.command()
 def crawl(
-    platform: str = typer.Option(None, "--platform", "-p", help="only this platform (naver, tistory, velog)"),
+    platform: str = typer.Option(None, "--platform", "-p", help="only this platform (one that reads: naver, ...)"),
     full: bool = typer.Option(False, "--full", help="re-read every post and mark deleted ones (default: only new)"),
 ) -> None:
     """Read your posts from the sources in the config into the store; ends with new/updated/unchanged/failed."""
@@ -24,7 +22,7 @@ def crawl(
     c = common.cfg()
     if not c.sources:
         console.print("no sources in the config: add `sources:` (see README, \"Reading your blogs\")", style="yellow")
-    counts = job.run(c, common.db(), platform=platform, full=full)
+    counts = common.run_job(job.run, platform=platform, full=full)
     summary = ", ".join(f"{k} {counts.get(k, 0)}" for k in ("new", "updated", "unchanged", "gone", "failed"))
     console.print(f"crawl{' (full)' if full else ''}: {summary}")
     if counts.get("failed"):
@@ -51,10 +49,11 @@ def parse(
     """Print the normalized post (front matter + Markdown) of one saved page or one URL."""
     import importlib
 
+    import platforms
     from platforms.http import decode_body
 
-    if platform not in READERS:
-        raise InputError(f'platform "{platform}": expected one of {", ".join(READERS)}')
+    if platform not in platforms.names(reads=True):
+        raise InputError(f'platform "{platform}": expected one of {", ".join(platforms.names(reads=True))}')
     mod = importlib.import_module(f"platforms.{platform}.read")
     c = common.cfg()
     if target.startswith(("http://", "https://")):

@@ -1,8 +1,10 @@
-"""CLI: `tune`, `write "topic"`, `draft`, `adapters list|activate|rollback`: the voice and the drafts written in it."""
+"""CLI: `tune`, `write "topic"`, `draft`, `adapters list|activate|rollback|export`, `model pull|list`: the voice,
+the drafts written in it, and the models that write them."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.markup import escape
@@ -20,7 +22,7 @@ def tune(force: bool = typer.Option(False, "--force", help="tune even when no po
     """Tune a new style adapter on the stored posts; it becomes active only if it beats base and active."""
     from jobs import tune as tune_job
 
-    r = tune_job.run(common.cfg(), common.db(), force=force)
+    r = common.run_job(tune_job.run, force=force)
     if r["status"] == "skipped":
         console.print(f"skipped: {r['reason']}", markup=False)
         return
@@ -68,7 +70,7 @@ def write(
     from jobs import draft as draft_job
 
     live = sys.stdout.isatty() if stream is None else stream
-    draft_id = draft_job.run(common.cfg(), common.db(), topic=topic, on_text=_stream if live else None)
+    draft_id = common.run_job(draft_job.run, topic=topic, on_text=_stream if live else None)
     _show(draft_id, live)
 
 
@@ -78,7 +80,7 @@ def draft(stream: bool = typer.Option(None, "--stream/--no-stream", help="print 
     from jobs import draft as draft_job
 
     live = sys.stdout.isatty() if stream is None else stream
-    _show(draft_job.run(common.cfg(), common.db(), on_text=_stream if live else None), live)
+    _show(common.run_job(draft_job.run, on_text=_stream if live else None), live)
 
 
 @adapters_app.command("list")
@@ -118,3 +120,73 @@ def adapters_rollback() -> None:
 
     a = adapters.rollback(common.db())
     err_console.print(f"rolled back; active adapter: {a['version']}")
+
+
+# --- serving the voice elsewhere, and bigger models ---------------------------------------------------------------
+
+model_app = typer.Typer(help="Base models: download one from Hugging Face, list what is cached.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@adapters_app.command("export")
+def adapters_export(
+    version: str = typer.Argument(..., help="e.g. v0002 (see `blogbot adapters list`)"),
+    out: Path = typer.Argument(..., help="folder to write into"),
+    fmt: str = typer.Option("gguf", "--format", help="gguf: llama.cpp --lora; peft: vLLM --enable-lora"),
+) -> None:
+    """Write an adapter so a server can carry it: llama.cpp (`--lora FILE`) or vLLM (`--lora-modules NAME=DIR`)."""
+    from bot.core import adapters
+    from bot.core.errors import InputError
+    from bot.voice.backends import lora_gguf
+
+    if fmt not in ("gguf", "peft"):
+        raise InputError(f"--format must be gguf or peft, not {fmt!r}")
+    a = adapters.get(common.db(), version)
+    src = Path(a["path"])
+    adapters.validate(src)
+    if fmt == "peft":
+        dest = lora_gguf.to_peft(src, out / version, a.get("base_model"))
+        console.print(f"PEFT adapter: {dest}", markup=False)
+        console.print(f"serve: vllm serve BASE --enable-lora --max-lora-rank 64 --lora-modules {version}={dest}\n"
+                      f"then set model.backend: openai, model.api: completions, model.name: {version}", markup=False)
+        return
+    from bot.voice.backends.llamacpp import gguf_path
+
+    base = gguf_path(common.cfg())
+    dest = lora_gguf.to_gguf(src, out / f"{version}.gguf", base)
+    console.print(f"GGUF LoRA: {dest} (for {base.name})", markup=False)
+    console.print(f"serve: llama-server -m {base} --lora {dest} --alias {version}   (or: python -m "
+                  f"bot.voice.backends.llamacpp {base} --lora {dest} --alias {version})\n"
+                  f"then set model.backend: openai, model.api: completions, model.name: {version}", markup=False)
+
+
+@model_app.command("pull")
+def model_pull(
+    repo_id: str = typer.Argument(..., help="Hugging Face model id, e.g. Qwen/Qwen2.5-3B-Instruct"),
+    revision: str = typer.Option(None, "--revision", help="branch, tag or commit"),
+    include: list[str] = typer.Option(None, "--include", help="file patterns (default: config, tokenizer, "
+                                                                "safetensors); e.g. --include '*Q4_K_M.gguf'"),
+) -> None:
+    """Download a model into the Hugging Face cache (resumable; HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE respected)."""
+    from bot.voice import hub
+
+    path = hub.pull(repo_id, revision, include or None)
+    ggufs = sorted(path.glob("*.gguf"))
+    console.print(f"{repo_id}: {path}", markup=False)
+    hint = f"model.gguf: {ggufs[0]} (with model.backend: llamacpp)" if ggufs else f"model.base: {repo_id}"
+    console.print(f"use it: set {hint} in config.yaml", markup=False)
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """The models in the Hugging Face cache: size, memory needed to run them, licence."""
+    from bot.voice import hub
+
+    rows = hub.cached()
+    t = Table(title=f"cached models — {hub.hf_home()}", title_justify="left")
+    for col in ("model", "size", "RAM needed", "licence", "revision"):
+        t.add_column(col)
+    for c in rows:
+        t.add_row(c.repo_id, f"{c.size_bytes / 2**30:.2f} GiB", f"~{c.ram_gib} GiB", c.licence or "?",
+                  c.revision or "")
+    console.print(t if rows else "no models cached — `blogbot model pull OWNER/NAME` (the embedded model needs none)")

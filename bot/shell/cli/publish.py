@@ -13,7 +13,7 @@ from bot.shell.cli import app, common
 
 @app.command()
 def login(
-    platform: str = typer.Argument(..., help="tistory, naver or velog"),
+    platform: str = typer.Argument(..., help="a platform with a login (tistory, naver, velog)"),
     check: bool = typer.Option(False, "--check", help="only report whether the saved login still works"),
     from_file: Path = typer.Option(None, "--from-file", help="install a session file saved on another machine"),
 ) -> int:
@@ -50,13 +50,10 @@ def publish(
     from bot.core import ledger
     from jobs.publish import run
 
-    c, db = common.cfg(), common.db()
-    counts = run(c, db, dry_run=dry_run, platform=platform, draft_id=draft_id)
+    db = common.db()
+    counts = common.run_job(run, dry_run=dry_run, platform=platform, draft_id=draft_id)
     console.print(", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing to publish", markup=False)
-    ids = [draft_id] if draft_id is not None else None
-    q = "select p.draft_id, p.platform, p.state, p.url, p.error from publications p"
-    q += f" where p.draft_id in ({','.join('?' * len(ids))})" if ids else " order by p.updated_at desc limit 10"
-    for r in db.query(q, ids or ()):
+    for r in ledger.recent(db, draft_id):
         line = f"draft {r['draft_id']} {r['platform']}: {r['state']} {r['url'] or ''}"
         console.print(line.rstrip(), markup=False)
     for p in ledger.needing_login(db):
@@ -96,8 +93,7 @@ def sandbox(
         raise InputError(f"--fault: {exc}") from None
     base, server = serve(app, port=port)
     console.print(f"sandbox at {base}/  (posts in {path}; sandbox login password: {DEFAULT_PASSWORD})", markup=False)
-    console.print("set publish.sandbox.base_url (or publish.<platform>.base_url) to this URL; Ctrl-C stops it",
-                  markup=False)
+    console.print("set publish.sandbox.base_url to this URL to publish here; Ctrl-C stops it", markup=False)
     try:
         threading.Event().wait()
     finally:

@@ -18,7 +18,7 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 @app.command("run")
 def run_cmd(
-    once: bool = typer.Option(False, "--once", help="crawl → retune (if due) → draft → publish once, then exit"),
+    once: bool = typer.Option(False, "--once", help="crawl → tune (if due) → draft → publish once, then exit"),
     dry_run: bool = typer.Option(False, "--dry-run", help="never publish (the publish job only rehearses)"),
 ) -> int:
     """Run the scheduler (until SIGTERM/Ctrl-C), or every job once with --once."""
@@ -46,11 +46,11 @@ def run_cmd(
 @app.command("jobs")
 def jobs_cmd() -> None:
     """Scheduled jobs: cron, next fire time, last run; and whether a scheduler is running."""
-    from bot.core.cron import state_rows
+    from bot.core import schedule_state
     from bot.shell.scheduler import holder, upcoming
 
     c, db = common.cfg(), common.db()
-    states = state_rows(db)
+    states = schedule_state.rows(db)
     t = Table(title=f"jobs — timezone {c.schedule.timezone}", title_justify="left")
     for col in ("job", "cron", "next run", "last fired", "last result"):
         t.add_column(col)

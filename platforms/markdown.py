@@ -34,7 +34,7 @@ graphql groovy haml handlebars haskell haxe http ini java javascript js json jul
 makefile markdown matlab nginx nix objectivec ocaml perl pgsql php plaintext powershell prolog properties protobuf
 python r ruby rust scala scheme scss shell smalltalk sql swift tcl tex typescript ts vbnet vbscript verilog vhdl vim
 wasm x86asm xml yaml zsh""".split())
-LANG_CLASS = re.compile(r"(?:^|\s)(?:language|lang)-([\w+#.\-]+)")
+LANG_CLASS = re.compile(r"(?:^|\s)(?:(?:language|lang)-|brush:\s*)([\w+#.\-]+)")  # brush: = SyntaxHighlighter
 ZERO_WIDTH = re.compile(r"^[\s\u200b\u200c\u200d\ufeff\u00a0]*$")
 EMPTY_LINE = re.compile(r"#{1,6}\s*|(?:\*\*\s*)+")  # an empty heading, bold markers around nothing
 HARD_BREAK_BEFORE_BLANK = re.compile(r"[ \t]+\n(?=\n)")

@@ -231,3 +231,11 @@ def test_image_captions_are_kept_under_their_image() -> None:
            '<div class="se-module se-module-text se-caption"><p class="se-text-paragraph"><span>채석강 <b>물때</b>'
            '</span></p></div></div>')
     assert naver(se4, 4) == "![](https://postfiles.pstatic.net/a/1.jpg?type=w800)\n\n채석강 **물때**"
+
+
+def test_code_language_from_every_highlighter_convention() -> None:
+    from platforms.markdown import to_markdown
+
+    md = to_markdown('<pre class="brush: java; gutter: false">int a;</pre><pre class="prettyprint lang-go">x</pre>'
+                     '<pre><code class="hljs python">y</code></pre><pre class="wp-block-code">z</pre>')
+    assert md == "```java\nint a;\n```\n\n```go\nx\n```\n\n```python\ny\n```\n\n```\nz\n```"

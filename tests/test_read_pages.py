@@ -240,10 +240,3 @@ def test_code_language_from_every_highlighter_convention() -> None:
                      '<pre><code class="hljs python">y</code></pre><pre class="wp-block-code">z</pre>')
     assert md == "```java\nint a;\n```\n\n```go\nx\n```\n\n```python\ny\n```\n\n```\nz\n```"
 
-
-def test_se_one_quote_keeps_its_source_line() -> None:
-    md = naver('<div class="se-component se-quotation"><blockquote class="se-quotation-container">'
-               '<div class="se-module se-module-text se-quote"><p class="se-text-paragraph">인용구</p></div>'
-               '<div class="se-module se-module-text se-cite"><p class="se-text-paragraph">인용구 출처</p></div>'
-               "</blockquote></div>", 4)
-    assert md == "> 인용구\n>\n> 인용구 출처"

@@ -185,9 +185,8 @@ def se4_blocks(root: LexborNode, post_url: str = "") -> list[str]:
             text_node = comp.css_first(".se-module-text") or comp
             blocks.append(f"<h2>{htmlmod.escape(text_node.text(strip=True))}</h2>")
         elif "se-quotation" in cls:
-            quote = _paragraphs(comp, ".se-quote p.se-text-paragraph, .se-quote p")
-            # then the quote's source line (.se-cite), when the author gave one
-            inner = "".join(quote + _paragraphs(comp, ".se-cite p") if quote else _paragraphs(comp, "blockquote p"))
+            inner = "".join(_paragraphs(comp, ".se-quote p.se-text-paragraph, .se-quote p")
+                            or _paragraphs(comp, "blockquote p"))
             blocks.append(f"<blockquote>{inner}</blockquote>")
         elif "se-code" in cls:
             src = comp.css_first(".__se_code_view") or comp.css_first(".se-code-source")

@@ -1,4 +1,5 @@
-"""CLI: `topics add|list`: the queue of topics to write about."""
+"""CLI: `topics add|list|edit|move|skip|remove`: the queue of topics to write about (topics.yaml, edited in place
+with its comments kept)."""
 
 from __future__ import annotations
 
@@ -19,15 +20,16 @@ def topics_add(
     platforms: str = typer.Option(None, "--platforms", help="comma-separated platforms (default: publish config)"),
     not_before: str = typer.Option(None, "--not-before", help="do not draft before this date (YYYY-MM-DD)"),
     notes: str = typer.Option(None, "--notes", help="notes for the writer"),
+    position: int = typer.Option(None, "--position", help="put it at this place in the queue (1 = first)"),
 ) -> None:
-    """Append a topic to topics.yaml (its text and comments are kept)."""
-    from bot.core import topics
+    """Add a topic to topics.yaml (at the end, or at --position); its other entries and comments are kept."""
+    from bot.core import topics_file
 
     c = common.cfg()
-    split = lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else None  # noqa: E731
-    entry = topics.add(c.topics_path, topic, split(tags), split(platforms), not_before, notes)
-    topics.sync(common.db(), c.topics_path)
-    console.print(f"added to {c.topics_path}: {entry.topic}")
+    text = topics_file.add(c.topics_path, topic, _split(tags), _split(platforms), not_before, notes, position,
+                           **_limits(c))
+    _sync(c)
+    console.print(f"added to {c.topics_path}: {text}", markup=False)
 
 
 @topics_app.command("list")
@@ -44,3 +46,78 @@ def topics_list(all_: bool = typer.Option(False, "--all", help="also topics remo
         pos = str(r["position"] + 1) if r["in_file"] else "-"
         t.add_row(pos, r["id"], r["state"], r["topic"], ", ".join(r["tags"]), (r["not_before"] or "")[:10])
     print_table(t)  # wraps between words only: a Korean topic is never cut mid-word
+
+
+REF_HELP = "the topic: its position in `topics list`, its id, or its text"
+
+
+def _split(s: str | None) -> list[str] | None:
+    return [x.strip() for x in s.split(",") if x.strip()] if s else None
+
+
+def _limits(c) -> dict:
+    return {"timezone": c.schedule.timezone, "max_chars": c.generate.max_topic_chars}
+
+
+def _sync(c) -> None:
+    from bot.core import topics
+
+    topics.sync(common.db(), c.topics_path, **_limits(c))
+
+
+@topics_app.command("edit")
+def topics_edit(
+    ref: str = typer.Argument(..., help=REF_HELP),
+    topic: str = typer.Option(None, "--topic", help="new text of the topic"),
+    tags: str = typer.Option(None, "--tags", help="comma-separated tags ('' removes them)"),
+    platforms: str = typer.Option(None, "--platforms", help="comma-separated platforms ('' = publish config)"),
+    not_before: str = typer.Option(None, "--not-before", help="YYYY-MM-DD ('' removes it)"),
+    notes: str = typer.Option(None, "--notes", help="notes for the writer ('' removes them)"),
+) -> None:
+    """Change a topic's text, tags, platforms, date or notes in topics.yaml; comments are kept."""
+    from bot.core import topics_file
+
+    c = common.cfg()
+    given = {"topic": topic, "tags": tags, "platforms": platforms, "not_before": not_before, "notes": notes}
+    changes = {k: (_split(v) if k in ("tags", "platforms") else v) for k, v in given.items() if v is not None}
+    if not changes:
+        from bot.core.errors import InputError
+
+        raise InputError("nothing to change: give --topic, --tags, --platforms, --not-before or --notes")
+    text = topics_file.edit(c.topics_path, ref, changes, **_limits(c))
+    _sync(c)
+    console.print(f"edited in {c.topics_path}: {text}", markup=False)
+
+
+@topics_app.command("move")
+def topics_move(ref: str = typer.Argument(..., help=REF_HELP),
+                to: int = typer.Argument(..., help="its new position (1 = drafted first)")) -> None:
+    """Move a topic to another place in the queue (its comment lines move with it)."""
+    from bot.core import topics_file
+
+    c = common.cfg()
+    text = topics_file.move(c.topics_path, ref, to, **_limits(c))
+    _sync(c)
+    console.print(f"moved to position {to}: {text}", markup=False)
+
+
+@topics_app.command("remove")
+def topics_remove(ref: str = typer.Argument(..., help=REF_HELP)) -> None:
+    """Take a topic out of topics.yaml (with the comment lines just above it); its history stays in the store."""
+    from bot.core import topics_file
+
+    c = common.cfg()
+    text = topics_file.remove(c.topics_path, ref, **_limits(c))
+    _sync(c)
+    console.print(f"removed from {c.topics_path}: {text}", markup=False)
+
+
+@topics_app.command("skip")
+def topics_skip(ref: str = typer.Argument(..., help=REF_HELP),
+                undo: bool = typer.Option(False, "--undo", help="put a skipped topic back in the queue")) -> None:
+    """Leave a topic in the file but do not draft it (state `skipped`); --undo queues it again."""
+    from bot.core import topics_file
+
+    c = common.cfg()
+    text = topics_file.skip(common.db(), c.topics_path, ref, undo, **_limits(c))
+    console.print(f"{'queued again' if undo else 'skipped'}: {text}", markup=False)

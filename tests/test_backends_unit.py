@@ -1,0 +1,219 @@
+"""The backend pieces without a server: config validation and masking, streaming that never shows half a character,
+notes in the prompt, the llama.cpp backend with an adapter, `adapters export`, `model pull|list`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from _lora_adapter import make_adapter
+
+from bot.core import config
+from bot.core.errors import ConfigError, InputError
+
+
+def write_cfg(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "config.yaml"
+    p.write_text("data_dir: data\ntopics_file: topics.yaml\n" + body, encoding="utf-8")
+    return p
+
+
+# --- config -------------------------------------------------------------------------------------------------------
+
+
+def test_backend_openai_needs_a_server_and_a_model(tmp_path) -> None:
+    p = write_cfg(tmp_path, "model:\n  backend: openai\n")
+    with pytest.raises(ConfigError) as e:
+        config.load(p)
+    assert str(e.value).startswith(f"{p}:3 model: backend openai needs model.base_url and model.name")
+    p = write_cfg(tmp_path, "model:\n  backend: openai\n  base_url: api.deepseek.com\n  name: deepseek-chat\n")
+    with pytest.raises(ConfigError, match=r":5 model.base_url: must start with http:// or https://"):
+        config.load(p)
+    p = write_cfg(tmp_path, "model:\n  backend: ollama\n")
+    with pytest.raises(ConfigError, match=r":4 model.backend: Input should be 'local', 'openai' or 'llamacpp'"):
+        config.load(p)
+
+
+def test_the_key_is_masked_in_config_check(tmp_path, monkeypatch, cli) -> None:
+    write_cfg(tmp_path, "model:\n  backend: openai\n  base_url: https://api.deepseek.com/v1/\n  name: deepseek-chat\n"
+                        "  api_key_secret: deepseek\n")
+    monkeypatch.setenv("BLOGBOT_CONFIG", str(tmp_path / "config.yaml"))
+    monkeypatch.setenv("BLOGBOT_DEEPSEEK", "sk-live-secret-123456")
+    r = cli("config", "check")
+    assert r.code == 0 and "sk-live-secret-123456" not in r.out + r.err
+    assert "api_key: '***'" in r.out and "base_url: https://api.deepseek.com/v1\n" in r.out
+
+
+# --- text that never shows a broken character ---------------------------------------------------------------------
+
+
+class ByteTokenizer:
+    """Each id is one UTF-8 byte: the worst case of byte-fallback tokens."""
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return bytes(ids).decode("utf-8", errors="replace")
+
+
+def test_streamed_tokens_hold_back_partial_utf8() -> None:
+    import torch
+
+    from bot.voice.generate import _Streamer
+
+    got: list[str] = []
+    s = _Streamer(ByteTokenizer(), got.append)
+    s.put(torch.tensor([0]))  # the prompt
+    for b in "소금빵 🥐 맛있어용".encode():
+        s.put(torch.tensor([b]))
+    assert "".join(got) == "소금빵 🥐 맛있어용"
+    assert all("\ufffd" not in g for g in got) and len(got) == len("소금빵 🥐 맛있어용")
+
+
+def test_undecodable_bytes_never_reach_the_text() -> None:
+    from bot.voice.generate import HIGH_BYTE, TextStream, clean_text
+
+    got: list[str] = []
+    t = TextStream(got.append)
+    t.update("빵이 \ufffd\ufffd")
+    t.update("빵이 \ufffd\ufffd맛있")
+    t.update("빵이 \ufffd\ufffd맛있다", final=True)
+    assert "".join(got) == "빵이 맛있다"
+    assert clean_text("빵\ufffd이 좋아요\u200b") == "빵이 좋아요"
+    assert HIGH_BYTE.fullmatch("<0xEA>") and HIGH_BYTE.fullmatch("<0x80>") and not HIGH_BYTE.fullmatch("<0x41>")
+
+
+def test_notes_reach_the_prompt() -> None:
+    from bot.core.records import Post
+    from bot.voice.generate import with_context
+
+    p = with_context("주제: 빵\n태그: -\n분량: 짧음\n\n", [Post("files", "1", "소금빵", "맛있어요")], "아침 7시에 감")
+    assert p.startswith("[참고] 소금빵\n맛있어요\n\n[메모] 아침 7시에 감\n\n---\n\n주제: 빵")
+    assert with_context("주제: 빵\n", None, None) == "주제: 빵\n"
+
+
+# --- llama.cpp in-process -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from _llama_server import embedded_gguf
+
+    return embedded_gguf(tmp_path_factory.mktemp("gguf"))
+
+
+def llama_cfg(tmp_path: Path, gguf: Path) -> config.Config:
+    return config.load(write_cfg(tmp_path, f"model:\n  backend: llamacpp\n  gguf: {gguf}\n  threads: 1\n"
+                                           "  context_tokens: 512\ngenerate:\n  temperature: 0\n"
+                                           "  max_new_tokens: 16\n"))
+
+
+def test_llamacpp_backend_applies_the_adapter(tmp_path, gguf) -> None:
+    """Greedy, same prompt: an adapter with B = 0 writes what the bare GGUF writes (up to a near-tie the different
+    kernel order can flip); a random one writes something else from the first token; the topic's notes are in the
+    prompt llama.cpp sees."""
+    from os.path import commonprefix
+
+    from bot.voice.generate import load_backend
+
+    cfg = llama_cfg(tmp_path, gguf)
+    zero = make_adapter(tmp_path / "zero", gguf, b_scale=0.0)
+    noisy = make_adapter(tmp_path / "noisy", gguf, b_scale=0.05)
+    outs = {}
+    for name, adapter in (("bare", None), ("zero", zero), ("noisy", noisy)):
+        with load_backend(cfg, adapter, name) as b:
+            outs[name] = b.generate("빵집 이야기", ["빵"], seed=1, notes="크루아상")
+            assert "[메모] 크루아상" in b.prompt("빵집 이야기", ["빵"], None, "크루아상")
+    bare, zero, noisy = (outs[k].body_markdown for k in ("bare", "zero", "noisy"))
+    assert len(commonprefix([bare, zero])) >= 12 and len(commonprefix([bare, noisy])) <= 2
+    g = outs["zero"]
+    assert g.params["backend"] == "llamacpp" and g.params["lora"].startswith("zero-") and g.new_tokens == 16
+    assert g.adapter_version == "zero" and g.base_model.startswith("gguf:gemma-3-270m-q4_k_m.gguf@")
+    assert "\ufffd" not in g.body_markdown
+
+
+def test_llamacpp_backend_needs_a_gguf(tmp_path, tiny_base) -> None:
+    from bot.core.errors import ModelError
+    from bot.voice.generate import load_backend
+
+    cfg = config.load(write_cfg(tmp_path, f"model:\n  backend: llamacpp\n  base: {tiny_base}\n"))
+    with pytest.raises(ModelError, match="is not a GGUF; backend llamacpp needs one: set model.gguf"):
+        load_backend(cfg)
+
+
+# --- adapters export ----------------------------------------------------------------------------------------------
+
+
+def test_adapters_export_gguf_and_peft(tmp_path, gguf, monkeypatch, cli) -> None:
+    from bot.core import adapters
+    from bot.core.store import open_db
+    from bot.voice.backends.lora_gguf import gguf_meta, read_safetensors
+
+    write_cfg(tmp_path, f"model:\n  gguf: {gguf}\n")
+    cfg = config.load(tmp_path / "config.yaml")
+    folder = make_adapter(cfg.data_path / "adapters" / "v0001", gguf, r=4)
+    for f in ("metrics.json", "training.json"):
+        (folder / f).write_text(json.dumps({"base_model": "embedded:gemma"}), encoding="utf-8")
+    db = open_db(cfg.data_path)
+    adapters.register(db, "v0001", folder, {"base_model": "embedded:gemma"}, "active", "test")
+    db.close()
+    r = cli("adapters", "export", "v0001", tmp_path / "out", "--format", "gguf")
+    assert r.code == 0, r.err
+    out = tmp_path / "out" / "v0001.gguf"
+    meta = gguf_meta(out, {"general.architecture", "general.type", "adapter.type", "adapter.lora.alpha"})
+    assert meta == {"general.architecture": "gemma3", "general.type": "adapter", "adapter.type": "lora",
+                    "adapter.lora.alpha": 8.0}
+    import gguf as g
+
+    names = {t.name: t for t in g.GGUFReader(str(out)).tensors}
+    a = read_safetensors(folder / "adapter_model.safetensors")
+    q_a = a["base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight"]
+    assert len(names) == 18 * 7 * 2
+    assert (names["blk.3.attn_q.weight.lora_a"].data == q_a).all()
+    assert "--lora" in r.out and "model.name: v0001" in r.out
+    r = cli("adapters", "export", "v0001", tmp_path / "out", "--format", "peft")
+    assert r.code == 0, r.err
+    conf = json.loads((tmp_path / "out" / "v0001" / "adapter_config.json").read_text())
+    assert conf["base_model_name_or_path"] == "embedded:gemma" and conf["r"] == 4
+    assert cli("adapters", "export", "v0009", tmp_path / "out").code == 2
+
+
+# --- model pull / list ----------------------------------------------------------------------------------------------
+
+
+def test_model_pull_refuses_offline_and_checks_disk_space(monkeypatch) -> None:
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import DryRunFileInfo
+
+    from bot.voice import hub
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(InputError, match="HF_HUB_OFFLINE is set"):
+        hub.pull("Qwen/Qwen2.5-3B-Instruct")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    plan = [DryRunFileInfo("c0ffee", 2**50, "model.safetensors", "/x", False, True)]
+    monkeypatch.setattr("huggingface_hub.snapshot_download", lambda *a, **k: plan if k.get("dry_run") else "/x")
+    with pytest.raises(InputError, match=r"1048576.0 GiB to download but only .* GiB free"):
+        hub.pull("Qwen/Qwen2.5-3B-Instruct")
+    with pytest.raises(InputError, match="not a Hugging Face model id"):
+        hub.pull("qwen")
+
+
+def test_model_list_reads_the_cache(tmp_path, monkeypatch, cli) -> None:
+    snap = tmp_path / "hub" / "models--acme--tiny-ko" / "snapshots" / "abc123"
+    blobs = tmp_path / "hub" / "models--acme--tiny-ko" / "blobs"
+    blobs.mkdir(parents=True)
+    snap.mkdir(parents=True)
+    (tmp_path / "hub" / "models--acme--tiny-ko" / "refs").mkdir()
+    (tmp_path / "hub" / "models--acme--tiny-ko" / "refs" / "main").write_text("abc123")
+    for name, data in (("README.md", "---\nlicense: apache-2.0\n---\n# tiny"), ("model.gguf", "x" * 4096)):
+        (blobs / name).write_text(data)
+        (snap / name).symlink_to(blobs / name)
+    from bot.voice import hub
+
+    got = hub.cached(tmp_path / "hub")
+    assert [(c.repo_id, c.licence, c.files) for c in got] == [("acme/tiny-ko", "apache-2.0", 2)]
+    assert got[0].ram_gib == 0.4  # a GGUF: its size plus the runtime
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    r = cli("model", "list")
+    assert r.code == 0 and "acme/tiny-ko" in r.out and "apache-2.0" in r.out

@@ -1,0 +1,287 @@
+"""The sense gate: does a text read as sensible prose? Cheap offline signals, calibrated on the author's own posts.
+
+Each signal is measured on a text (`measure`) and compared with the spread of the same signal over reference posts
+(the author's own, else the built-in invented authors): `SenseProfile.check` fails a text when any signal lies beyond
+the reference spread plus a margin. The signals and what they catch:
+
+- oov: share of content morphemes kiwipiepy cannot find in its dictionary (invented words: word salad);
+- morph: mean log-probability kiwipiepy gives each morpheme of its best analysis (broken grammar scores low);
+- unended: share of sentences that stop on a connective or a particle instead of a sentence ending;
+- flow: how much more neighbouring sentences share (character bigrams of their words) than any two sentences of
+  the text do; shuffled sentences and text that jumps from thing to thing score near or below 0;
+- drift: the lowest similarity of one paragraph to the rest of the text (a paragraph about something else);
+- hashtags, symbols: share of words that are hashtags, share of characters that are neither letters, digits nor
+  spaces (hashtag runs, "- - - ... -" degeneration);
+- dup_lines: share of lines (of 2+ characters) that occur earlier in the text (repeated list items and short lines,
+  repeated paragraphs); broken: replacement characters and lone jamo or broken syllables.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bot.voice.style.features import EN_FUNCTION, kiwi, language
+
+# signal -> (direction, absolute slack added to the reference bound); direction +1: higher is worse, -1: lower is
+SIGNALS: dict[str, tuple[int, float]] = {
+    "oov": (1, 0.02), "morph": (-1, 0.4), "unended": (1, 0.08), "flow": (-1, 0.02), "drift": (-1, 0.03),
+    "hashtags": (1, 0.03), "symbols": (1, 0.03), "dup_lines": (1, 0.1), "dup_chars": (1, 10.0), "order": (-1, 0.2),
+    "sentences": (-1, 0.0),
+}
+QUANTILE = {"order": 0, "sentences": 0}  # lower-is-worse signals bounded by a low percentile, not the minimum
+MIN_REFERENCE = 8  # fewer reference posts than this: the built-in authors are the reference
+_BROKEN = re.compile("[\ufffd\ufffc\u1100-\u11ff]")  # replacement characters, conjoining jamo (half a syllable)
+_SYLLABLE = re.compile("[\uac00-\ud7a3]")
+_MD = re.compile(r"!\[[^\]]*\]\([^)]*\)|\[([^\]]*)\]\([^)]*\)"
+                 r"|^\s{0,3}(?:#{1,6}\s+|[-*+•✔]\s+|\d+[.)]\s+|>\s*)|\*\*|__|`", re.M)
+_HASHTAG = re.compile(r"(?:^|\s)#[^\s#]+")
+_EN_SENT = re.compile(r"(?<=[.!?…])\s+")
+_WORDISH = re.compile(r"[\w가-힣]+")
+_CONTENT = {"NNG", "NNP", "VV", "VA", "XR", "SL", "MAG"}
+_ENDED = {"EF", "ETN", "SF", "SE", "SW", "W_EMOJI", "NNG", "NNP", "NNB", "NR", "SN", "SL", "SH", "XSN", "Z_CODA",
+          "SO", "SSC", "W_URL", "W_HASHTAG", "VCP", "MAG", "IC", "XR"}
+
+
+def plain(text: str) -> str:
+    """Markdown markers and link targets removed; hashtags kept."""
+    return _MD.sub(lambda m: m.group(1) or "", text)
+
+
+def rare_syllables(text: str) -> set[str]:
+    """Hangul syllables outside KS X 1001's 2,350 common ones (e.g. 긕): in drafts these are byte-level tokens
+    decoded one at a time, almost never real words."""
+    out = set()
+    for ch in set(_SYLLABLE.findall(text)):
+        try:
+            ch.encode("euc-kr")
+        except UnicodeEncodeError:
+            out.add(ch)
+    return out
+
+
+def broken(text: str, allowed: set[str] | frozenset[str] = frozenset()) -> int:
+    """Replacement characters, conjoining jamo and rare syllables (those in `allowed`, the author's own, excepted)."""
+    return len(_BROKEN.findall(text)) + sum(text.count(ch) for ch in rare_syllables(text) - set(allowed))
+
+
+def _sentences(text: str, lang: str) -> list[tuple[str, list]]:
+    """(sentence, kiwi tokens or []) per sentence; lines are sentence boundaries."""
+    out: list[tuple[str, list]] = []
+    for line in text.split("\n"):
+        line = line.strip()
+        if not _WORDISH.search(line) or line.startswith("#") and _HASHTAG.fullmatch(" " + line.split()[0]) is None:
+            continue
+        if lang == "ko":
+            for s in kiwi().split_into_sents(line, return_tokens=True):
+                if _WORDISH.search(s.text):
+                    out.append((s.text, list(s.tokens)))
+        else:
+            out += [(s, []) for s in _EN_SENT.split(line) if _WORDISH.search(s)]
+    return out
+
+
+def _units(sent: str, toks: list) -> set[str]:
+    """Character bigrams of the sentence's content words (morphology-tolerant overlap between sentences)."""
+    if toks:
+        ws = [t.form for t in toks if t.tag in _CONTENT and len(t.form) > 1 or t.tag == "NNP"]
+    else:
+        ws = [w for w in (x.lower() for x in _WORDISH.findall(sent)) if w not in EN_FUNCTION and len(w) > 2]
+        ws = [w[:5] for w in ws]  # a crude stem: run / running / runner share "runn"
+    out: set[str] = set()
+    for w in ws:
+        out |= {w[i:i + 2] for i in range(len(w) - 1)} if len(w) > 1 else {w}
+    return out
+
+
+def _sim(a: set[str], b: set[str]) -> float:
+    return len(a & b) / math.sqrt(len(a) * len(b)) if a and b else 0.0
+
+
+def measure(text: str) -> dict[str, Any]:
+    """Every signal of one text (Markdown body). Values are floats; `flow`/`drift` are None when the text is too
+    short to tell (fewer than 4 sentences / 2 paragraphs)."""
+    body = text.strip()
+    lang = language(body)
+    txt = plain(body)
+    sents = _sentences(txt, lang)
+    f: dict[str, Any] = {"lang": lang, "sentences": len(sents), "broken": broken(body)}
+    toks = [t for _, ts in sents for t in ts if not t.tag.startswith(("S", "W_", "Z_"))]
+    content = [t for t in toks if t.tag in ("NNG", "NNP", "VV", "VA", "XR")]
+    f["oov"] = sum(1 for t in content if t.oov) / len(content) if content else 0.0
+    f["morph"] = float(np.mean([t.score for t in toks])) if toks else 0.0
+    if lang == "ko" and sents:
+        def ended(ts: list) -> bool:
+            last = [t for t in ts if t.tag not in ("SF", "SE", "SW", "W_EMOJI", "Z_CODA", "SSC", "SO", "SP", "SSO")]
+            return not last or last[-1].tag in _ENDED or last[-1].tag.startswith("SS")
+        f["unended"] = sum(1 for _, ts in sents if not ended(ts)) / len(sents)
+    else:
+        f["unended"] = sum(1 for s, _ in sents if not re.search(r"[.!?…:;)\"'”]\s*$", s)) / len(sents) if sents else 0.0
+    units = [_units(s, ts) for s, ts in sents]
+    units = [u for u in units if u]
+    if len(units) >= 4:
+        adj = np.mean([_sim(units[i], units[i + 1]) for i in range(len(units) - 1)])
+        pairs = [_sim(units[i], units[j]) for i in range(len(units)) for j in range(i + 2, len(units))]
+        f["flow"] = float(adj - np.mean(pairs)) if pairs else None
+    else:
+        f["flow"] = None
+    paras = [p for p in re.split(r"\n\s*\n", txt) if len(p.strip()) >= 40]
+    if len(paras) >= 2:
+        pu = [_units(p, [t for t in kiwi().tokenize(p)] if lang == "ko" else []) for p in paras]
+        sims = []
+        for i, u in enumerate(pu):
+            rest = set().union(*(pu[:i] + pu[i + 1:]))
+            sims.append(len(u & rest) / len(u) if u else 0.0)
+        f["drift"] = float(min(sims))
+    else:
+        f["drift"] = None
+    ws = body.split()
+    f["hashtags"] = len(_HASHTAG.findall(txt)) / len(ws) if ws else 0.0
+    nonspace = re.sub(r"\s", "", txt)
+    f["symbols"] = (sum(1 for ch in nonspace if not (ch.isalnum() or ch in ".,!?~'\"")) / len(nonspace)
+                    if nonspace else 0.0)
+    lines = [re.sub(r"\s+", " ", ln.strip()) for ln in txt.split("\n") if len(ln.strip()) >= 2]
+    f["dup_lines"] = (len(lines) - len(set(lines))) / len(lines) if lines else 0.0
+    seen: set[str] = set()
+    f["dup_chars"] = 0.0
+    for ln in lines:
+        if ln in seen and len(ln) >= 15:
+            f["dup_chars"] += len(ln)
+        seen.add(ln)
+    return f
+
+
+def sentence_list(text: str) -> list[str]:
+    """Sentences in reading order (lines, then sentence-final punctuation), Markdown markers removed."""
+    out = []
+    for ln in plain(text).split("\n"):
+        out += [s.strip() for s in _EN_SENT.split(ln.strip()) if _WORDISH.search(s)]
+    return out
+
+
+@dataclass
+class OrderModel:
+    """Where in a post a sentence usually stands (greetings first, plans and thanks last, connectives in between):
+    a ridge regression from a sentence's character n-grams to its relative position, fitted on real posts.
+    `score` is the correlation between the predicted and the actual positions of a text's sentences: real posts
+    score well above 0, shuffled sentences or text that goes nowhere near 0."""
+
+    vectorizer: Any
+    model: Any
+
+    @classmethod
+    def fit(cls, texts: list[str]) -> OrderModel | None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import Ridge
+
+        xs, ys = [], []
+        for t in texts:
+            ss = sentence_list(t)
+            if len(ss) >= 4:
+                xs += ss
+                ys += [i / (len(ss) - 1) for i in range(len(ss))]
+        if len(xs) < 50:
+            return None
+        vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True, min_df=2, dtype=np.float32)
+        return cls(vec, Ridge(alpha=3.0).fit(vec.fit_transform(xs), ys))
+
+    def score(self, text: str) -> float | None:
+        ss = sentence_list(text)
+        if len(ss) < 4:
+            return None
+        pred = self.model.predict(self.vectorizer.transform(ss))
+        if float(np.std(pred)) == 0.0:
+            return 0.0
+        # as a z-score against random orders of the same sentences (whose correlation has sd ≈ 1/√(n−1)), so that a
+        # long post's weak but real order counts as much as a short post's strong one
+        return float(np.corrcoef(pred, np.arange(len(ss)))[0, 1] * math.sqrt(len(ss) - 1))
+
+
+@dataclass
+class SenseProfile:
+    """Bounds of each signal: the reference posts' extreme value plus a slack (half the interquartile range and a
+    fixed amount); `source` says what the reference was."""
+
+    bounds: dict[str, float] = field(default_factory=dict)
+    source: str = ""
+    n: int = 0
+    lang: str = "ko"
+    order: OrderModel | None = None
+    allowed_rare: frozenset[str] = frozenset()
+
+    def measure(self, text: str) -> dict[str, Any]:
+        f = measure(text)
+        f["order"] = self.order.score(text) if self.order is not None else None
+        f["broken"] = broken(text, self.allowed_rare)
+        return f
+
+    def check(self, text: str, measured: dict[str, Any] | None = None) -> dict[str, Any]:
+        f = measured or self.measure(text)
+        fails = []
+        for k, (direction, _) in SIGNALS.items():
+            v, b = f.get(k), self.bounds.get(k)
+            if v is None or b is None:
+                continue
+            if (v - b) * direction > 0:
+                fails.append(k)
+        if f["broken"]:
+            fails.append("broken")
+        if f["sentences"] < 2 and "sentences" not in fails:
+            fails.append("sentences")
+        return {"passed": not fails, "failed": fails, "signals": f, "bounds": self.bounds}
+
+
+def calibrate(texts: list[str], source: str = "", order_texts: list[str] | None = None) -> SenseProfile:
+    """Bounds from reference texts (the author's posts): beyond every reference post by a slack (for `order` and
+    `sentences`, beyond a low percentile). `order_texts` (default `texts`) fit the sentence-order model; give it
+    the author's and the background's posts."""
+    texts = [t for t in texts if t.strip()]
+    prof = SenseProfile(source=source, n=len(texts), order=OrderModel.fit(order_texts or texts),
+                        allowed_rare=frozenset().union(*(rare_syllables(t) for t in texts)) if texts else frozenset())
+    ms = [prof.measure(t) for t in texts]
+    if prof.order is not None and len(texts) >= 10:  # out-of-fold: a model never scores posts it was fitted on
+        pool = order_texts or texts
+        folds = 5
+        for k in range(folds):
+            part = set(texts[k::folds])
+            m = OrderModel.fit([t for t in pool if t not in part])
+            for i in range(k, len(texts), folds):
+                ms[i]["order"] = m.score(texts[i]) if m is not None else None
+    for k, (direction, slack) in SIGNALS.items():
+        vals = np.array([m[k] for m in ms if m.get(k) is not None], dtype=float)
+        if len(vals) < 3:
+            continue
+        q1, q3 = np.percentile(vals, [25, 75])
+        spread = 0.5 * (q3 - q1) + slack
+        if k in QUANTILE:
+            prof.bounds[k] = float(np.percentile(vals, QUANTILE[k]) * (0.5 if k == "sentences" else 1) - slack)
+        else:
+            prof.bounds[k] = float(vals.max() + spread) if direction > 0 else float(vals.min() - spread)
+    langs = [m["lang"] for m in ms]
+    prof.lang = max(set(langs), key=langs.count) if langs else "ko"
+    return prof
+
+
+def describe(result: dict[str, Any]) -> str:
+    """One line for the gate: which signals are out of the author's range, with figure and bound."""
+    f, b = result["signals"], result["bounds"]
+    names = {"oov": "unknown words", "morph": "morpheme log-prob", "unended": "unfinished sentences",
+             "flow": "sentence-to-sentence flow", "drift": "paragraph-to-text overlap", "hashtags": "hashtag share",
+             "symbols": "symbol share", "dup_lines": "repeated lines",
+             "dup_chars": "characters in repeated lines", "order": "sentence order", "sentences": "sentences"}
+    if not result["failed"]:
+        return f"reads as prose ({f['sentences']} sentences; every signal within the reference range)"
+    parts = []
+    for k in result["failed"]:
+        if k == "broken":
+            parts.append(f"{f['broken']} broken characters")
+        elif k == "sentences" and "sentences" not in b:
+            parts.append(f"only {f['sentences']} sentence(s)")
+        else:
+            op = ">" if SIGNALS[k][0] > 0 else "<"
+            parts.append(f"{names[k]} {f[k]:.3f} {op} {b[k]:.3f}")
+    return "; ".join(parts)

@@ -320,12 +320,6 @@ def to_markdown(html: str | LexborNode) -> str:
     return tidy("\n\n".join(_blocks(node))) if node is not None else ""
 
 
-def inline_markdown(html: str) -> str:
-    """One paragraph's inner HTML → one Markdown line (bold/italic/links kept)."""
-    body = LexborHTMLParser(f"<p>{html}</p>").body
-    return tidy(_inline(body)).strip() if body is not None else ""
-
-
 class Raw(str):
     """A block that is already Markdown (a formula, a code block): passed through untouched."""
 

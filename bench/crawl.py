@@ -55,7 +55,9 @@ def crawl_bench(posts: int) -> dict:
     from bot.core.runlog import setup_logging
     from bot.core.store import open_db
     from jobs import crawl
-    from platforms.sandbox.blogs import Faults, SimStore, generate, make_blog_app, serve
+    from platforms.sandbox.blogs import Faults, SimStore, generate
+    from platforms.sandbox.blogs_app import make_blog_app
+    from platforms.sandbox.server import serving as serve
 
     setup_logging(None, "WARNING")
     store, faults = SimStore(), Faults()

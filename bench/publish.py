@@ -30,9 +30,11 @@ def main() -> int:
     from bot.core.config import Config
     from bot.core.records import Draft
     from platforms.browser import BrowserSession
-    from platforms.sandbox.app import make_app, serve
+    from platforms.sandbox.app import make_app
+    from platforms.sandbox.server import serve
     from platforms.sandbox.store import SandboxStore
     from platforms.sandbox.target import storage_state
+    from platforms.sandbox.urls import settings_for
 
     logger.remove()
     app = make_app(SandboxStore())
@@ -49,7 +51,7 @@ def main() -> int:
     def one_post(bs: BrowserSession, platform: str, account: str) -> float:
         t0 = time.perf_counter()
         ctx = bs.context(platform, storage_state=storage_state(base, platform, account))
-        pub = platforms.get(platform).publisher(cfg, ctx, base_url=base, account=account)
+        pub = platforms.get(platform).publisher(cfg, ctx, settings_for(platform, base, account=account))
         assert pub.publish(draft()).verified
         return time.perf_counter() - t0
 
@@ -67,7 +69,7 @@ def main() -> int:
             for _ in range(args.posts):
                 t0 = time.perf_counter()
                 ctx = bs.context(platform)
-                pub = platforms.get(platform).publisher(cfg, ctx, base_url=base, account="warm")
+                pub = platforms.get(platform).publisher(cfg, ctx, settings_for(platform, base, account="warm"))
                 assert pub.publish(draft()).verified
                 reused.append(time.perf_counter() - t0)
         out[platform] = {

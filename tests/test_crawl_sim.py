@@ -11,7 +11,9 @@ from bot.core.config import Config, CrawlConfig, Source
 from bot.core.posts import live_posts
 from bot.core.records import normalize_text
 from bot.core.store import loads, open_db
-from platforms.sandbox.blogs import Faults, SimStore, generate, make_blog_app, serve
+from platforms.sandbox.blogs import Faults, SimStore, generate
+from platforms.sandbox.blogs_app import make_blog_app
+from platforms.sandbox.server import serving as serve
 
 ACCOUNTS = {"naver": "nv", "tistory": "ts", "velog": "vg"}
 

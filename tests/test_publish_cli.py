@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from platforms import load_config
-from platforms.sandbox.app import make_app, serve
+from platforms.sandbox.app import make_app
+from platforms.sandbox.server import serve
 from platforms.sandbox.store import SandboxStore
 from platforms.sandbox.target import storage_state
+from platforms.sandbox.urls import for_driver, yaml_urls
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")
@@ -56,7 +58,7 @@ def test_login_flow_saves_the_session_without_the_password(cfg, tmp_path):
     app = make_app(SandboxStore())
     base, server = serve(app)
     try:
-        cfg.publish.naver.base_url, cfg.publish.naver.account = base, "me"
+        cfg.publish.naver.urls, cfg.publish.naver.account = for_driver("naver", base), "me"
 
         def person(prompt: str, page) -> None:
             assert "Sign in to naver" in prompt
@@ -82,7 +84,7 @@ def test_check_reports_valid_then_expired(cli, tmp_path):
     try:
         (tmp_path / "config.yaml").write_text(
             f"data_dir: data\nbrowser: {{timeout_ms: 3000}}\n"
-            f"publish:\n  tistory: {{base_url: '{base}', account: me}}\n")
+            f"publish:\n  tistory: {{urls: {yaml_urls('tistory', base)}, account: me}}\n")
         from platforms.session import save_state
 
         save_state(load_config(tmp_path / "config.yaml"), "tistory", storage_state(base, "tistory", "me"))

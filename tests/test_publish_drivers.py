@@ -15,6 +15,7 @@ from bot.core.errors import AuthExpired, PublishRejected, SelectorNotFound, Tran
 from bot.core.records import Draft
 from platforms.sandbox.app import FAULTS, set_faults
 from platforms.sandbox.target import storage_state
+from platforms.sandbox.urls import settings_for
 
 pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 PLATS = ["tistory", "naver", "velog"]
@@ -42,8 +43,8 @@ def make(cfg, browser, sandbox):
         bs = BrowserSession(cfg, browser=browser)
         sessions.append(bs)
         ctx = bs.context(platform, storage_state=storage_state(sandbox.base, platform, account))
-        kw = {"mode": mode} if mode else {}
-        return platforms.get(platform).publisher(cfg, ctx, base_url=sandbox.base, account=account, **kw), account
+        settings = settings_for(platform, sandbox.base, account=account, mode=mode)
+        return platforms.get(platform).publisher(cfg, ctx, settings), account
 
     yield _make
     for bs in sessions:

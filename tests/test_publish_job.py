@@ -21,6 +21,7 @@ from platforms import load_config
 from platforms.publishkit import SimulatedCrash
 from platforms.sandbox.app import DEFAULT_PASSWORD, FAULTS, set_faults
 from platforms.sandbox.target import storage_state
+from platforms.sandbox.urls import yaml_urls
 from platforms.session import save_state
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,7 @@ def setup(cfg, db, sandbox, tmp_path):
     lines = ["data_dir: data", "browser: {timeout_ms: 4000, navigation_timeout_ms: 3000, overlay_wait_ms: 500}",
              "publish:", "  default_platforms: [tistory, naver, velog]"]
     for p in PLATS:
-        lines += [f"  {p}: {{enabled: true, base_url: '{sandbox.base}', account: {account}, daily_cap: 5, "
+        lines += [f"  {p}: {{enabled: true, urls: {yaml_urls(p, sandbox.base)}, account: {account}, daily_cap: 5, "
                   "min_interval_minutes: 0, jitter_minutes: 0}"]
         save_state(cfg, p, storage_state(sandbox.base, p, account))
     (tmp_path / "config.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")

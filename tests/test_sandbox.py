@@ -122,7 +122,7 @@ def test_crawler_readers_read_the_sandbox(tmp_path):
     """What the drivers publish is readable by the crawl side's readers (platforms/*/read.py) on the sandbox."""
     import platforms
     from bot.core.config import Config, Source
-    from platforms.sandbox.app import serve
+    from platforms.sandbox.server import serve
 
     app = make_app(SandboxStore())
     st = app.config["STORE"]

@@ -11,7 +11,7 @@ Storage-agnostic. `make_blog_app(store, faults)` serves, for every platform, wha
   store.get(platform: str, account: str, key: str) -> SimPost | None   # key = SimPost.id or SimPost.slug
 Faults (`Faults`) make the server misbehave per post key or globally; `faults.requests` counts what was asked.
 `serve(app)` runs any Flask app on 127.0.0.1, port 0, in a thread: `with serve(app) as base_url: ...`.
-The Flask side (`make_blog_app`, `serve`) lives in blogs_app.py and is re-exported here.
+The Flask side (`make_blog_app`) lives in blogs_app.py, the Naver renderers in blogs_naver.py; server.py serves.
 """
 
 from __future__ import annotations
@@ -227,7 +227,3 @@ def velog_posts_json(posts: list[SimPost], cursor: str | None, limit: int) -> di
                                 "released_at": p.published_at.isoformat(), "tags": p.tags, "is_private": False,
                                 "updated_at": (p.updated_at or p.published_at).isoformat()}
                                for p in posts[start:start + limit] if p.visibility == "public"]}}
-
-
-from platforms.sandbox.blogs_app import make_blog_app, serve  # noqa: E402,F401  (the Flask side)
-from platforms.sandbox.blogs_naver import render_naver_list, render_naver_post  # noqa: E402,F401

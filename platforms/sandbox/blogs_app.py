@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, abort, redirect, request
 
 from platforms.sandbox import blogs as R
+from platforms.sandbox.blogs_naver import render_naver_list, render_naver_post
 
 LOGIN_PAGE = '<html><body><form id="frmNIDLogin" action="https://nid.naver.com/nidlogin.login"></form></body></html>'
 CAPTCHA_PAGE = "<html><body><div id='captcha'>자동입력 방지 문자를 입력해 주세요 (captcha)</div></body></html>"
@@ -77,7 +75,7 @@ def blog_blueprint(store: Any, faults: R.Faults) -> Blueprint:
         if faults.list_fault == "badjson":
             return Response('{"isSuccess": true, "result": {"items": [', content_type="application/json")
         page, count = int(request.args.get("page", 1)), int(request.args.get("itemCount", 30))
-        return Response(json.dumps(R.render_naver_list(store.posts("naver", blog_id), page, count)),
+        return Response(json.dumps(render_naver_list(store.posts("naver", blog_id), page, count)),
                         content_type="application/json")
 
     @bp.get("/PostView.naver")
@@ -89,7 +87,7 @@ def blog_blueprint(store: Any, faults: R.Faults) -> Blueprint:
             abort(404)
         if p.visibility != "public":
             f = "private"
-        return blocked_page(f) or _page(R.render_naver_post(p, blog_id), f, etag=faults)
+        return blocked_page(f) or _page(render_naver_post(p, blog_id), f, etag=faults)
 
     @bp.get("/tistory/<blog>/rss")
     def tistory_rss(blog: str) -> Response:
@@ -155,22 +153,3 @@ def make_blog_app(store: Any, faults: R.Faults | None = None) -> Flask:
     app.register_blueprint(blog_blueprint(store, faults))
     app.extensions["blogs"] = faults
     return app
-
-
-@contextmanager
-def serve(app: Flask) -> Iterator[str]:
-    """Run `app` on 127.0.0.1 (port 0) in a thread; yields its base URL; stops it on exit."""
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    class _Quiet(WSGIRequestHandler):
-        def log_request(self, *args: object, **kwargs: object) -> None:  # no access log on stderr
-            pass
-
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, request
 
-from platforms.sandbox.app import count_publish, current_user, fault, login_required, store
+from platforms.sandbox.web import count_publish, current_user, fault, login_required, store
 
 bp = Blueprint("sandbox_naver", __name__, url_prefix="/naver")
 CATEGORIES = ["일상", "리뷰", "여행"]

@@ -10,7 +10,7 @@ from typing import Any
 from loguru import logger
 
 from bot.core.config import Config, PlatformPublish
-from platforms.sandbox.app import DEFAULT_PASSWORD, LOGIN_PATHS
+from platforms.sandbox.web import DEFAULT_PASSWORD, LOGIN_PATHS
 
 DEFAULT_PORT = 8765
 _LOCK = threading.Lock()
@@ -31,7 +31,8 @@ def in_process(cfg: Config) -> str:
     """The sandbox to use when publish.sandbox.base_url is not set: one already running on port 8765 (`blogbot
     sandbox`), else one started (once per process) on 127.0.0.1:8765 (or a free port) over
     <data_dir>/sandbox/sandbox.db. Returns its base URL."""
-    from platforms.sandbox.app import make_app, serve
+    from platforms.sandbox.app import make_app
+    from platforms.sandbox.server import serve
     from platforms.sandbox.store import SandboxStore
 
     path = cfg.data_path / "sandbox" / "sandbox.db"

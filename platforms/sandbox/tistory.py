@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, render_template, request
 
-from platforms.sandbox.app import count_publish, current_user, fault, login_required, store
+from platforms.sandbox.web import count_publish, current_user, fault, login_required, store
 
 bp = Blueprint("sandbox_tistory", __name__, url_prefix="/tistory")
 CATEGORIES = ["일상", "개발", "여행"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
 
-from platforms.sandbox.app import COOKIES, count_publish, fault, login_required, store
+from platforms.sandbox.web import COOKIES, count_publish, fault, login_required, store
 
 bp = Blueprint("sandbox_velog", __name__)
 

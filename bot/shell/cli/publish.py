@@ -73,7 +73,8 @@ def sandbox(
     """Serve the local imitation of Tistory, Naver Blog and Velog on 127.0.0.1 until interrupted."""
     import threading
 
-    from platforms.sandbox.app import DEFAULT_PASSWORD, make_app, serve
+    from platforms.sandbox.app import DEFAULT_PASSWORD, make_app
+    from platforms.sandbox.server import serve
     from platforms.sandbox.store import SandboxStore
 
     c = common.cfg()

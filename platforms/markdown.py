@@ -25,7 +25,8 @@ BLOCK = {"iframe", "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
 SKIP = {"-comment", "head", "title", "meta", "link", *NOISE}
 # Hosts whose <iframe> is a video the author embedded: kept as a [title](url) link, every other iframe dropped.
 VIDEO_HOSTS = ("youtube.com", "youtube-nocookie.com", "youtu.be", "vimeo.com", "rmcnmv.naver.com", "tv.naver.com",
-               "nmv.naver.com", "tv.kakao.com", "dailymotion.com", "twitch.tv", "serviceapi.nmv.naver.com")
+               "nmv.naver.com", "tv.kakao.com", "play-tv.kakao.com", "v.daum.net", "tvpot.daum.net",
+               "videofarm.daum.net", "dailymotion.com", "twitch.tv", "serviceapi.nmv.naver.com")
 # highlight.js language names, as Tistory's code block writes them bare on <pre class="...">.
 HLJS_LANGUAGES = frozenset("""apache applescript arduino arm asciidoc aspectj autohotkey awk bash basic c clojure cmake
 coffeescript cpp crystal cs csharp css d dart delphi diff django dockerfile dos elixir elm erlang fortran fsharp go
@@ -158,6 +159,13 @@ def _inline_node(c: LexborNode) -> str:
         return "\n\n---\n\n"
     if tag == "iframe":
         return video_link(c)
+    if tag == "video":  # an uploaded video file: a link to it
+        src = (c.attributes.get("src") or "").strip()
+        if not src:
+            source = c.css_first("source[src]")
+            src = (source.attributes.get("src") or "").strip() if source is not None else ""
+        title = (c.attributes.get("title") or "").strip() or "Video"
+        return f"[{escape_link_text(title)}]({src.replace(' ', '%20')})" if src.startswith(("http", "//")) else ""
     return _inline(c)
 
 

@@ -240,3 +240,12 @@ def test_code_language_from_every_highlighter_convention() -> None:
                      '<pre><code class="hljs python">y</code></pre><pre class="wp-block-code">z</pre>')
     assert md == "```java\nint a;\n```\n\n```go\nx\n```\n\n```python\ny\n```\n\n```\nz\n```"
 
+
+
+def test_gif_videos_and_uploaded_videos() -> None:
+    se2 = ('<p>인트로</p><p><video class="fx _postImage _gifmp4" src="https://mblogvideo-phinf.pstatic.net/a.gif?type=mp4w800"'
+           ' data-gif-url="https://mblogthumb-phinf.pstatic.net/a.gif?type=w210"></video></p>'
+           '<p><iframe src="http://api.v.daum.net/widget2?nid=5375"></iframe></p>')
+    assert naver(se2, 2) == ("인트로\n\n![](https://mblogthumb-phinf.pstatic.net/a.gif?type=w210)\n\n"
+                             "[Video](http://api.v.daum.net/widget2?nid=5375)")
+    assert tistory('<p><video controls><source src="https://x.test/v.mp4"></video></p>') == "[Video](https://x.test/v.mp4)"

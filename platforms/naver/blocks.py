@@ -82,7 +82,10 @@ def _img_html(node: LexborNode) -> list[str]:
             out.append(_img(naver_image(data["src"]), (attr(img, "alt") or "") if img else ""))
     if out:
         return out
-    for img in node.css("img"):
+    for img in node.css("img, video[data-gif-url]"):
+        if img.tag == "video":  # an animated GIF the editor plays as a video: the GIF as it is served
+            out.append(_img(attr(img, "data-gif-url") or "", ""))
+            continue
         src = image_src(img)
         if src and "sticker" not in src:
             out.append(_img(naver_image(src), attr(img, "alt") or ""))
@@ -309,4 +312,7 @@ def se2_blocks(root: LexborNode, post_url: str = "") -> list[str]:
             img.decompose()
             continue
         img.attrs["src"] = naver_image(src)  # the editor's blank.gif spacers stay: they are <img>s of the page
+    for video in root.css("video[data-gif-url]"):  # an animated GIF played as a video: the GIF as it is served
+        gif = LexborHTMLParser(f'<img src="{htmlmod.escape(attr(video, "data-gif-url") or "")}" alt="">')
+        video.replace_with(gif.body.child)
     return [root.inner_html or ""]

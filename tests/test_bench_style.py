@@ -187,6 +187,7 @@ def test_run_targets_keep_resume_on_a_folder_corpus(en_corpus: Path, tmp_path: P
                           for arm in ("adapter", "adapter+related", "prompting") for i in range(2))
     text = (out / "REPORT.md").read_text(encoding="utf-8")
     assert "(n=" in text and "/2)" in text and "Targets of the issue" in text
+    assert (out / "style-korean-real.png").stat().st_size > 0 and "![chart](style-korean-real.png)" in text
     # --resume keeps bob (complete, same recipe) and measures only carol
     calls["tuned"].clear()
     assert run.main([*base, "--targets", "bob", "carol", "--resume"]) == 0

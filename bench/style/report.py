@@ -123,7 +123,8 @@ def _chart(c: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def write(res: dict[str, Any], out: Path) -> Path:
+def write(res: dict[str, Any], out: Path, charts: bool = True) -> Path:
+    """REPORT.md in `out`; `charts=False` (the saves during a run) keeps the PNGs as they are, drawn at the end."""
     lines = ["# Style benchmark", "", f"Mode: {'quick' if res['quick'] else 'full'}; total {res['seconds']} s"
              + ("" if res.get("complete") else " (INCOMPLETE: the run was cut short or is still running)")
              + ("; judge, distance and copy figures recomputed from the stored generations (--rescore)"
@@ -132,14 +133,16 @@ def write(res: dict[str, Any], out: Path) -> Path:
         if "separation" not in c:
             continue
         sep = c["separation"]
-        chart = _chart(c, out / f"style-{c['corpus']}.png") if c["targets"] else None
+        chart = out / f"style-{c['corpus']}.png"
+        if charts and c["targets"]:
+            _chart(c, chart)
         lines += [f"## {c['corpus']}", "",
                   f"{sep['authors']} authors; held-out author identification accuracy: "
                   f"plain {_pct(sep['accuracy_plain'])}"
                   f", topic-masked {_pct(sep['accuracy_masked'])} (chance {_pct(sep['chance'])}; "
                   f"n = {sep.get('n_test', '—')} held-out posts). "
                   f"Model side: {c['model_side']}. {c['seconds']} s.", "",
-                  f"![chart]({chart.name})" if chart else "(no target author)", "",
+                  f"![chart]({chart.name})" if chart.exists() else "(no chart yet)", "",
                   "Shares carry their count (attributed / n); distances are medians over n texts.", "",
                   "| author | ceiling plain | ceiling masked | adapter plain | adapter masked | prompting plain | "
                   "prompting masked | adapter+related masked | dist. own held-out ± spread | dist. others | "

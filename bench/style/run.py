@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         res["seconds"] = round(time.perf_counter() - t0, 1)
         verdicts(res)
         prev_path.write_text(json.dumps(res, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-        report.write(res, args.out)
+        report.write(res, args.out, charts=res["complete"])
 
     with tempfile.TemporaryDirectory(prefix="stylebench-") as tmp:
         work = args.keep or Path(tmp)

@@ -9,6 +9,7 @@ from typing import Any
 import sqlite_utils
 from loguru import logger
 
+from bot.core import posts
 from bot.core.clock import Clock, now, utcnow
 from bot.core.config import Config, Source
 from bot.core.errors import BlogbotError, InputError
@@ -33,13 +34,6 @@ def _fail(run: Run, src: Source, url: str, exc: BaseException) -> None:
         fails.append({"platform": src.platform, "account": src.account, "url": url, "error": msg})
 
 
-def _stored_live(db: sqlite_utils.Database, platform: str, source_id: str | None) -> bool:
-    if not source_id:
-        return False
-    return next(db.query("select 1 from posts where platform = ? and source_id = ? and status = 'live'",
-                         (platform, source_id)), None) is not None
-
-
 def _listing(reader: Any, src: Source, db: sqlite_utils.Database, known: dict[str, dict], full: bool,
              run: Run) -> tuple[list[PostRef], set[str], bool]:
     """The refs to fetch, every ref id seen, and whether the listing ran to its end without error."""
@@ -51,7 +45,7 @@ def _listing(reader: Any, src: Source, db: sqlite_utils.Database, known: dict[st
                 continue
             seen.add(ref.source_id)
             k = known.get(ref.source_id)
-            done = k and (k["outcome"] == "duplicate" or _stored_live(db, src.platform, k["post_source_id"]))
+            done = k and (k["outcome"] == "duplicate" or posts.is_live(db, src.platform, k["post_source_id"]))
             if not full and done and (ref.updated_hint is None or ref.updated_hint == k["hint"]):
                 run.count("unchanged")
                 logger.info("{} {}: reached stored post {}; incremental crawl stops", src.platform, src.account,
@@ -84,7 +78,7 @@ def crawl_source(cfg: Config, db: sqlite_utils.Database, src: Source, client: Po
         task = bar.add_task(f"{src.platform} {src.account}", total=len(todo), info="")
         # validators only for posts stored live: a post marked gone must be read again in full
         validators = {ref.source_id: k for ref in todo if (k := known.get(ref.source_id))
-                      and _stored_live(db, src.platform, k["post_source_id"])}
+                      and posts.is_live(db, src.platform, k["post_source_id"])}
         futures = {pool.submit(_fetch, reader, ref, validators.get(ref.source_id)): ref for ref in todo}
         for fut in as_completed(futures):
             ref = futures[fut]

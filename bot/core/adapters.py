@@ -160,3 +160,12 @@ def rollback(db: sqlite_utils.Database) -> dict[str, Any]:
     if cur:
         raise InputError(f"no earlier adapter to roll back to (the active one is {cur['version']})")
     raise InputError("no adapter has been active yet; nothing to roll back")
+
+
+def active_summary(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    """The adapter marked active (version, created_at, base_model, metrics), without checking its folder."""
+    r = next(db.query("select version, created_at, base_model, metrics from adapters where status = 'active' "
+                      "order by created_at desc limit 1"), None)
+    if r:
+        r["metrics"] = loads(r["metrics"], {})
+    return r

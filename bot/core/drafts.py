@@ -112,3 +112,18 @@ def write_outbox(cfg: Config, draft_id: int, d: dict) -> Path:
         fh.write(text)
     os.replace(tmp, path)
     return path
+
+
+def title(db: sqlite_utils.Database, draft_id: int | None) -> str | None:
+    r = next(db.query("select title from drafts where id = ?", [draft_id]), None) if draft_id is not None else None
+    return r["title"] if r else None
+
+
+def waiting_review(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return list(db.query("select id, title, created_at from drafts where status = 'pending_review' order by id"))
+
+
+def params_with_usage(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """The generation parameters of drafts whose backend reported token usage."""
+    return [loads(r["params"], {}) or {} for r in db.query("select params from drafts where params like ?",
+                                                          ['%"usage"%'])]

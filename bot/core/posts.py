@@ -92,3 +92,20 @@ def live_posts(db: sqlite_utils.Database, platform: str | None = None,
 
 def live_titles(db: sqlite_utils.Database) -> list[str]:
     return [r["title"] for r in db.query("select title from posts where status = 'live'")]
+
+
+def corpus_summary(db: sqlite_utils.Database) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """Live posts and characters per platform; posts no longer live by status."""
+    corpus = {r["platform"]: {"posts": r["n"], "chars": r["chars"] or 0} for r in db.query(
+        "select platform, count(*) n, sum(length(body_markdown)) chars from posts where status = 'live' "
+        "group by platform order by platform")}
+    gone = {r["status"]: r["n"] for r in db.query(
+        "select status, count(*) n from posts where status != 'live' group by status")}
+    return corpus, gone
+
+
+def is_live(db: sqlite_utils.Database, platform: str, source_id: str | None) -> bool:
+    if not source_id:
+        return False
+    return next(db.query("select 1 from posts where platform = ? and source_id = ? and status = 'live'",
+                         (platform, source_id)), None) is not None

@@ -17,7 +17,7 @@ import sqlite_utils
 from loguru import logger
 
 from bot.core.clock import now
-from bot.core.store import dumps
+from bot.core.store import dumps, loads
 
 LOG_DIR = "logs"
 LOG_FILE = "blogbot.jsonl"
@@ -174,3 +174,64 @@ def run_log_lines(data_dir: Path, run_id: int) -> list[dict[str, Any]]:
                 if rec.get("extra", {}).get("run_id") == run_id:
                     out.append({"time": rec["time"]["repr"], "level": rec["level"]["name"], "message": rec["message"]})
     return out
+
+
+def last_of_each(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """The latest run of each job (counts decoded)."""
+    rows = list(db.query(
+        "select r.job, r.id, r.status, r.started_at, r.finished_at, r.counts, r.error from runs r "
+        "join (select job, max(id) id from runs group by job) m on m.id = r.id order by r.job"))
+    for r in rows:
+        r["counts"] = loads(r["counts"], {})
+    return rows
+
+
+def first_started(db: sqlite_utils.Database) -> str | None:
+    r = next(db.query("select min(started_at) t from runs"), None)
+    return r["t"] if r else None
+
+
+def jobs(db: sqlite_utils.Database) -> list[str]:
+    return [r["job"] for r in db.query("select distinct job from runs")]
+
+
+def recent_ended(db: sqlite_utils.Database, job: str, n: int) -> list[dict[str, Any]]:
+    """The last `n` runs of `job` that ended (status and error), newest first."""
+    return list(db.query("select status, error from runs where job = ? and status != 'running' "
+                         "order by id desc limit ?", (job, n)))
+
+
+def max_id(db: sqlite_utils.Database) -> int:
+    return next(db.query("select coalesce(max(id), 0) n from runs"))["n"]
+
+
+def get(db: sqlite_utils.Database, run_id: int) -> dict[str, Any] | None:
+    """One run with counts and details decoded, or None."""
+    r = next(db.query("select * from runs where id = ?", [run_id]), None)
+    if r is not None:
+        r["counts"], r["details"] = loads(r["counts"], {}), loads(r["details"], {})
+    return r
+
+
+def find(db: sqlite_utils.Database, job: str | None = None, since: str | None = None, failed: bool = False,
+         limit: int = 30) -> list[dict[str, Any]]:
+    """Runs, newest first: of one job, started since an ISO time, only failed or interrupted ones."""
+    where, params = [], []
+    if job:
+        where.append("job = ?")
+        params.append(job)
+    if since:
+        where.append("started_at >= ?")
+        params.append(since)
+    if failed:
+        where.append("status in ('failed', 'interrupted')")
+    sql = "select * from runs" + (" where " + " and ".join(where) if where else "") + " order by id desc limit ?"
+    rows = list(db.query(sql, [*params, limit]))
+    for r in rows:
+        r["counts"], r["details"] = loads(r["counts"], {}), loads(r["details"], {})
+    return rows
+
+
+def last_id(db: sqlite_utils.Database, job: str) -> int | None:
+    r = next(db.query("select max(id) id from runs where job = ?", [job]), None)
+    return r["id"] if r else None

@@ -7,36 +7,24 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.core import adapters, drafts, ledger, posts, runlog
+from bot.core.clock import parse_ts
 from bot.core.config import Config
-from bot.core.store import loads, row
 from bot.core.topics import counts_by_state
 
 
 def gather(cfg: Config, db: sqlite_utils.Database) -> dict[str, Any]:
-    corpus = {r["platform"]: {"posts": r["n"], "chars": r["chars"] or 0} for r in db.query(
-        "select platform, count(*) n, sum(length(body_markdown)) chars from posts where status = 'live' "
-        "group by platform order by platform")}
-    gone = {r["status"]: r["n"] for r in db.query(
-        "select status, count(*) n from posts where status != 'live' group by status")}
-    last_runs = list(db.query(
-        "select r.job, r.id, r.status, r.started_at, r.finished_at, r.counts, r.error from runs r "
-        "join (select job, max(id) id from runs group by job) m on m.id = r.id order by r.job"))
-    for r in last_runs:
-        r["counts"] = loads(r["counts"], {})
-    adapter = row(db, "select version, created_at, base_model, metrics from adapters where status = 'active' "
-                      "order by created_at desc limit 1")
-    if adapter:
-        adapter["metrics"] = loads(adapter["metrics"], {})
-    last_pub = row(db, "select p.platform, p.url, p.updated_at, d.title from publications p "
-                       "left join drafts d on d.id = p.draft_id where p.state = 'published' "
-                       "order by p.updated_at desc limit 1")
+    corpus, gone = posts.corpus_summary(db)
+    last_pub = ledger.last_published(db)
+    if last_pub:
+        last_pub["title"] = drafts.title(db, last_pub.pop("draft_id"))
     return {
         "data_dir": str(cfg.data_path),
         "corpus": corpus,
         "corpus_gone": gone,
         "queue": counts_by_state(db),
-        "last_runs": last_runs,
-        "active_adapter": adapter,
+        "last_runs": runlog.last_of_each(db),
+        "active_adapter": adapters.active_summary(db),
         "last_published": last_pub,
         "model_usage": model_usage(db),
         **watchdog(cfg, db),
@@ -46,10 +34,7 @@ def gather(cfg: Config, db: sqlite_utils.Database) -> dict[str, Any]:
 def model_usage(db: sqlite_utils.Database) -> dict[str, Any]:
     """Tokens (and cost where known) of the drafts whose backend reported usage, in total and per model."""
     out: dict[str, Any] = {"drafts": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": None, "by_model": {}}
-    if "drafts" not in db.table_names():
-        return out
-    for r in db.query("select params from drafts where params like '%\"usage\"%'"):
-        p = loads(r["params"], {}) or {}
+    for p in drafts.params_with_usage(db):
         u = p.get("usage") or {}
         if not u:
             continue
@@ -75,12 +60,11 @@ def watchdog(cfg: Config, db: sqlite_utils.Database, at: datetime | None = None)
 
     at = at or datetime.now(UTC)
     by_platform = dict(sorted(last_success(db).items()))
-    review = [{"id": r["id"], "title": r["title"], "created_at": r["created_at"]} for r in db.query(
-        "select id, title, created_at from drafts where status = 'pending_review' order by id")]
+    review = drafts.waiting_review(db)
     login = needing_login(db)
     warnings = []
-    last = max((_ts(v["at"]) for v in by_platform.values()), default=None)
-    first = _ts((row(db, "select min(started_at) t from runs") or {}).get("t"))
+    last = max((parse_ts(v["at"]) for v in by_platform.values()), default=None)
+    first = parse_ts(runlog.first_started(db))
     since = last or first
     if since and at - since > cfg.max_silence():
         what = f"since {since.isoformat(timespec='minutes')}" if last else "ever (first run " + since.isoformat(
@@ -90,9 +74,8 @@ def watchdog(cfg: Config, db: sqlite_utils.Database, at: datetime | None = None)
     for p in login:
         warnings.append(f"{p} needs a login: run `blogbot login {p}`")
     n = cfg.watchdog.max_failed_runs
-    for job in [r["job"] for r in db.query("select distinct job from runs")]:
-        recent = list(db.query("select status, error from runs where job = ? and status != 'running' "
-                               "order by id desc limit ?", (job, n)))
+    for job in runlog.jobs(db):
+        recent = runlog.recent_ended(db, job, n)
         if len(recent) == n and all(r["status"] == "failed" for r in recent):
             warnings.append(f"job {job} failed its last {n} runs: {recent[0]['error']}")
     h = holder(cfg.data_path)
@@ -104,10 +87,3 @@ def watchdog(cfg: Config, db: sqlite_utils.Database, at: datetime | None = None)
         "scheduler": h,
         "warnings": warnings,
     }
-
-
-def _ts(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    dt = datetime.fromisoformat(value)
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

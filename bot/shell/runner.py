@@ -21,7 +21,6 @@ from bot.core import adapters, runlog, schedule_state
 from bot.core.clock import Clock, parse_ts, utcnow
 from bot.core.config import Config
 from bot.core.errors import BlogbotError, ModelError, describe
-from bot.core.store import row
 from bot.shell.notify import emitter
 from bot.shell.timing import next_fire
 from jobs import JOBS, SCHEDULED, resolve, run_job
@@ -98,7 +97,7 @@ class Runner:
         db, status, err, before = None, "ok", None, 0
         try:
             db = self.open_db()
-            before = row(db, "select coalesce(max(id), 0) n from runs")["n"]
+            before = runlog.max_id(db)
             schedule_state.fired(db, job_id, self.clock())
             if job_id in self.isolate:
                 self._in_child(job_id, self.options(job_id))

@@ -12,7 +12,6 @@ from rich.table import Table
 
 from bot.core.console import console, err_console, write_data
 from bot.core.errors import InputError
-from bot.core.store import loads
 from bot.shell.cli import app, common
 
 config_app = typer.Typer(help="Check and show the configuration.", no_args_is_help=True)
@@ -125,15 +124,15 @@ def log_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The run log: every job run with its status and counts."""
+    from bot.core import runlog
     from bot.core.runlog import reconcile_interrupted, run_log_lines
 
     db, c = common.db(), common.cfg()
     reconcile_interrupted(db)
     if run_id is not None:
-        r = db["runs"].get(run_id) if db["runs"].count_where("id = ?", [run_id]) else None
+        r = runlog.get(db, run_id)
         if r is None:
             raise InputError(f"no run with id {run_id}")
-        r["counts"], r["details"] = loads(r["counts"], {}), loads(r["details"], {})
         r["lines"] = run_log_lines(c.data_path, run_id)
         if as_json:
             console.print_json(json.dumps(r, ensure_ascii=False))
@@ -145,19 +144,7 @@ def log_cmd(
         for ln in r["lines"]:
             console.print(f"  {ln['time'][11:19]} {ln['level']:<7} {ln['message']}", markup=False)
         return
-    where, params = [], []
-    if job:
-        where.append("job = ?")
-        params.append(job)
-    if since:
-        where.append("started_at >= ?")
-        params.append(_since(since))
-    if failed:
-        where.append("status in ('failed', 'interrupted')")
-    sql = "select * from runs" + (" where " + " and ".join(where) if where else "") + " order by id desc limit ?"
-    rows = list(db.query(sql, [*params, limit]))
-    for r in rows:
-        r["counts"], r["details"] = loads(r["counts"], {}), loads(r["details"], {})
+    rows = runlog.find(db, job=job, since=_since(since) if since else None, failed=failed, limit=limit)
     if as_json:
         console.print_json(json.dumps(rows, ensure_ascii=False))
         return

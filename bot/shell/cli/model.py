@@ -56,9 +56,11 @@ def _show(draft_id: int | None, streamed: bool) -> None:
                   f"({d['tokens_per_s']} tok/s) · status {d['status']}" + (f" ({d['review_reason']})"
                                                                             if d["review_reason"] else ""))
     console.print(f"file: {d['outbox_path']}", markup=False)
-    run = next(common.db().query("select id from runs where job = 'draft' order by id desc limit 1"), None)
-    if run:
-        console.print(f"run log: blogbot log {run['id']}", markup=False)
+    from bot.core import runlog
+
+    run_id = runlog.last_id(common.db(), "draft")
+    if run_id:
+        console.print(f"run log: blogbot log {run_id}", markup=False)
 
 
 @app.command()

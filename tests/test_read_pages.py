@@ -249,3 +249,15 @@ def test_gif_videos_and_uploaded_videos() -> None:
     assert naver(se2, 2) == ("인트로\n\n![](https://mblogthumb-phinf.pstatic.net/a.gif?type=w210)\n\n"
                              "[Video](http://api.v.daum.net/widget2?nid=5375)")
     assert tistory('<p><video controls><source src="https://x.test/v.mp4"></video></p>') == "[Video](https://x.test/v.mp4)"
+
+
+def test_other_components_keep_text_pictures_and_links() -> None:
+    wrapped = ('<div class="se-component se-wrappingParagraph"><div class="se-module-image"><img src="https://postfiles'
+               '.pstatic.net/a/w.jpg?type=w80_blur" data-lazy-src="https://postfiles.pstatic.net/a/w.jpg?type=w400">'
+               '</div><p class="se-text-paragraph">감싼 <b>글</b></p><script>x()</script></div>')
+    assert naver(wrapped, 4) == "![](https://postfiles.pstatic.net/a/w.jpg?type=w800)\n\n감싼 **글**"
+    book = ('<div class="se_component se_subjectMatter book"><img src="https://bookthumb-phinf.pstatic.net/c/1.jpg">'
+            '<p><b>캐스터브리지의 시장</b></p><p>저자: 토마스 하디</p>'
+            '<a href="http://book.naver.com/bookdb/book_detail.php?bid=1">상세보기</a></div>')
+    assert naver(book, 3) == ("![](https://bookthumb-phinf.pstatic.net/c/1.jpg)\n\n**캐스터브리지의 시장**\n\n"
+                              "저자: 토마스 하디\n\n[상세보기](http://book.naver.com/bookdb/book_detail.php?bid=1)")

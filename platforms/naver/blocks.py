@@ -227,10 +227,30 @@ def se4_blocks(root: LexborNode, post_url: str = "") -> list[str]:
                 blocks.append(_link(href, name or href))
         elif "se-sticker" in cls:
             continue
-        else:  # unknown component: keep its readable text
-            blocks.extend(_paragraphs(comp, "p") or ([f"<p>{htmlmod.escape(comp.text(strip=True))}</p>"]
-                                                     if comp.text(strip=True) else []))
+        else:  # any other component (wrapped paragraph, book/product info...): its text, pictures and links
+            blocks.extend(_generic(comp))
     return blocks
+
+
+def _stable_src(img: LexborNode) -> str:
+    """Point an <img> at its real picture in the stable size (lazy-load attributes resolved and removed)."""
+    src = image_src(img)
+    for lazy in ("data-lazy-src", "data-src", "data-original", "data-url"):
+        if lazy in img.attributes:
+            del img.attrs[lazy]
+    if src:
+        img.attrs["src"] = naver_image(src)
+    return src
+
+
+def _generic(comp: LexborNode) -> list[str]:
+    """A component the table above does not name, as plain HTML for the converter: scripts out, images at their
+    stable size. Nothing the author wrote is dropped because the editor added a new widget."""
+    for n in comp.css("script, style, button"):
+        n.decompose()
+    for img in comp.css("img"):
+        _stable_src(img)
+    return [comp.html or ""] if comp.text(strip=True) or comp.css_first("img") is not None else []
 
 
 def se3_blocks(root: LexborNode, post_url: str = "") -> list[str]:
@@ -280,7 +300,7 @@ def se3_blocks(root: LexborNode, post_url: str = "") -> list[str]:
         elif "se_sticker" in cls:  # SE3 keeps a sticker as a picture in the text, as SE2 does
             blocks.extend(_img(image_src(img), attr(img, "alt") or "") for img in comp.css("img") if image_src(img))
         else:
-            blocks.extend(_paragraphs(comp, ".se_textarea, p"))
+            blocks.extend(_generic(comp))
     return blocks
 
 
@@ -307,11 +327,8 @@ def se2_blocks(root: LexborNode, post_url: str = "") -> list[str]:
         _swap(card, "".join(_link_card(attr(a, "href") or "" if a is not None else "", _text(card.css_first(".tit")),
                                        _text(card.css_first(".dsc")), image_src(thumb) if thumb is not None else "")))
     for img in root.css("img"):
-        src = image_src(img)
-        if not src:
-            img.decompose()
-            continue
-        img.attrs["src"] = naver_image(src)  # the editor's blank.gif spacers stay: they are <img>s of the page
+        if not _stable_src(img):
+            img.decompose()  # the editor's blank.gif spacers stay: they are <img>s of the page
     for video in root.css("video[data-gif-url]"):  # an animated GIF played as a video: the GIF as it is served
         gif = LexborHTMLParser(f'<img src="{htmlmod.escape(attr(video, "data-gif-url") or "")}" alt="">')
         video.replace_with(gif.body.child)

@@ -13,7 +13,7 @@ step "1. ingest the example blogger's posts (examples/demo/posts)"
 step "2. the local sandbox imitating Tistory, Naver and Velog (127.0.0.1:8765)"
 "${BB[@]}" sandbox --port 8765 --detach
 
-step "3. one pass of the scheduler's jobs: crawl -> retune if due -> draft -> publish"
+step "3. one pass of the scheduler's jobs: crawl -> tune if due -> draft -> publish"
 rc=0
 "${BB[@]}" run --once || rc=$?
 

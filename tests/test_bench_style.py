@@ -173,8 +173,8 @@ def test_run_targets_keep_resume_on_a_folder_corpus(en_corpus: Path, tmp_path: P
     _fake_models(monkeypatch, calls)
     keep, out = tmp_path / "keep", tmp_path / "out"
     base = ["--corpora", "korean-real", "--korean-real", str(en_corpus), "--gens", "2", "--keep", str(keep),
-            "--out", str(out), "--arms", "adapter", "prompting", "adapter+related"]
-    assert run.main([*base, "--targets", "bob"]) == 0
+            "--out", str(out)]
+    assert run.main([*base, "--targets", "bob", "--arms", "adapter", "prompting", "adapter+related"]) == 0
     assert calls["tuned"] == ["bob"] and calls["lang"] == {"en"}
     assert calls["arms"] == [("bob", False), (None, True), ("bob", True)]
     res = json.loads((out / "style-bench.json").read_text(encoding="utf-8"))
@@ -188,10 +188,21 @@ def test_run_targets_keep_resume_on_a_folder_corpus(en_corpus: Path, tmp_path: P
     text = (out / "REPORT.md").read_text(encoding="utf-8")
     assert "(n=" in text and "/2)" in text and "Targets of the issue" in text
     assert (out / "style-korean-real.png").stat().st_size > 0 and "![chart](style-korean-real.png)" in text
-    # --resume keeps bob (complete, same recipe) and measures only carol
+    # --resume keeps bob (complete, same recipe) and measures only carol, then adds one arm to carol only
     calls["tuned"].clear()
-    assert run.main([*base, "--targets", "bob", "carol", "--resume"]) == 0
-    assert calls["tuned"] == ["carol"]
+    calls["arms"].clear()
+    assert run.main([*base, "--targets", "bob", "carol", "--resume", "--arms", "adapter", "prompting"]) == 0
+    assert calls["tuned"] == ["carol"] and calls["arms"] == [("carol", False), (None, True)]
     res = json.loads((out / "style-bench.json").read_text(encoding="utf-8"))
-    assert res["corpora"][0]["targets"]["bob"].get("resumed") is True
+    assert "adapter+related" in res["corpora"][0]["targets"]["bob"]["resumed"]
     assert "perplexity" in res["corpora"][0]["targets"]["carol"]
+    calls["tuned"].clear()
+    calls["arms"].clear()
+    assert run.main([*base, "--targets", "bob", "carol", "--resume", "--arms", "adapter+related"]) == 0
+    assert calls["arms"] == [("carol", True)]
+    (c,) = json.loads((out / "style-bench.json").read_text(encoding="utf-8"))["corpora"]
+    assert set(c["targets"]["carol"]) >= {"adapter", "prompting", "adapter+related", "perplexity"}
+    # another recipe: nothing is kept
+    calls["arms"].clear()
+    assert run.main([*base, "--targets", "bob", "--resume", "--arms", "adapter", "--seed", "1"]) == 0
+    assert calls["arms"] == [("bob", False)]

@@ -130,13 +130,19 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
     if why:
         return out
     cfg = models.bench_config(work / name, args.quick, args.steps, args.new_tokens)
-    out["model_config"] = {"tune": cfg.tune.model_dump(), "generate": cfg.generate.model_dump(), "arms": args.arms}
-    done = {k: v for k, v in ((previous or {}).get("targets") or {}).items()
-            if k in real and "perplexity" in v and all(a in v for a in args.arms)
-            and (previous or {}).get("model_config") == json.loads(json.dumps(out["model_config"]))}
+    out["model_config"] = {"tune": cfg.tune.model_dump(), "generate": cfg.generate.model_dump(), "gens": args.gens,
+                           "ppl_posts": args.ppl_posts, "ppl_chars": args.ppl_chars, "seed": args.seed}
+    same = (previous or {}).get("model_config") == json.loads(json.dumps(out["model_config"]))
+    for t in chosen:  # --resume: what an earlier run with the same recipe measured is kept, arm by arm
+        old = ((previous or {}).get("targets") or {}).get(t.name) if same else None
+        kept = {k: v for k, v in (old or {}).items() if k in (*ARMS, "tune", "perplexity", "ppl_posts", "ppl_chars")}
+        if kept:
+            out["targets"][t.name].update(kept, resumed=sorted(kept))
+    todo = {t.name: [a for a in args.arms if a not in out["targets"][t.name]] for t in chosen}
+    todo = {k: v for k, v in todo.items() if v or "perplexity" not in out["targets"][k]}
     adapter_root = work / name / "adapters"
     for t in chosen:
-        if t.name in done:
+        if t.name not in todo:
             continue
         out["targets"][t.name]["tune"] = models.tune(cfg, t.train, adapter_root / t.name)
         out["seconds"] = round(time.perf_counter() - t0, 1)
@@ -146,16 +152,15 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
         out["model_side"] = "tuned only (--tune-only)"
         return out
     for t in chosen:
-        if t.name in done:
-            out["targets"][t.name] = {**done[t.name], "real": real[t.name][0], "resumed": True}
+        if t.name not in todo:
             continue
         dm, topics, row = real[t.name][1], t.test[: args.gens], out["targets"][t.name]
         inputs = {"adapter": (adapter_root / t.name, None),
                   "prompting": (None, t.train[:4]),
                   "adapter+related": (adapter_root / t.name,
                                       lambda p, t=t: _related(t.train, p))}
-        stage = {}
-        for arm in args.arms:
+        stage = row.get("stage_seconds") or {}
+        for arm in todo[t.name]:
             s0 = time.perf_counter()
             gens = models.generate(cfg, inputs[arm][0], topics, examples=inputs[arm][1], seed=args.seed, lang=lang)
             row[arm] = _generated_side(judges, t, dm, gens)
@@ -163,13 +168,14 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
                 write_generations(work / name / "generations" / t.name / arm, gens)
             stage[f"{arm}_generation"] = round(time.perf_counter() - s0, 1)
             save()
-        s0 = time.perf_counter()
-        against = models.kept_adapters(cfg, adapter_root)
-        row["ppl_posts"] = len(t.test[: args.ppl_posts])
-        row["ppl_chars"] = args.ppl_chars
-        row["perplexity"] = models.perplexities(cfg, t.test[: args.ppl_posts],
-                                                {f"adapter:{k}": v for k, v in against.items()}, args.ppl_chars)
-        stage["perplexity"] = round(time.perf_counter() - s0, 1)
+        if "perplexity" not in row:
+            s0 = time.perf_counter()
+            against = models.kept_adapters(cfg, adapter_root)
+            row["ppl_posts"] = len(t.test[: args.ppl_posts])
+            row["ppl_chars"] = args.ppl_chars
+            row["perplexity"] = models.perplexities(cfg, t.test[: args.ppl_posts],
+                                                    {f"adapter:{k}": v for k, v in against.items()}, args.ppl_chars)
+            stage["perplexity"] = round(time.perf_counter() - s0, 1)
         row["stage_seconds"] = stage
         out["seconds"] = round(time.perf_counter() - t0, 1)
         save()
@@ -214,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-model", action="store_true", help="classifier side only")
     ap.add_argument("--keep", type=Path, help="keep adapters and generations here (reused when the recipe matches)")
     ap.add_argument("--tune-only", action="store_true", help="tune (or reuse) the adapters, measure nothing else")
-    ap.add_argument("--resume", action="store_true", help="keep the complete targets of the JSON already in --out")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep what the JSON already in --out measured with the same recipe (arm by arm)")
     ap.add_argument("--rescore", type=Path, help="recompute the judge/distance/copy figures of a saved JSON")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = ap.parse_args(argv)

@@ -15,6 +15,7 @@ from loguru import logger
 
 from bot.core.config import Config
 from bot.core.errors import InputError
+from bot.core.fsio import atomic_path
 
 # Flags for a closed network: no background connections, no sandbox (containers), no GPU.
 CHROMIUM_ARGS = [
@@ -133,8 +134,7 @@ def mask_text(text: str, secrets: Iterable[str]) -> str:
 
 def _mask_zip(path: Path, secrets: list[str]) -> None:
     """Rewrite a trace zip with every secret masked in its text entries (network log, DOM snapshots)."""
-    tmp = path.with_suffix(".tmp")
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+    with atomic_path(path) as tmp, zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             data = src.read(info.filename)
             if not info.filename.endswith((".png", ".jpeg", ".jpg", ".webp")):
@@ -144,7 +144,6 @@ def _mask_zip(path: Path, secrets: list[str]) -> None:
                     for s in secrets:
                         data = data.replace(s.encode(), MASK.encode())
             dst.writestr(info, data)
-    os.replace(tmp, path)
 
 
 def save_artifacts(cfg: Config, platform: str, step: str, page: Any, extra_secrets: Iterable[str] = ()) -> str:

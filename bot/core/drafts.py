@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import yaml
 from bot.core.clock import now
 from bot.core.config import Config
 from bot.core.errors import InputError
+from bot.core.fsio import atomic_write
 from bot.core.records import Generation, slug
 from bot.core.store import dumps, loads
 
@@ -107,11 +106,7 @@ def write_outbox(cfg: Config, draft_id: int, d: dict) -> Path:
     front = {"title": d["title"], "topic": d["topic"], "tags": tags, "draft_id": draft_id,
              "adapter": d.get("adapter_version"), "base_model": d.get("base_model"), "created_at": d["created_at"]}
     text = "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n\n" + d["body_markdown"] + "\n"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".draft.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, text)
 
 
 def title(db: sqlite_utils.Database, draft_id: int | None) -> str | None:

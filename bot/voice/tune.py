@@ -37,6 +37,7 @@ from loguru import logger
 
 from bot.core.config import Config
 from bot.core.errors import ModelError
+from bot.core.fsio import atomic_path
 from bot.core.records import Post
 from bot.voice import corpus
 
@@ -259,9 +260,8 @@ def _fingerprint(cfg: Config, dh: str, base_id: str) -> str:
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     import torch
 
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,

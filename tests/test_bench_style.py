@@ -206,3 +206,8 @@ def test_run_targets_keep_resume_on_a_folder_corpus(en_corpus: Path, tmp_path: P
     calls["arms"].clear()
     assert run.main([*base, "--targets", "bob", "--resume", "--arms", "adapter", "--seed", "1"]) == 0
     assert calls["arms"] == [("bob", False)]
+    # the same recipe again, naming carol only: bob stays in the report as measured
+    calls["arms"].clear()
+    assert run.main([*base, "--targets", "carol", "--resume", "--arms", "adapter", "--seed", "1"]) == 0
+    (c,) = json.loads((out / "style-bench.json").read_text(encoding="utf-8"))["corpora"]
+    assert calls["arms"] == [("carol", False)] and set(c["targets"]) == {"bob", "carol"}

@@ -138,6 +138,8 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
         kept = {k: v for k, v in (old or {}).items() if k in (*ARMS, "tune", "perplexity", "ppl_posts", "ppl_chars")}
         if kept:
             out["targets"][t.name].update(kept, resumed=sorted(kept))
+    for k, v in ((previous or {}).get("targets") or {}).items() if same else ():
+        out["targets"].setdefault(k, v)  # authors measured earlier and not named this time stay in the report
     todo = {t.name: [a for a in args.arms if a not in out["targets"][t.name]] for t in chosen}
     todo = {k: v for k, v in todo.items() if v or "perplexity" not in out["targets"][k]}
     adapter_root = work / name / "adapters"

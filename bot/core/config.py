@@ -350,6 +350,14 @@ class WatchdogConfig(Section):
     max_failed_runs: int = Field(3, ge=1, description="warn when a job's last N runs all failed")
 
 
+class UiConfig(Section):
+    """`blogbot ui`, the review desk in the browser."""
+
+    host: str = Field("127.0.0.1", description="the address it listens on (0.0.0.0 only inside a container)")
+    port: int = Field(8765, ge=0, le=65535, description="0 = any free port")
+    language: Literal["ko", "en"] = Field("ko", description="the desk's language until a person picks another")
+
+
 class Config(Section):
     data_dir: Path = Path("./data")
     topics_file: Path = Path("topics.yaml")
@@ -368,6 +376,7 @@ class Config(Section):
     schedule: ScheduleConfig = ScheduleConfig()
     webhooks: list[Webhook] = []
     watchdog: WatchdogConfig = WatchdogConfig()
+    ui: UiConfig = UiConfig()
 
     # Set by load(): where the file was, so relative paths resolve against it.
     source_path: Path | None = Field(None, exclude=True)

@@ -20,11 +20,21 @@ app = typer.Typer(
 COMMAND_MODULES = ["core", "corpus", "topics", "schedule", "style", "crawl", "publish", "model"]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from bot.shell.desk.app import version
+
+        typer.echo(f"blogbot {version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     config: Path = typer.Option(None, "--config", "-c", envvar="BLOGBOT_CONFIG",
                                 help="config file (default: ./config.yaml, else built-in defaults)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug output"),
+    version: bool = typer.Option(False, "--version", is_eager=True, expose_value=False, callback=_print_version,
+                                 help="print blogbot's version and exit"),
 ) -> None:
     common.reset()
     common.state.config_path = config
@@ -33,6 +43,7 @@ def _root(
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"bot.shell.cli.{_name}")
+importlib.import_module("bot.shell.cli.ui")  # `blogbot ui`, the review desk (bot/shell/desk)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,183 @@
+"""The review desk's Flask app: the token gate (once in the URL, then a cookie), CSRF on every form, the language,
+one store connection per request, and jobs started in the background."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, abort, g, redirect, render_template, request, url_for
+from loguru import logger
+
+from bot.core.clock import local, parse_ts
+from bot.core.config import Config
+from bot.core.errors import BlogbotError
+from bot.shell.desk import i18n
+
+HERE = Path(__file__).parent
+COOKIE = "blogbot_desk"
+LANG_COOKIE = "blogbot_lang"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _mac(token: str, purpose: str) -> str:
+    return hmac.new(token.encode(), purpose.encode(), hashlib.sha256).hexdigest()
+
+
+def make_app(cfg: Config, token: str) -> Flask:
+    """The desk for `cfg`'s data dir; every request needs `token` (as ?token= once, then the cookie it sets)."""
+    from bot.shell.desk import views_drafts, views_queue, views_status
+
+    app = Flask("bot.shell.desk", root_path=str(HERE), template_folder="templates", static_folder="static")
+    app.config.update(CFG=cfg, TOKEN=token, MAX_CONTENT_LENGTH=2_000_000, JOBS={})
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.autoescape = True
+    session_value, csrf_value = _mac(token, "session"), _mac(token, "csrf")
+
+    @app.before_request
+    def _gate() -> Any:
+        given = request.args.get("token")
+        if given is not None:
+            if not hmac.compare_digest(given, token):
+                abort(403)
+            args = {k: v for k, v in request.args.items() if k != "token"}
+            resp = redirect(request.path + (("?" + urlencode(args)) if args else ""))
+            resp.set_cookie(COOKIE, session_value, httponly=True, samesite="Strict", max_age=30 * 86400)
+            return resp
+        if not hmac.compare_digest(request.cookies.get(COOKIE, ""), session_value):
+            abort(403)
+        if request.method == "POST":
+            sent = request.form.get("csrf") or request.headers.get("X-CSRF-Token", "")
+            if not hmac.compare_digest(sent, csrf_value):
+                abort(403)
+            origin = request.headers.get("Origin")
+            if origin and origin.rstrip("/") != request.host_url.rstrip("/"):
+                abort(403)
+        lang = request.cookies.get(LANG_COOKIE) or cfg.ui.language
+        g.lang = lang if lang in i18n.LANGUAGES else i18n.DEFAULT
+        g.csrf = csrf_value
+        app.jinja_env.install_gettext_callables(i18n.gettext_for(g.lang), i18n.ngettext_for(g.lang), newstyle=True)
+        return None
+
+    @app.teardown_request
+    def _close(_exc: BaseException | None) -> None:
+        db = g.pop("db", None)
+        if db is not None:
+            db.close()
+
+    @app.errorhandler(403)
+    def _refused(_e: Any) -> Any:
+        g.lang = request.cookies.get(LANG_COOKIE) or cfg.ui.language
+        _ = i18n.gettext_for(g.lang if g.lang in i18n.LANGUAGES else i18n.DEFAULT)
+        return (_("This desk needs its token: open the address `blogbot ui` printed (it ends in ?token=…).")
+                + "\n", 403, {"Content-Type": "text/plain; charset=utf-8"})
+
+    @app.errorhandler(BlogbotError)
+    def _blogbot_error(exc: BlogbotError) -> Any:
+        return render_template("error.html", message=str(exc)), 400
+
+    @app.post("/lang")
+    def set_lang() -> Any:
+        lang = request.form.get("lang", i18n.DEFAULT)
+        nxt = request.form.get("next") or ""
+        resp = redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else url_for("drafts.index"))
+        if lang in i18n.LANGUAGES:
+            resp.set_cookie(LANG_COOKIE, lang, samesite="Strict", max_age=365 * 86400)
+        return resp
+
+    @app.get("/")
+    def home() -> Any:
+        return redirect(url_for("drafts.index"))
+
+    @app.context_processor
+    def _helpers() -> dict[str, Any]:
+        return {"csrf": g.get("csrf", ""), "lang": g.get("lang", i18n.DEFAULT), "languages": i18n.LANGUAGES,
+                "when": lambda ts: when(cfg, ts), "tz": cfg.schedule.timezone, "version": version(),
+                "running": running_jobs(app)}
+
+    app.register_blueprint(views_drafts.bp)
+    app.register_blueprint(views_queue.bp)
+    app.register_blueprint(views_status.bp)
+    return app
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _v
+
+    try:
+        return _v("blogbot")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def when(cfg: Config, ts: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time as the person reads it: in schedule.timezone."""
+    if not ts:
+        return ""
+    dt = ts if isinstance(ts, datetime) else parse_ts(ts)
+    return local(dt, cfg.schedule.timezone).strftime(fmt)
+
+
+def cfg() -> Config:
+    from flask import current_app
+
+    return current_app.config["CFG"]
+
+
+def db() -> Any:
+    """The store for this request (opened once, closed when the request ends)."""
+    if "db" not in g:
+        from bot.core.store import open_db
+
+        g.db = open_db(cfg().data_path)
+    return g.db
+
+
+def _(text: str, **kw: Any) -> str:
+    """A message of the catalog in the request's language (for flash-like messages built in Python)."""
+    out = i18n.gettext_for(g.get("lang", i18n.DEFAULT))(text)
+    return out % kw if kw else out
+
+
+def start_job(name: str, label: str, **options: Any) -> None:
+    """Run a job (jobs.run_job, as the CLI and the scheduler do) in a background thread with its own store
+    connection; its run row and log lines show on the run log."""
+    from flask import current_app
+
+    app_cfg: Config = current_app.config["CFG"]
+    jobs_running: dict[str, str] = current_app.config["JOBS"]
+    if name in jobs_running:
+        from bot.core.errors import InputError
+
+        raise InputError(_("A %(job)s job started here is still running.", job=name))
+
+    def work() -> None:
+        from bot.core.store import open_db
+        from bot.shell.notify import emitter
+        from jobs import run_job
+
+        conn = open_db(app_cfg.data_path)
+        try:
+            run_job(name, app_cfg, conn, events=emitter(app_cfg), **options)
+        except Exception as exc:  # recorded in the run log by the job itself; the desk shows it there
+            logger.warning("desk: {} failed: {}", label, exc)
+        finally:
+            conn.close()
+            jobs_running.pop(name, None)
+
+    jobs_running[name] = label
+    threading.Thread(target=work, daemon=True, name=f"desk-{name}").start()
+
+
+def running_jobs(app: Flask) -> dict[str, str]:
+    return dict(app.config["JOBS"])

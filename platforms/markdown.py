@@ -130,7 +130,10 @@ def _inline_node(c: LexborNode) -> str:
         mark = bot_mark(c)
         return f"\n\n{mark}\n\n" if mark else ""
     if tag == "-text":
-        return ESCAPE.sub(r"\\\1", WS.sub(" ", c.text_content or ""))
+        text = c.text_content or ""
+        if "\n" in text or "\t" in text or "\r" in text or "\f" in text or "  " in text:
+            text = WS.sub(" ", text)
+        return ESCAPE.sub(r"\\\1", text) if "*" in text or "_" in text else text
     if tag in SKIP:
         return ""
     if tag == "br":

@@ -29,8 +29,13 @@ def write_data(text: str) -> None:
     """Data meant for a file or a pipe (parsed posts, YAML, JSON): the exact bytes, never wrapped or styled, whatever
     the terminal's width and whether it is one at all."""
     out = sys.stdout
-    out.write(text)
-    out.flush()
+    try:
+        out.write(text)
+        out.flush()
+    except BrokenPipeError:  # `blogbot parse ... | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
 
 
 def _plain(cell: object) -> str:

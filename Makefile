@@ -1,6 +1,11 @@
 # The README's two commands: `make demo` and `make test`. Both set up what they need first (idempotent, fast when done).
 SHELL := /bin/bash
-PYTHON ?= python3.11
+# The first Python 3.11–3.13 found (override: make PYTHON=/path/to/python3.12 test).
+ifndef PYTHON
+PYTHON := $(shell for p in python3.13 python3.12 python3.11 python3; do \
+  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' \
+  2>/dev/null && { echo $$p; break; }; done)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
@@ -17,7 +22,9 @@ help:
 	@echo "make bench  - run the benchmarks under bench/"
 
 $(STAMP): $(DEPS)
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; blogbot needs Python 3.11" >&2; exit 1; }
+	@test -n "$(PYTHON)" && command -v $(PYTHON) >/dev/null || { echo "error: no Python 3.11, 3.12 or 3.13 found" \
+	  "(python3 --version says: $$(python3 --version 2>&1)); install one, e.g. 'sudo apt-get install python3-venv'," \
+	  "or run make PYTHON=/path/to/python3.12" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	@# torch first, pinned: an unpinned torch pulled in by another package is a multi-GB CUDA build

@@ -224,3 +224,28 @@ def test_catalog_covers_every_message():
 def test_version(cli):
     r = cli("--version")
     assert r.code == 0 and re.match(r"blogbot \d+\.\d+", r.out)
+
+
+def test_deploy_files_run_real_commands(cli):
+    """The systemd units and the compose file start commands and options that exist."""
+    import shlex
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    commands = []
+    for unit in ("blogbot.service", "blogbot-ui.service"):
+        text = (root / "deploy" / unit).read_text(encoding="utf-8")
+        line = next(ln for ln in text.splitlines() if ln.startswith("ExecStart="))
+        commands.append(shlex.split(line.split("/bin/blogbot", 1)[1]))
+        assert "WantedBy=default.target" in text
+    compose = yaml.safe_load((root / "compose.yaml").read_text(encoding="utf-8"))
+    for svc in compose["services"].values():
+        assert svc["command"][0] == "blogbot"
+        commands.append(svc["command"][1:])
+    assert ["ui", "--host", "0.0.0.0", "--port", "8765"] in commands and ["run"] in commands
+    for args in commands:
+        r = cli(*args[:1], "--help")
+        assert r.code == 0, args
+        for opt in (a for a in args if a.startswith("--")):
+            assert opt in r.out, (args, opt)

@@ -3,10 +3,13 @@ after it, reconcile before any new attempt), one browser for the run, AuthExpire
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import datetime
 from typing import Any
 
 import sqlite_utils
+from filelock import FileLock, Timeout
 from loguru import logger
 
 from bot.core import drafts as drafts_mod
@@ -19,6 +22,8 @@ from bot.core.records import Draft
 from bot.core.runlog import Run, job_run
 from platforms.publishkit import checkpoint
 
+LOCK_NAME = "publish.lock"
+OWNER_NAME = "publish.lock.owner"
 LOGIN_FIX = "run `blogbot login {p}` (on a desktop; copy data/sessions/{p}.json to this machine if needed)"
 
 
@@ -82,12 +87,40 @@ class _Publishers:
 
 def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events: Events = ignore,
         dry_run: bool = False, platform: str | None = None, draft_id: int | None = None, browser: Any = None,
-        publishers: Any = None) -> dict[str, int]:
+        publishers: Any = None, wait_s: float | None = None) -> dict[str, int]:
     """Publish approved drafts (or the one `draft_id`) on their platforms, paced per platform as of `clock()`;
     returns counts (published, reconciled, paced, ...). Each publication that goes out, fails or needs a login is
     announced. A run with nothing approved, or with every platform paced, is logged as skipped and starts no
     browser. `browser`: a started Playwright Browser to reuse (tests, benchmarks); `publishers(platform)`: the
-    publisher to use (tests pass fakes; by default a driver in a browser context started for the run)."""
+    publisher to use (tests pass fakes; by default a driver in a browser context started for the run).
+
+    One publish run at a time per data dir, whoever starts it (CLI, scheduler, review desk): the run holds
+    <data_dir>/publish.lock; another waits up to `wait_s` (default publish.lock_wait_s) and then returns
+    {"busy": 1}, its run logged as skipped with the holder's pid."""
+    lock = FileLock(str(cfg.data_path / LOCK_NAME))
+    wait = cfg.publish.lock_wait_s if wait_s is None else wait_s
+    try:
+        lock.acquire(timeout=wait, poll_interval=0.2)
+    except Timeout:
+        reason = f"another publish run holds {cfg.data_path / LOCK_NAME} ({_holder(cfg)}); waited {wait:g} s"
+        runlog.skipped(db, "publish", reason, platform=platform, draft_id=draft_id)
+        return {"busy": 1}
+    try:
+        (cfg.data_path / OWNER_NAME).write_text(f"pid {os.getpid()} on {socket.gethostname()} since {iso(utcnow())}")
+        return _run(cfg, db, clock, events, dry_run, platform, draft_id, browser, publishers)
+    finally:
+        lock.release()
+
+
+def _holder(cfg: Config) -> str:
+    try:
+        return (cfg.data_path / OWNER_NAME).read_text().strip()
+    except OSError:
+        return "holder unknown"
+
+
+def _run(cfg: Config, db: sqlite_utils.Database, clock: Clock, events: Events, dry_run: bool, platform: str | None,
+         draft_id: int | None, browser: Any, publishers: Any) -> dict[str, int]:
     if draft_id is not None:
         todo = [drafts_mod.get(db, draft_id)]
         if todo[0]["status"] not in ("approved", "published"):
@@ -110,13 +143,16 @@ def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events
                 if not plats:
                     run_.count("no_platform")
                     continue
-                done = [_one(cfg, db, pubs, d, p, dry_run, blocked, run_, clock, events) for p in plats]
-                if all(done) and not dry_run and d["status"] != "published":
+                for p in plats:
+                    _one(cfg, db, pubs, d, p, dry_run, blocked, run_, clock, events)
+                every = targets(cfg, d)  # publication state is per (draft, platform): the rest stay due
+                if not dry_run and d["status"] != "published" and ledger.all_published(db, d["id"], every):
                     drafts_mod.set_status(db, d["id"], "published")
-                    logger.info("draft {} published on {}", d["id"], ", ".join(plats))
+                    logger.info("draft {} published on {}", d["id"], ", ".join(every))
             pubs.keep_sessions(blocked)
         if blocked:
             run_.details["needs_login"] = sorted(blocked)
+        if blocked or run_.counts.get("failed") or run_.counts.get("uncertain") or run_.counts.get("in_flight"):
             run_.status = "partial"
         return dict(run_.counts)
 
@@ -137,19 +173,37 @@ def _one(cfg: Config, db: sqlite_utils.Database, pubs: _Publishers, d: dict[str,
     if plat in blocked:
         run_.count(f"{plat}_blocked")
         return False
+    holder = ledger.live_owner(cur)
+    if holder:  # another live process is publishing this very row: never a leftover
+        logger.warning("draft {} on {}: being published right now by {}; left to it", d["id"], plat, holder)
+        run_.count("in_flight")
+        return False
     pub_id = None
     try:
         pub = pubs.get(plat)
         draft = to_draft(cfg, d, plat)
-        if cur and (cur["attempts"] or 0) > 0:  # an earlier attempt may have gone out: look before acting
+        if cur and ((cur["attempts"] or 0) > 0 or cur["state"] == "uncertain"):  # look before acting
             found = pub.find_published(draft)
-            if found:
+            if found and found.verified:  # the post carries this draft's own key
                 if not dry_run:
                     ledger.record_found(db, d["id"], plat, found.url, found.remote_id, iso(clock()))
                 logger.info("draft {} on {}: already live at {} (reconciled, not published again)", d["id"], plat,
                             found.url)
                 run_.count("reconciled")
                 return True
+            if found and not found.verified and (other := ledger.claimed_by(db, plat, found.url, d["id"])):
+                logger.info("draft {} on {}: {} looks like it but is draft {}'s post", d["id"], plat, found.url, other)
+                found = None
+            if found and not _released(d, cur):
+                why = (f"possibly already published at {found.url} (same title and opening, no blogbot key); "
+                       "open it, then `blogbot review approve` to publish anyway or reject the draft")
+                if not dry_run:
+                    ledger.mark_uncertain(db, d["id"], plat, found.url, why)  # wall clock: compared with approval
+                    drafts_mod.set_status(db, d["id"], "pending_review", reason=f"{plat}: {why}")
+                logger.warning("draft {} on {}: {}", d["id"], plat, why)
+                events("review", f"{plat}: {d['title']} {why}", draft_id=d["id"], platform=plat, url=found.url)
+                run_.count("uncertain")
+                return False
             logger.info("draft {} on {}: earlier attempt left no post on the blog; publishing", d["id"], plat)
         if not dry_run:
             wait = ledger.pacing_wait(cfg, db, plat, clock())
@@ -165,6 +219,7 @@ def _one(cfg: Config, db: sqlite_utils.Database, pubs: _Publishers, d: dict[str,
         pub_id = ledger.begin(db, d["id"], plat, iso(clock()))
         result = pub.publish(draft)
         checkpoint("after_click")
+        ledger.heartbeat(db, pub_id)
         ledger.mark_published(db, pub_id, result.url, result.remote_id, iso(clock()))
         checkpoint("after_update")
         logger.info("draft {} published on {}: {}", d["id"], plat, result.url)
@@ -190,6 +245,11 @@ def _one(cfg: Config, db: sqlite_utils.Database, pubs: _Publishers, d: dict[str,
         _fail(db, d, plat, pub_id, exc, _artifacts(pubs, plat), events)
         run_.count("failed")
     return False
+
+
+def _released(d: dict[str, Any], cur: dict[str, Any]) -> bool:
+    """A person approved the draft again after it was held as possibly published: publish it anyway."""
+    return cur["state"] == "uncertain" and (d.get("updated_at") or "") > (cur.get("updated_at") or "")
 
 
 def _artifacts(pubs: _Publishers, plat: str) -> str | None:

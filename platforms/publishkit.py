@@ -13,7 +13,7 @@ from loguru import logger
 
 from bot.core.config import Config, PlatformPublish
 from bot.core.errors import AuthExpired, PublishRejected, SelectorNotFound, TransientError
-from bot.core.records import Draft, normalize_text
+from bot.core.records import Draft, PublishResult, normalize_text
 
 PROBE_CHARS = 40
 
@@ -74,14 +74,25 @@ def same_title(a: str, b: str) -> bool:
     return re.sub(r"\s+", " ", normalize_text(a or "")).strip() == re.sub(r"\s+", " ", normalize_text(b or "")).strip()
 
 
-def matches(draft: Draft, title: str, body: str) -> bool:
-    """Is this live post the draft? Same title, and the draft's key or its opening words in the body."""
+KEY_RE = re.compile(r"blogbot:([A-Za-z0-9_.:-]+)")
+
+
+def matches(draft: Draft, title: str, body: str) -> str | None:
+    """Is this live post the draft? "key": same title and the draft's own key in the body (it is the draft's post);
+    "possible": same title and opening words but no blogbot key at all (a person must decide); None otherwise —
+    a post carrying another draft's key never matches, whatever its title and opening."""
     if not same_title(draft.title, title):
-        return False
-    if draft.key and key_marker(draft.key) in body:
-        return True
+        return None
+    keys = {k.rstrip("-.:") for k in KEY_RE.findall(body or "")}
+    if keys:
+        return "key" if draft.key and draft.key in keys else None
     p = probe(draft)
-    return bool(p) and p in plain_text(body)
+    return "possible" if p and p in plain_text(body) else None
+
+
+def found(kind: str | None, url: str, remote_id: str | None) -> PublishResult | None:
+    """What find_published returns for a match: verified only when the post carries the draft's key."""
+    return PublishResult(url=url, remote_id=remote_id, verified=kind == "key") if kind else None
 
 
 def body_saved(draft: Draft, title: str, body: str) -> None:

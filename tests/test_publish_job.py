@@ -94,10 +94,17 @@ def test_crash_at_each_step_then_restart_publishes_exactly_once(setup, sandbox, 
     monkeypatch.delenv("BLOGBOT_CRASH_AT")
     counts = run(setup.cfg, setup.db, browser=browser)
     assert len(posts(sandbox, platform, setup.account)) == 1
+    if point == "after_click" and platform == "naver":
+        # Naver's editor drops the blogbot key comment: a post with the draft's title and opening but no key is
+        # never claimed; the draft waits for a person ("possibly already published"), nothing is posted again
+        assert counts == {"uncertain": 1}
+        assert ledger.get(setup.db, d, platform)["state"] == "uncertain"
+        assert drafts.get(setup.db, d)["status"] == "pending_review"
+        return
     assert ledger.get(setup.db, d, platform)["state"] == "published"
     assert drafts.get(setup.db, d)["status"] == "published"
     if point == "after_click":
-        assert counts == {"reconciled": 1}  # found on the blog, not published again
+        assert counts == {"reconciled": 1}  # found on the blog by its key, not published again
     if point == "after_update":
         assert counts == {}
 

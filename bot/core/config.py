@@ -267,6 +267,9 @@ class PublishConfig(Section):
     default_platforms: list[str] | None = Field(
         None, description="where a topic goes when it names no platforms; unset: every enabled platform (the local "
                           "sandbox only while no real platform is enabled)")
+    lock_wait_s: float = Field(
+        0, ge=0, le=86400, description="how long a publish run waits for another one working on the same data dir "
+                                       "before it gives up with a message (0: give up at once)")
 
     @model_validator(mode="before")
     @classmethod
@@ -350,14 +353,6 @@ class WatchdogConfig(Section):
     max_failed_runs: int = Field(3, ge=1, description="warn when a job's last N runs all failed")
 
 
-class UiConfig(Section):
-    """`blogbot ui`, the review desk in the browser."""
-
-    host: str = Field("127.0.0.1", description="the address it listens on (0.0.0.0 only inside a container)")
-    port: int = Field(8765, ge=0, le=65535, description="0 = any free port")
-    language: Literal["ko", "en"] = Field("ko", description="the desk's language until a person picks another")
-
-
 class Config(Section):
     data_dir: Path = Path("./data")
     topics_file: Path = Path("topics.yaml")
@@ -376,7 +371,6 @@ class Config(Section):
     schedule: ScheduleConfig = ScheduleConfig()
     webhooks: list[Webhook] = []
     watchdog: WatchdogConfig = WatchdogConfig()
-    ui: UiConfig = UiConfig()
 
     # Set by load(): where the file was, so relative paths resolve against it.
     source_path: Path | None = Field(None, exclude=True)
@@ -503,7 +497,7 @@ def _check_platform_names(path: Path, data: dict, lines: dict[tuple, int],
         return
     known = [n for n, s in platforms.items() if s.publishes]
     for key in section:
-        if key != "default_platforms" and key not in known:
+        if key not in PublishConfig.model_fields and key not in known:
             line = lines.get(("publish", key))
             raise ConfigError(f"{path}:{line} publish.{key}: no platform named \"{key}\" to publish to; "
                               f"known: {', '.join(known)}")

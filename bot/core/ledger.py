@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,12 +14,42 @@ import sqlite_utils
 
 from bot.core.clock import now, parse_ts
 from bot.core.config import Config
+from bot.core.runlog import pid_alive
 from bot.core.store import row
 
 # publishing: the publish action may have happened (never retried blindly: reconciled first)
 # published: read back live with its URL; needs_login: a person must run `blogbot login <platform>`
 # failed: stopped before or after the action (the outcome may be unknown: reconciled before any new attempt)
-STATES = ("publishing", "published", "needs_login", "failed")
+# uncertain: a post with the draft's title and opening but no blogbot key is on the blog; a person decides (review)
+STATES = ("publishing", "published", "needs_login", "failed", "uncertain")
+# a `publishing` row whose owner is on another host counts as live while its heartbeat is younger than this
+HEARTBEAT_STALE_S = 15 * 60
+
+
+def owner() -> dict[str, Any]:
+    """This process as the owner of the rows it writes as `publishing`."""
+    return {"owner_pid": os.getpid(), "owner_host": socket.gethostname()}
+
+
+def live_owner(cur: dict[str, Any] | None, at: datetime | None = None) -> str | None:
+    """Who is publishing this row right now, when that is another live process (never a crash leftover): its
+    heartbeat (wall clock) is recent and, on this host, its pid is alive. None when nobody else holds it."""
+    if not cur or cur["state"] != "publishing" or not cur.get("owner_pid"):
+        return None
+    me = owner()
+    if cur["owner_pid"] == me["owner_pid"] and cur.get("owner_host") == me["owner_host"]:
+        return None
+    beat = parse_ts(cur.get("heartbeat_at"))
+    at = at or datetime.now(UTC)
+    fresh = beat is not None and (at - beat).total_seconds() < HEARTBEAT_STALE_S
+    if cur.get("owner_host") == me["owner_host"] and not pid_alive(cur["owner_pid"]):
+        return None  # its process is gone: a crash leftover, reconciled by reading the blog
+    return f"pid {cur['owner_pid']} on {cur.get('owner_host')} (heartbeat {cur.get('heartbeat_at')})" if fresh else None
+
+
+def heartbeat(db: sqlite_utils.Database, pub_id: int) -> None:
+    """The owner of a `publishing` row is still at work (wall-clock time, whatever clock the job runs on)."""
+    db["publications"].update(pub_id, {"heartbeat_at": now(), **owner()})
 
 
 def idempotency_key(draft_id: int, platform: str) -> str:
@@ -38,9 +70,10 @@ def begin(db: sqlite_utils.Database, draft_id: int, platform: str, at: str | Non
         if cur is None:
             return db["publications"].insert({
                 "draft_id": draft_id, "platform": platform, "idempotency_key": key, "state": "publishing",
-                "created_at": at, "updated_at": at, "attempts": 1}).last_pk
+                "created_at": at, "updated_at": at, "attempts": 1, "heartbeat_at": now(), **owner()}).last_pk
         db["publications"].update(cur["id"], {"state": "publishing", "updated_at": at, "error": None,
-                                              "attempts": (cur["attempts"] or 0) + 1})
+                                              "attempts": (cur["attempts"] or 0) + 1, "heartbeat_at": now(),
+                                              **owner()})
         return cur["id"]
 
 
@@ -70,6 +103,21 @@ def record_found(db: sqlite_utils.Database, draft_id: int, platform: str, url: s
         pub_id = cur["id"] if cur else begin(db, draft_id, platform, at)
         mark_published(db, pub_id, url, remote_id, at)
     return pub_id
+
+
+def mark_uncertain(db: sqlite_utils.Database, draft_id: int, platform: str, url: str, why: str,
+                   at: str | None = None) -> None:
+    """A post that may be this draft's (same title and opening, no blogbot key) is on the blog: not claimed, not
+    published again; the row waits as `uncertain` with that post's URL until a person decides."""
+    at = at or now()
+    with db.conn:
+        cur = get(db, draft_id, platform)
+        if cur is None:
+            db["publications"].insert({
+                "draft_id": draft_id, "platform": platform, "idempotency_key": idempotency_key(draft_id, platform),
+                "state": "uncertain", "created_at": at, "updated_at": at, "attempts": 0, "error": why, "url": url})
+        elif cur["state"] != "published":
+            mark(db, cur["id"], "uncertain", why, url=url, at=at)
 
 
 def mark_needs_login(db: sqlite_utils.Database, draft_id: int, platform: str, error: str,
@@ -133,10 +181,22 @@ def needing_login(db: sqlite_utils.Database) -> list[str]:
     return sorted({r["platform"] for r in db.query("select platform from publications where state = 'needs_login'")})
 
 
+def claimed_by(db: sqlite_utils.Database, platform: str, url: str, draft_id: int) -> int | None:
+    """The other draft whose publication on `platform` already is the post at `url`, if any."""
+    r = row(db, "select draft_id from publications where platform = ? and url = ? and draft_id != ? "
+                "and state = 'published'", (platform, url, draft_id))
+    return r["draft_id"] if r else None
+
+
+def all_published(db: sqlite_utils.Database, draft_id: int, platforms: list[str]) -> bool:
+    """Is the draft published on every one of `platforms`?"""
+    states = summary(db, draft_id)
+    return bool(platforms) and all(states.get(p) == "published" for p in platforms)
+
+
 def summary(db: sqlite_utils.Database, draft_id: int) -> dict[str, str]:
     return {r["platform"]: r["state"] for r in db.query(
         "select platform, state from publications where draft_id = ?", (draft_id,))}
-
 
 
 def recent(db: sqlite_utils.Database, draft_id: int | None = None, limit: int = 10) -> list[dict[str, Any]]:
@@ -145,3 +205,9 @@ def recent(db: sqlite_utils.Database, draft_id: int | None = None, limit: int = 
     if draft_id is not None:
         return list(db.query(q + " where draft_id = ? order by id", [draft_id]))
     return list(db.query(q + " order by updated_at desc limit ?", [limit]))
+
+
+def last_published(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    """The most recent publication that went out (platform, url, updated_at, draft_id)."""
+    return row(db, "select platform, url, updated_at, draft_id from publications where state = 'published' "
+                   "order by updated_at desc limit 1")

@@ -13,7 +13,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.core.clock import now
-from bot.core.errors import InputError
+from bot.core.errors import InputError, disk_full
 
 DB_NAME = "blogbot.db"
 
@@ -149,6 +149,13 @@ def _draft_targets(db: sqlite_utils.Database) -> None:
     db.execute("update schedule_state set job = 'tune' where job = 'retune'")
 
 
+@migration("0009_publication_owner")
+def _publication_owner(db: sqlite_utils.Database) -> None:
+    # Who holds a `publishing` row: a live owner's row is never taken for a crash leftover.
+    for col in ("owner_pid", "owner_host", "heartbeat_at"):
+        db["publications"].add_column(col, int if col == "owner_pid" else str)
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply every migration not yet recorded, each in its own transaction. Returns the names applied."""
     if "_migrations" not in db.table_names():
@@ -180,7 +187,16 @@ class Connection(sqlite3.Connection):
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._depth -= 1
         if self._depth == 0:
-            self.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type:
+                if self.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
+                    self.execute("ROLLBACK")
+                return False
+            try:
+                self.execute("COMMIT")
+            except sqlite3.Error:  # e.g. the disk filled up at commit: nothing of the transaction stays
+                if self.in_transaction:
+                    self.execute("ROLLBACK")
+                raise
         return False
 
 
@@ -201,13 +217,96 @@ def open_db(data_dir: Path) -> sqlite_utils.Database:
     try:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False, factory=Connection)
         conn.execute("PRAGMA busy_timeout = 30000")
+        check(conn, path)  # before anything is written
         conn.execute("PRAGMA journal_mode = wal")
         conn.execute("PRAGMA synchronous = normal")
         db = sqlite_utils.Database(conn)
         migrate(db)
     except sqlite3.DatabaseError as exc:
+        if disk_full(exc):
+            raise InputError(f"{path}: cannot open the database: the disk is full or not writable ({exc}); "
+                             "free some space and run the command again") from None
         raise InputError(f"{path}: cannot open the database: {exc}") from None
     return db
+
+
+def check(conn: sqlite3.Connection, path: Path) -> None:
+    """PRAGMA quick_check: a store with damaged pages is refused before anything reads or writes it."""
+    try:
+        problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        if disk_full(exc):
+            raise
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        conn.close()
+        lines = [ln.strip() for p in problems for ln in p.splitlines() if ln.strip() and "***" not in ln]
+        raise InputError(
+            f"{path}: the database is damaged ({'; '.join(lines[:2])[:200]}); nothing was written. Restore a "
+            f"backup with `blogbot restore FILE` (made by `blogbot backup FILE`), or move {path.name} aside to "
+            "start empty; `sqlite3 blogbot.db .recover` may save what is readable")
+
+
+def backup(db: sqlite_utils.Database, dest: Path) -> int:
+    """Copy the store to `dest` with SQLite's online backup API (consistent while other processes write);
+    written beside `dest` first, checked, then moved into place. Returns its size in bytes."""
+    dest = dest.expanduser().resolve()
+    tmp = dest.with_name(f".{dest.name}.partial")
+    tmp.unlink(missing_ok=True)
+    out = sqlite3.connect(tmp)
+    try:
+        db.conn.backup(out, pages=1024)
+        if out.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            raise InputError(f"{dest}: the copy did not check out; the store was left as it is")
+        out.execute("PRAGMA journal_mode = delete")
+    finally:
+        out.close()
+    os.replace(tmp, dest)
+    return dest.stat().st_size
+
+
+def restore(data_dir: Path, src: Path) -> Path:
+    """Replace the store in data_dir by the backup `src` (checked first: a damaged or foreign file is refused);
+    the store it replaces is kept as blogbot.db.before-restore. Returns the store's path."""
+    src = src.expanduser().resolve()
+    if not src.is_file():
+        raise InputError(f"{src}: file not found")
+    try:
+        conn = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+        try:
+            ok = conn.execute("PRAGMA quick_check").fetchone()[0]
+            tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{src}: not a blogbot backup ({exc})") from None
+    if ok != "ok":
+        raise InputError(f"{src}: the backup is damaged ({ok}); nothing was changed")
+    if not {"_migrations", "posts", "drafts", "publications"} <= tables:
+        raise InputError(f"{src}: not a blogbot backup (no posts/drafts/publications tables); nothing was changed")
+    ensure_writable_dir(data_dir)
+    path = data_dir / DB_NAME
+    tmp = data_dir / f".{DB_NAME}.restore"
+    tmp.unlink(missing_ok=True)
+    s_conn, d_conn = sqlite3.connect(f"file:{src}?mode=ro", uri=True), sqlite3.connect(tmp)
+    try:
+        s_conn.backup(d_conn)
+    finally:
+        s_conn.close()
+        d_conn.close()
+    if path.exists():
+        try:
+            with sqlite3.connect(path) as old:  # fold the WAL in, so the kept copy is whole in one file
+                old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.DatabaseError:  # a damaged store (the reason to restore) is kept as it is, WAL and all
+            for suffix in ("-wal", "-shm"):
+                if (data_dir / f"{DB_NAME}{suffix}").exists():
+                    os.replace(data_dir / f"{DB_NAME}{suffix}", data_dir / f"{DB_NAME}.before-restore{suffix}")
+        os.replace(path, data_dir / f"{DB_NAME}.before-restore")
+    for suffix in ("-wal", "-shm"):
+        (data_dir / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
+    os.replace(tmp, path)
+    return path
 
 
 @contextmanager

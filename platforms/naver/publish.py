@@ -17,6 +17,7 @@ from platforms.publishkit import (
     body_saved,
     check_draft,
     checkpoint,
+    found,
     http_get,
     matches,
     plain_text,
@@ -155,16 +156,22 @@ class NaverPublisher(Driver):
         return PublishResult(url=url, remote_id=no, verified=True)
 
     def find_published(self, draft: Draft) -> PublishResult | None:
+        """The draft's post (its key: verified), else one that may be it (title and opening, no key), else None."""
+        maybe = None
         for it in self._list():
             if not same_title(it.get("titleWithInspectMessage", ""), draft.title):
                 continue
             no = str(it["logNo"])
+            url = self.urls["post"].format(no=no)
             if it.get("notOpen"):
-                return PublishResult(url=self.urls["post"].format(no=no), remote_id=no, verified=True)
+                maybe = maybe or found("possible", url, no)  # private: title only, a person decides
+                continue
             status, title, body = self._read(no)
-            if status == 200 and matches(draft, title, body):
-                return PublishResult(url=self.urls["post"].format(no=no), remote_id=no, verified=True)
-        return None
+            kind = matches(draft, title, body) if status == 200 else None
+            if kind == "key":
+                return found(kind, url, no)
+            maybe = maybe or found(kind, url, no)
+        return maybe
 
 
 def make_publisher(cfg: Config, browser_ctx: Any, settings: PlatformPublish) -> NaverPublisher:

@@ -17,6 +17,7 @@ from platforms.publishkit import (
     body_saved,
     check_draft,
     checkpoint,
+    found,
     http_get,
     matches,
     same_title,
@@ -186,17 +187,22 @@ class TistoryPublisher(Driver):
             raise TransientError(f"tistory: owner post list answered HTTP {resp.status}") from None
 
     def find_published(self, draft: Draft) -> PublishResult | None:
-        """The post of this draft if it is on the blog: same title, and the draft's key or opening words."""
+        """The post of this draft if it is on the blog (same title and its key: verified), else a post that may be it
+        (same title and opening, no key: not verified), else None."""
+        maybe = None
         for it in self._owner_list(draft.title):
             if not same_title(it.get("title", ""), draft.title):
                 continue
             url = f"{self.urls['blog']}/{it['id']}"
             if it.get("visibility") != "PUBLIC":
-                return PublishResult(url=url, remote_id=str(it["id"]), verified=True)  # private: title only
+                maybe = maybe or found("possible", url, str(it["id"]))  # private: title only, a person decides
+                continue
             status, text = http_get(url, self.cfg)
-            if status == 200 and matches(draft, *self._parse_post(text)):
-                return PublishResult(url=url, remote_id=str(it["id"]), verified=True)
-        return None
+            kind = matches(draft, *self._parse_post(text)) if status == 200 else None
+            if kind == "key":
+                return found(kind, url, str(it["id"]))
+            maybe = maybe or found(kind, url, str(it["id"]))
+        return maybe
 
 
 def make_publisher(cfg: Config, browser_ctx: Any, settings: PlatformPublish) -> TistoryPublisher:

@@ -16,6 +16,7 @@ from platforms.publishkit import (
     body_saved,
     check_draft,
     checkpoint,
+    found,
     http_post_json,
     matches,
     same_title,
@@ -146,12 +147,17 @@ class VelogPublisher(Driver):
             self.whoami()
         posts = self._gql(S.LIST_POSTS, {"username": self.account, "limit": 50, "cursor": None}).get("posts") or []
         candidates += [p["url_slug"] for p in posts if same_title(p.get("title", ""), draft.title)]
+        maybe = None
         for slug in dict.fromkeys(candidates):
             post = self._gql(S.READ_POST, {"username": self.account, "url_slug": slug}).get("post")
-            if post and matches(draft, post.get("title", ""), post.get("body", "")):
-                return PublishResult(url=self.urls["post"].format(user=self.account, slug=post["url_slug"]),
-                                     remote_id=str(post.get("id")), verified=True)
-        return None
+            kind = matches(draft, post.get("title", ""), post.get("body", "")) if post else None
+            if kind:
+                hit = found(kind, self.urls["post"].format(user=self.account, slug=post["url_slug"]),
+                            str(post.get("id")))
+                if kind == "key":
+                    return hit
+                maybe = maybe or hit
+        return maybe
 
 
 def make_publisher(cfg: Config, browser_ctx: Any, settings: PlatformPublish) -> VelogPublisher:

@@ -17,7 +17,7 @@ app = typer.Typer(
 )
 
 # Command groups, one module each; every module registers its commands on `app`.
-COMMAND_MODULES = ["core", "corpus", "topics", "schedule", "style", "crawl", "publish", "model"]
+COMMAND_MODULES = ["core", "corpus", "topics", "schedule", "style", "crawl", "publish", "model", "store"]
 
 
 def _print_version(value: bool) -> None:

@@ -102,7 +102,7 @@ def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events
     try:
         lock.acquire(timeout=wait, poll_interval=0.2)
     except Timeout:
-        reason = f"another publish run holds {cfg.data_path / LOCK_NAME} ({_holder(cfg)}); waited {wait:g} s"
+        reason = f"another publish run holds {cfg.data_path / LOCK_NAME} ({holder(cfg)}); waited {wait:g} s"
         runlog.skipped(db, "publish", reason, platform=platform, draft_id=draft_id)
         return {"busy": 1}
     try:
@@ -112,7 +112,8 @@ def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events
         lock.release()
 
 
-def _holder(cfg: Config) -> str:
+def holder(cfg: Config) -> str:
+    """Who holds the publish lock of the data dir (pid, host, since), as written when it took it."""
     try:
         return (cfg.data_path / OWNER_NAME).read_text().strip()
     except OSError:
@@ -152,9 +153,19 @@ def _run(cfg: Config, db: sqlite_utils.Database, clock: Clock, events: Events, d
             pubs.keep_sessions(blocked)
         if blocked:
             run_.details["needs_login"] = sorted(blocked)
-        if blocked or run_.counts.get("failed") or run_.counts.get("uncertain") or run_.counts.get("in_flight"):
-            run_.status = "partial"
+        run_.status = outcome(run_.counts, bool(blocked))
         return dict(run_.counts)
+
+
+def outcome(counts: dict[str, int], blocked: bool = False) -> str:
+    """The run's status from its counts: ok; partial when something failed, waits for a login or a person while
+    something else went out; failed when nothing went out and something failed or waits for a login."""
+    went = counts.get("published", 0) + counts.get("reconciled", 0)
+    stuck = counts.get("failed", 0) + counts.get("needs_login", 0) + int(blocked)
+    held = counts.get("uncertain", 0) + counts.get("in_flight", 0)
+    if stuck and not went:
+        return "failed"
+    return "partial" if stuck or held else "ok"
 
 
 def _paced(cfg: Config, db: sqlite_utils.Database, platform: str, at: datetime) -> bool:

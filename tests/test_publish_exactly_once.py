@@ -255,3 +255,26 @@ def test_lock_wait_is_bounded(tmp_path, wait):
     finally:
         (tmp_path / "publish.go").write_text("")
     assert _result(proc) == {"published": 3}
+
+
+def test_cli_publish_while_another_run_holds_the_lock(tmp_path, cli):
+    cfg = _config(tmp_path)
+    db = open_db(cfg.data_path)
+    _approved(cfg, db, "글")
+    proc = _spawn(tmp_path, 0, hold="publish")
+    try:
+        _wait_for(tmp_path / "publish.started", proc)
+        r = cli("publish", "--wait", "0.3")
+        assert r.code == 1 and "another publish run is working" in r.err and f"pid {proc.pid}" in r.err, r.err
+        assert cli("publish", "--platform", "myspace").code == 2
+    finally:
+        (tmp_path / "publish.go").write_text("")
+    assert _result(proc) == {"published": 3}
+
+
+@pytest.mark.parametrize("counts,status", [
+    ({"published": 2}, "ok"), ({"needs_login": 3}, "failed"), ({"failed": 3}, "failed"),
+    ({"published": 1, "failed": 2}, "partial"), ({"uncertain": 1}, "partial"), ({"reconciled": 1}, "ok"),
+    ({}, "ok")])
+def test_run_status_follows_the_counts(counts, status):
+    assert publish_job.outcome(counts) == status  # never "ok: failed=3"

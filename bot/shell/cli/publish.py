@@ -44,21 +44,32 @@ def login(
 def publish(
     draft_id: int = typer.Argument(None, help="only this draft (default: every approved draft)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="do everything but the final publish action"),
-    platform: str = typer.Option(None, "--platform", help="only this platform"),
+    platform: str = typer.Option(None, "--platform", help="only this platform (the draft's others stay due)"),
+    wait: float = typer.Option(None, "--wait", min=0, help="seconds to wait for another publish run working on "
+                               "this data dir (default publish.lock_wait_s)"),
 ) -> int:
     """Publish approved drafts to their platforms, exactly once each, verified by reading the post back."""
     from bot.core import ledger
-    from jobs.publish import run
+    from jobs.publish import holder, outcome, run
 
     db = common.db()
-    counts = common.run_job(run, dry_run=dry_run, platform=platform, draft_id=draft_id)
+    if platform is not None and common.cfg().publish.get(platform) is None:
+        from bot.core.errors import InputError
+
+        raise InputError(f"--platform: no platform named \"{platform}\" to publish to; known: "
+                         f"{', '.join(common.cfg().publish.platforms)}")
+    counts = common.run_job(run, dry_run=dry_run, platform=platform, draft_id=draft_id, wait_s=wait)
+    if counts.get("busy"):
+        err_console.print(f"another publish run is working on this data dir ({holder(common.cfg())}); nothing was "
+                          "done. Try again when it ends, or pass --wait SECONDS", markup=False)
+        return 1
     console.print(", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing to publish", markup=False)
     for r in ledger.recent(db, draft_id):
         line = f"draft {r['draft_id']} {r['platform']}: {r['state']} {r['url'] or ''}"
         console.print(line.rstrip(), markup=False)
     for p in ledger.needing_login(db):
         err_console.print(f"{p} needs a login: run `blogbot login {p}`", markup=False)
-    return 1 if any(k.endswith("failed") for k in counts) else 0
+    return 1 if outcome(counts) == "failed" or any(k.endswith("failed") for k in counts) else 0
 
 
 @app.command()

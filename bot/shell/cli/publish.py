@@ -48,7 +48,9 @@ def publish(
     wait: float = typer.Option(None, "--wait", min=0, help="seconds to wait for another publish run working on "
                                "this data dir (default publish.lock_wait_s)"),
 ) -> int:
-    """Publish approved drafts to their platforms, exactly once each, verified by reading the post back."""
+    """Publish approved drafts to their platforms, exactly once each, verified by reading the post back.
+    Exit status: 0 when everything due went out; 1 when something failed or nothing could go out (a login is
+    needed, another publish run is working); see `blogbot log`."""
     from bot.core import ledger
     from jobs.publish import holder, outcome, run
 

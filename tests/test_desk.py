@@ -99,7 +99,7 @@ def test_edit_keeps_original_rescores_and_shows_diff(cfg, db, client, monkeypatc
 
     seen = []
 
-    def fake_check(cfg_, db_, d):  # the voice layer's scoring is tested on its own; here: it is called on the edit
+    def fake_check(cfg_, db_, d, **_kw):  # scoring is tested on its own; here: it is called on the edit
         seen.append(d["body_markdown"])
         return {"score": {"fidelity": 0.93, "fidelity_plain": 0.9, "reliable": True},
                 "gates": [{"name": "length", "passed": True, "detail": "long enough"}], "passed": True}
@@ -249,3 +249,27 @@ def test_deploy_files_run_real_commands(cli):
         assert r.code == 0, args
         for opt in (a for a in args if a.startswith("--")):
             assert opt in r.out, (args, opt)
+
+
+def test_style_chart_beside_the_author(cfg, db, client, monkeypatch):
+    """The chart is drawn from the author's profile and the draft's own features, once per version of the text."""
+    from types import SimpleNamespace
+
+    from bot.voice.style import features, voice
+
+    sample = "오늘은 한강에 갔어요. 바람이 좋더라고요! 다음에 또 가야지 ㅎㅎ"
+    author = features.features(features.analyze(sample).counts)
+    calls = []
+
+    def fake_load(cfg_, db_):  # fitting the real style model takes minutes; its chart input is a profile
+        calls.append(1)
+        return SimpleNamespace(profile=lambda: {"features": author})
+
+    monkeypatch.setattr(voice, "load", fake_load)
+    did = make_draft(cfg, db)
+    assert f'data-src="/drafts/{did}/style.png"' in client.get(f"/drafts/{did}").get_data(as_text=True)
+    r = client.get(f"/drafts/{did}/style.png")
+    assert r.status_code == 200 and r.data[:8] == b"\x89PNG\r\n\x1a\n" and len(r.data) > 10_000
+    client.get(f"/drafts/{did}/style.png")
+    assert len(calls) == 1  # kept for this version of the text
+    assert len(list((cfg.data_path / "style").glob(f"desk-draft-{did}-*.png"))) == 1

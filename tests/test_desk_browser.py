@@ -59,7 +59,7 @@ def test_token_login_approve_and_edit_rescored(cfg, db, desk, page, monkeypatch)
 
     import bot.voice.style
 
-    def paragraphs_score(cfg_, db_, d):  # a stand-in scorer: the real one fits a model (minutes on 2 cores)
+    def paragraphs_score(cfg_, db_, d, **_kw):  # a stand-in scorer: the real one fits a model (minutes on 2 cores)
         n = len([p for p in d["body_markdown"].split("\n\n") if p.strip()])
         return {"score": {"fidelity": min(1.0, n / 4), "fidelity_plain": 0.5, "reliable": True},
                 "gates": [{"name": "length", "passed": n >= 3, "detail": f"{n} paragraphs"}], "passed": n >= 3}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, send_file, url_for
 
 from bot.core import drafts, ledger
 from bot.shell import review
@@ -64,6 +64,26 @@ def rescore(draft_id: int) -> None:
 
     result = check_draft(cfg(), db(), drafts.get(db(), draft_id))
     drafts.set_score(db(), draft_id, result.get("score"), result.get("gates"))
+
+
+@bp.get("/drafts/<int:draft_id>/style.png")
+def style_chart(draft_id: int) -> Any:
+    """The author's style profile beside this draft's (bot.voice.style.chart), drawn once per version of the text.
+    The page asks for it only when a person opens it: the first fit of the style model takes a while."""
+    import hashlib
+
+    from bot.voice.style import draft_text, features, voice
+    from bot.voice.style.chart import profile_chart
+
+    d = drafts.get(db(), draft_id)
+    version = hashlib.sha1(f"{d['title']}\n{d['body_markdown']}".encode()).hexdigest()[:10]
+    out = cfg().data_path / "style" / f"desk-draft-{draft_id}-{version}.png"
+    if not out.exists():
+        prof = voice.load(cfg(), db()).profile()
+        mine = features.features(features.analyze(draft_text(d)[:cfg().style.max_chars]).counts)
+        profile_chart(prof["features"], mine, out, title=_("your posts and draft #%(id)s", id=draft_id),
+                      other_name=_("draft #%(id)s", id=draft_id))
+    return send_file(out, mimetype="image/png", max_age=0)
 
 
 @bp.post("/preview")

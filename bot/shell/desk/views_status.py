@@ -76,6 +76,7 @@ def ppl_chart(rows: list[dict[str, Any]], width: int = 560, height: int = 160) -
 def logins() -> list[dict[str, Any]]:
     import platforms
     from platforms.browser import session_path
+    from platforms.session import login_url
 
     needing = set(ledger.needing_login(db()))
     out = []
@@ -84,6 +85,7 @@ def logins() -> list[dict[str, Any]]:
         saved = datetime.fromtimestamp(p.stat().st_mtime, UTC) if p.exists() else None
         state = "needs_login" if name in needing else ("saved" if saved else "none")
         out.append({"platform": name, "state": state, "saved": when(cfg(), saved) if saved else "",
+                    "command": f"npx playwright open --save-storage={name}.json {login_url(cfg(), name)}",
                     "enabled": bool(cfg().publish.get(name) and cfg().publish.get(name).enabled)})
     return out
 

@@ -9,6 +9,13 @@
       document.querySelectorAll("article.pv").forEach(function (a) { a.hidden = a.dataset.platform !== b.dataset.pv; });
     });
   });
+  var chart = document.getElementById("style-chart");
+  if (chart) {
+    chart.addEventListener("toggle", function () {
+      var img = chart.querySelector("img");
+      if (chart.open && !img.getAttribute("src")) img.src = chart.dataset.src;
+    });
+  }
   var editor = document.getElementById("editor");
   var out = document.getElementById("live-preview");
   if (!editor || !out) return;

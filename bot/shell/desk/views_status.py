@@ -51,7 +51,7 @@ def run(run_id: int) -> Any:
     return render_template("run.html", r=r, lines=lines)
 
 
-def ppl_chart(rows: list[dict[str, Any]], width: int = 560, height: int = 160) -> dict[str, Any] | None:
+def ppl_chart(rows: list[dict[str, Any]], width: int = 640, height: int = 190) -> dict[str, Any] | None:
     """An inline SVG line chart of held-out perplexity per adapter (adapter and base), oldest first."""
     pts = [(a["version"], a["metrics"].get("held_out_ppl_adapter"), a["metrics"].get("held_out_ppl_base"))
            for a in rows if a["metrics"].get("held_out_ppl_adapter") is not None]
@@ -60,7 +60,7 @@ def ppl_chart(rows: list[dict[str, Any]], width: int = 560, height: int = 160) -
     vals = [v for _, a, b in pts for v in (a, b) if v is not None]
     lo, hi = min(vals), max(vals)
     span = (hi - lo) or 1.0
-    pad = 24
+    pad = 30
 
     def xy(i: int, v: float) -> tuple[float, float]:
         x = pad + (i * (width - 2 * pad) / max(1, len(pts) - 1))
@@ -98,7 +98,8 @@ def status() -> Any:
     for a in rows:
         a["created_local"] = when(cfg(), a["created_at"])
     return render_template("status.html", adapters=list(reversed(rows)), chart=ppl_chart(rows), logins=logins(),
-                           upcoming=upcoming(cfg()), message=request.args.get("msg"))
+                           upcoming=sorted(upcoming(cfg()), key=lambda u: (u["next_run"] is None, u["next_run"] or "")),
+                           message=request.args.get("msg"))
 
 
 @bp.post("/logins/<platform>")

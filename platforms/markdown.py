@@ -10,11 +10,12 @@ post hashes the same whichever way it came in. About 10x faster than markdownify
 from __future__ import annotations
 
 import re
+from html import escape as html_escape
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from bot.core.records import normalize_text
-from platforms.markdown_code import code_language, escape_link_text, fence, highlighter_code, video_link
+from platforms.markdown_code import code_language, escape_link_text, fence, gist_link, highlighter_code, video_link
 
 # Elements that never carry the author's text: scripts, editor chrome, ads, share/like widgets.
 NOISE = ("script", "style", "noscript", "button", "form", "input", "select", "textarea", "template",
@@ -47,6 +48,8 @@ def image_src(el: LexborNode) -> str:
 
 def clean(root: LexborNode) -> LexborNode:
     """Drop noise elements in place (and every iframe that is not an embedded video)."""
+    for n in root.css("script[src*='gist.github.com']"):  # an embedded gist: a link to it, before scripts go
+        n.replace_with(LexborHTMLParser(f"<p><a href=\"{html_escape(gist_link(n)[7:-1])}\">gist</a></p>").body.child)
     for sel in NOISE:
         for n in root.css(sel):
             n.decompose()
@@ -81,6 +84,8 @@ def _inline_node(c: LexborNode) -> str:
     if tag == "-comment":
         mark = bot_mark(c)
         return f"\n\n{mark}\n\n" if mark else ""
+    if tag == "script":
+        return gist_link(c)
     if tag == "-text":
         text = c.text_content or ""
         if "\n" in text or "\t" in text or "\r" in text or "\f" in text or "  " in text:
@@ -174,6 +179,10 @@ def _blocks(node: LexborNode) -> list[str]:
         if tag == "-comment" and bot_mark(c):
             flush()
             blocks.append(bot_mark(c))
+            continue
+        if tag == "script" and gist_link(c):
+            flush()
+            blocks.append(gist_link(c))
             continue
         if tag in SKIP:
             continue

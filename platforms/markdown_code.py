@@ -12,6 +12,11 @@ from selectolax.lexbor import LexborNode
 VIDEO_HOSTS = ("youtube.com", "youtube-nocookie.com", "youtu.be", "vimeo.com", "rmcnmv.naver.com", "tv.naver.com",
                "nmv.naver.com", "tv.kakao.com", "play-tv.kakao.com", "v.daum.net", "tvpot.daum.net",
                "videofarm.daum.net", "dailymotion.com", "twitch.tv", "serviceapi.nmv.naver.com")
+# Other embeds a blogger puts in a post on purpose (code playgrounds, maps, slides, music, posts): kept as links too.
+EMBED_HOSTS = ("codepen.io", "jsfiddle.net", "codesandbox.io", "replit.com", "stackblitz.com", "maps.google.com",
+               "map.kakao.com", "map.naver.com", "slideshare.net", "speakerdeck.com",
+               "docs.google.com", "soundcloud.com", "open.spotify.com", "instagram.com", "twitter.com",
+               "platform.twitter.com", "facebook.com", "tiktok.com", "melon.com", "figma.com", "notion.site")
 # highlight.js language names, as Tistory's code block writes them bare on <pre class="...">.
 HLJS_LANGUAGES = frozenset("""apache applescript arduino arm asciidoc aspectj autohotkey awk bash basic c clojure
 cmake coffeescript cpp crystal cs csharp css d dart delphi diff django dockerfile dos elixir elm erlang fortran
@@ -41,16 +46,34 @@ def code_language(el: LexborNode) -> str:
     return ""
 
 
+def _on(host: str, hosts: tuple[str, ...]) -> bool:
+    return any(host == h or host.endswith("." + h) for h in hosts)
+
+
 def video_link(el: LexborNode) -> str:
-    """`[title](url)` of an embedded video <iframe> (YouTube, Naver, Kakao, Vimeo...); "" for any other iframe."""
+    """`[title](url)` of an embedded video or embed <iframe> (YouTube, Naver, Kakao, Vimeo, CodePen, maps...);
+    "" for any other iframe (ads, trackers, widgets)."""
     src = (el.attributes.get("src") or el.attributes.get("data-src") or "").strip()
     if src.startswith("//"):
         src = "https:" + src
     host = urlsplit(src).netloc.lower()
-    if not src.startswith("http") or not any(host == h or host.endswith("." + h) for h in VIDEO_HOSTS):
+    if not src.startswith("http"):
         return ""
-    title = (el.attributes.get("title") or el.attributes.get("data-video-title") or "").strip() or "Video"
-    return f"[{escape_link_text(title)}]({src.replace(' ', '%20')})"
+    title = (el.attributes.get("title") or el.attributes.get("data-video-title") or "").strip()
+    if _on(host, VIDEO_HOSTS):
+        return f"[{escape_link_text(title or 'Video')}]({src.replace(' ', '%20')})"
+    if _on(host, EMBED_HOSTS) or (_on(host, ("google.com",)) and urlsplit(src).path.startswith("/maps")):
+        return f"[{escape_link_text(title or host)}]({src.replace(' ', '%20')})"
+    return ""
+
+
+def gist_link(el: LexborNode) -> str:
+    """`[gist](url)` of a GitHub gist embedded by a <script src=".../x.js">, else ""."""
+    src = (el.attributes.get("src") or "").strip()
+    if "gist.github.com/" not in src:
+        return ""
+    url = ("https:" + src if src.startswith("//") else src).removesuffix(".js")
+    return f"[gist]({url})"
 
 
 def escape_link_text(text: str) -> str:

@@ -261,3 +261,11 @@ def test_other_components_keep_text_pictures_and_links() -> None:
             '<a href="http://book.naver.com/bookdb/book_detail.php?bid=1">상세보기</a></div>')
     assert naver(book, 3) == ("![](https://bookthumb-phinf.pstatic.net/c/1.jpg)\n\n**캐스터브리지의 시장**\n\n"
                               "저자: 토마스 하디\n\n[상세보기](http://book.naver.com/bookdb/book_detail.php?bid=1)")
+
+
+def test_embeds_are_links_and_ads_are_dropped() -> None:
+    md = tistory('<p>앞</p><script src="https://gist.github.com/u/abc123.js"></script>'
+                 '<iframe src="https://codepen.io/a/embed/x" title="Pen"></iframe>'
+                 '<iframe src="https://googleads.g.doubleclick.net/pagead/ads"></iframe>'
+                 '<iframe src="https://www.google.com/recaptcha/api2/anchor"></iframe><p>뒤</p>')
+    assert md == "앞\n\n[gist](https://gist.github.com/u/abc123)\n\n[Pen](https://codepen.io/a/embed/x)\n\n뒤"

@@ -243,7 +243,7 @@ def test_deploy_files_run_real_commands(cli):
     for svc in compose["services"].values():
         assert svc["command"][0] == "blogbot"
         commands.append(svc["command"][1:])
-    assert ["ui", "--host", "0.0.0.0", "--port", "8765"] in commands and ["run"] in commands
+    assert ["ui", "--host", "0.0.0.0", "--port", "8770"] in commands and ["run"] in commands
     for args in commands:
         r = cli(*args[:1], "--help")
         assert r.code == 0, args

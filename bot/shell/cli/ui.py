@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from bot.core.console import console
@@ -10,7 +12,7 @@ from bot.shell.cli import app, common
 
 @app.command("ui")
 def ui(
-    port: int = typer.Option(None, "--port", help="port (default: ui.port in config.yaml, 8765)"),
+    port: int = typer.Option(None, "--port", help="port (default: ui.port in config.yaml, 8770)"),
     host: str = typer.Option(None, "--host", help="address to listen on (default: ui.host, 127.0.0.1)"),
     open_browser: bool = typer.Option(False, "--open", help="open the desk in the default browser"),
 ) -> int:
@@ -32,6 +34,7 @@ def ui(
     console.print(f"    {server.url}", markup=False, soft_wrap=True)
     console.print(_("Keep this address to yourself: the token in it is the desk's password. Ctrl+C stops it."),
                   markup=False)
+    sys.stdout.flush()  # the address must reach a journal or a log file now, not when the buffer fills
     if open_browser:
         import webbrowser
 

@@ -353,6 +353,14 @@ class WatchdogConfig(Section):
     max_failed_runs: int = Field(3, ge=1, description="warn when a job's last N runs all failed")
 
 
+class UiConfig(Section):
+    """`blogbot ui`, the review desk in the browser."""
+
+    host: str = Field("127.0.0.1", description="the address it listens on (0.0.0.0 only inside a container)")
+    port: int = Field(8770, ge=0, le=65535, description="0 = any free port (8765 is the sandbox's)")
+    language: Literal["ko", "en"] = Field("ko", description="the desk's language until a person picks another")
+
+
 class Config(Section):
     data_dir: Path = Path("./data")
     topics_file: Path = Path("topics.yaml")
@@ -371,6 +379,7 @@ class Config(Section):
     schedule: ScheduleConfig = ScheduleConfig()
     webhooks: list[Webhook] = []
     watchdog: WatchdogConfig = WatchdogConfig()
+    ui: UiConfig = UiConfig()
 
     # Set by load(): where the file was, so relative paths resolve against it.
     source_path: Path | None = Field(None, exclude=True)
@@ -430,14 +439,6 @@ def read_yaml_file(path: Path) -> tuple[Any, dict[tuple, int]]:
     """Parse a YAML file; return the data and a key-path → line index. Raises ConfigError naming file and line."""
     try:
         text = path.read_text(encoding="utf-8-sig")
-class UiConfig(Section):
-    """`blogbot ui`, the review desk in the browser."""
-
-    host: str = Field("127.0.0.1", description="the address it listens on (0.0.0.0 only inside a container)")
-    port: int = Field(8770, ge=0, le=65535, description="0 = any free port (8765 is the sandbox's)")
-    language: Literal["ko", "en"] = Field("ko", description="the desk's language until a person picks another")
-
-
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except UnicodeDecodeError as exc:
@@ -456,7 +457,6 @@ def format_validation(path: Path, exc: ValidationError, lines: dict[tuple, int],
     """`file:line key.path: message` for each error; `prefix` locates a sub-document (a list item)."""
     msgs = []
     for err in exc.errors():
-    ui: UiConfig = UiConfig()
         loc = prefix + tuple(err["loc"])
         key = ".".join(str(p) for p in loc) or "(top level)"
         line = None

@@ -79,7 +79,10 @@ def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events
 def _sync_queue(cfg: Config, db: sqlite_utils.Database, events: Events) -> None:
     """topics.yaml → the queue table; on a broken file, the last good copy (and the error announced once)."""
     good, err_file = cfg.data_path / LAST_GOOD_TOPICS, cfg.data_path / TOPICS_ERROR
-    rules = {"timezone": cfg.schedule.timezone, "max_chars": cfg.generate.max_topic_chars}
+    import platforms
+
+    rules = {"timezone": cfg.schedule.timezone, "max_chars": cfg.generate.max_topic_chars,
+             "platforms": platforms.names(publishes=True)}
     try:
         text = cfg.topics_path.read_bytes() if cfg.topics_path.exists() else b""
         topics.sync(db, cfg.topics_path, **rules)

@@ -55,7 +55,11 @@ def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events
     Every file is read and parsed before anything is written; then the whole run (its posts, its files rows and
     its `runs` row) is one transaction: a full disk or any error leaves the store exactly as it was."""
     seen: Counter = Counter()
-    pending = _scan(db, cfg, paths, seen)
+    try:
+        pending = _scan(db, cfg, paths, seen)
+    except Exception:  # a bad or missing file: nothing written, the run is in the log as failed with why
+        with job_run(db, "ingest", paths=[str(p) for p in paths]):
+            raise
     try:
         with transaction(db), job_run(db, "ingest", paths=[str(p) for p in paths]) as r:
             r.counts.update(seen)

@@ -90,9 +90,15 @@ def test_secret_file_readable_by_others_is_refused(tmp_path: Path) -> None:
     sf = tmp_path / "secrets.env"
     sf.write_text("A=b\n", encoding="utf-8")
     os.chmod(sf, 0o644)
-    cfg = load_config(write(tmp_path, f"secrets_file: {sf.name}\n"))
+    with pytest.raises(ConfigError, match=r"config.yaml:1 secrets_file: .*readable by others.*chmod 600"):
+        load_config(write(tmp_path, f"secrets_file: {sf.name}\n"))  # at load, not when a webhook fires
+    os.chmod(sf, 0o600)
+    cfg = load_config(tmp_path / "config.yaml")
+    os.chmod(sf, 0o644)  # loosened after the load: still refused when read
     with pytest.raises(ConfigError, match="chmod 600"):
         cfg.secret("a")
+    with pytest.raises(ConfigError, match=r"secrets_file: .*missing.env does not exist"):
+        load_config(write(tmp_path, "secrets_file: missing.env\n"))
 
 
 def test_config_check_masks_secrets(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:

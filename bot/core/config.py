@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Mapping
 from datetime import timedelta
@@ -76,13 +77,40 @@ class ScheduleConfig(Section):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        return check_timezone(v)
 
+
+def check_timezone(v: str) -> str:
+    """An IANA timezone name, else a ValueError naming valid ones."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f'unknown timezone "{v}"; valid: an IANA name such as Asia/Seoul, UTC, '
+                         "America/New_York") from None
+    return v
+
+
+LOCALE_RE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-(?:[A-Z]{2}|[0-9]{3}))?$")
+
+
+def check_locale(v: str) -> str:
+    """A BCP 47 language tag of a real language (ko-KR, en-US), else a ValueError naming valid ones."""
+    ok = bool(LOCALE_RE.match(v))
+    if ok:
         try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f'unknown timezone "{v}"') from None
-        return v
+            from babel import Locale, UnknownLocaleError
+
+            try:
+                Locale.parse(v, sep="-")
+            except (UnknownLocaleError, ValueError):
+                ok = False
+        except ImportError:  # babel absent: the shape is checked
+            pass
+    if not ok:
+        raise ValueError(f'"{v}" is not a locale; valid: a language tag such as ko-KR, en-US, ja-JP')
+    return v
 
 
 class ModelConfig(Section):
@@ -192,6 +220,19 @@ class Source(Section):
     username: str | None = None
     base_url: str | None = Field(None, description="the site's root, when it is not the platform's own (tests)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pasted_url(cls, data: Any) -> Any:
+        """A blog's address pasted as a source: say what to write instead."""
+        text = data if isinstance(data, str) else None
+        if isinstance(data, dict):
+            text = next((str(v) for k, v in data.items() if k in ("blog_id", "blog", "username")
+                         and "/" in str(v or "")), None)
+        if text is None:
+            return data
+        raise ValueError(f'"{text}" is an address; a source names the platform and the blog, e.g. '
+                         f"{source_hint(text)}")
+
     @model_validator(mode="after")
     def _account(self, info: ValidationInfo) -> Source:
         specs = (info.context or {}).get("platforms")
@@ -211,6 +252,20 @@ class Source(Section):
         return str(self.blog_id or self.blog or self.username)
 
 
+def source_hint(url: str) -> str:
+    """What to write in `sources:` for a blog address (Naver, Tistory, Velog), else the general form."""
+    m = re.search(r"blog\.naver\.com/(?:PostList\.naver\?blogId=)?([A-Za-z0-9_-]+)", url)
+    if m:
+        return f"{{platform: naver, blog_id: {m.group(1)}}}"
+    m = re.search(r"([A-Za-z0-9-]+)\.tistory\.com", url)
+    if m:
+        return f"{{platform: tistory, blog: {m.group(1)}}}"
+    m = re.search(r"velog\.io/@([A-Za-z0-9_-]+)", url)
+    if m:
+        return f"{{platform: velog, username: {m.group(1)}}}"
+    return "{platform: naver, blog_id: myblog} (tistory: blog, velog: username)"
+
+
 class CrawlConfig(Section):
     user_agent: str = "blogbot/0.1 (+https://github.com/blogbot/blogbot; reads the owner's own posts)"
     timeout_s: float = Field(20.0, gt=0)
@@ -222,6 +277,11 @@ class CrawlConfig(Section):
     respect_robots: bool = True
     timezone: str = "Asia/Seoul"
 
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        return check_timezone(v)
+
 
 class BrowserConfig(Section):
     executable_path: str = "/usr/bin/chromium"
@@ -231,6 +291,16 @@ class BrowserConfig(Section):
     timeout_ms: int = Field(30_000, ge=1000)
     navigation_timeout_ms: int = Field(45_000, ge=1000)
     overlay_wait_ms: int = Field(1500, ge=0, description="how long to wait for an optional popup (help, draft restore)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        return check_timezone(v)
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, v: str) -> str:
+        return check_locale(v)
 
 
 class PlatformPublish(Section):
@@ -425,7 +495,38 @@ def _line_index(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
     return out
 
 
+class StrictYAMLError(yaml.MarkedYAMLError):
+    """Valid YAML that blogbot refuses (a key twice in one mapping, an impossible date)."""
+
+
+DATE_FORMS = "YYYY-MM-DD, YYYY-MM-DD HH:MM or YYYY-MM-DDTHH:MM:SS+09:00 (e.g. 2025-06-01)"
+
+
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key given twice in one mapping (naming both lines) instead of keeping
+    the last, and a date that does not exist (2025-13-45) instead of a traceback."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for k, v in node.value:
+            key = k.value if isinstance(k, yaml.ScalarNode) else None
+            if key is not None and key in seen:
+                raise StrictYAMLError(None, None, f"{key}: the key is given twice (lines {seen[key]} and "
+                                      f"{k.start_mark.line + 1}); keep one", k.start_mark)
+            if key is not None:
+                seen[key] = k.start_mark.line + 1
+            if v.tag == "tag:yaml.org,2002:timestamp":
+                try:
+                    self.construct_yaml_timestamp(v)
+                except ValueError as exc:
+                    raise StrictYAMLError(None, None, f"{key}: {v.value!r} is not a date ({exc}); valid: "
+                                          f"{DATE_FORMS}", v.start_mark) from None
+        return super().construct_mapping(node, deep)
+
+
 def yaml_error(path: Path, exc: yaml.YAMLError) -> ConfigError:
+    if isinstance(exc, StrictYAMLError):
+        return ConfigError(f"{path}:{exc.problem_mark.line + 1} {exc.problem}")
     mark = getattr(exc, "problem_mark", None)
     where = f"{path}:{mark.line + 1}" if mark else str(path)
     problem = getattr(exc, "problem", None) or str(exc)
@@ -447,7 +548,7 @@ def read_yaml_file(path: Path) -> tuple[Any, dict[tuple, int]]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
         node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=StrictLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise yaml_error(path, exc) from None
     return data, (_line_index(node) if node is not None else {})
@@ -495,7 +596,28 @@ def load(path: Path | str | None = None, platforms: Mapping[str, PlatformSpec] |
     except ValidationError as exc:
         raise format_validation(p, exc, lines) from None
     cfg.source_path = p.resolve()
+    problem = secrets_problem(cfg)
+    if problem:
+        raise ConfigError(f"{p}:{lines.get(('secrets_file',), '?')} secrets_file: {problem}")
     return _env_overrides(cfg)
+
+
+def secrets_problem(cfg: Config) -> str | None:
+    """Why the configured secrets file cannot be used (missing, not a file, readable by others), or None."""
+    if cfg.secrets_file is None:
+        return None
+    path = cfg.resolve(cfg.secrets_file)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return f"{path} does not exist; create it (KEY=value lines) with mode 600, or remove secrets_file"
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror})"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a file"
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        return f"{path} is readable by others (mode {stat.S_IMODE(st.st_mode):o}); run `chmod 600 {path}`"
+    return None
 
 
 def _check_platform_names(path: Path, data: dict, lines: dict[tuple, int],
@@ -505,6 +627,12 @@ def _check_platform_names(path: Path, data: dict, lines: dict[tuple, int],
     if not isinstance(section, dict):
         return
     known = [n for n, s in platforms.items() if s.publishes]
+    defaults = section.get("default_platforms")
+    for i, name in enumerate(defaults if isinstance(defaults, list) else []):
+        if name not in known:
+            line = lines.get(("publish", "default_platforms", i)) or lines.get(("publish", "default_platforms"))
+            raise ConfigError(f"{path}:{line} publish.default_platforms: no platform named \"{name}\" to publish "
+                              f"to; known: {', '.join(known)}")
     for key in section:
         if key not in PublishConfig.model_fields and key not in known:
             line = lines.get(("publish", key))

@@ -178,7 +178,13 @@ def last_success(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
 
 
 def needing_login(db: sqlite_utils.Database) -> list[str]:
-    return sorted({r["platform"] for r in db.query("select platform from publications where state = 'needs_login'")})
+    return sorted(needing_login_since(db))
+
+
+def needing_login_since(db: sqlite_utils.Database) -> dict[str, str]:
+    """{platform: when a publication last met its login page} for the platforms with rows waiting for a login."""
+    return {r["platform"]: r["t"] for r in db.query(
+        "select platform, max(updated_at) t from publications where state = 'needs_login' group by platform")}
 
 
 def claimed_by(db: sqlite_utils.Database, platform: str, url: str, draft_id: int) -> int | None:

@@ -81,9 +81,11 @@ class QueueFile:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_file(path: Path, timezone: str = DEFAULT_TZ, max_chars: int = MAX_TOPIC_CHARS) -> QueueFile:
+def read_file(path: Path, timezone: str = DEFAULT_TZ, max_chars: int = MAX_TOPIC_CHARS,
+              platforms: list[str] | None = None) -> QueueFile:
     """Parse topics.yaml. Errors name the file, line and entry; a missing file is an empty queue. A `not_before`
-    without a timezone is in `timezone` (schedule.timezone); topics are at most `max_chars` long."""
+    without a timezone is in `timezone` (schedule.timezone); topics are at most `max_chars` long; a topic's
+    `platforms` must be among `platforms` (the caller passes the registry's publishing names; None: unchecked)."""
     if not path.exists():
         return QueueFile([])
     data, lines = read_yaml_file(path)
@@ -101,6 +103,11 @@ def read_file(path: Path, timezone: str = DEFAULT_TZ, max_chars: int = MAX_TOPIC
             entry = TopicEntry.model_validate(item, context={"timezone": timezone, "max_chars": max_chars})
         except ValidationError as exc:
             raise format_validation(path, exc, lines, prefix=(i,)) from None
+        for j, name in enumerate(entry.platforms):
+            if platforms is not None and name not in platforms:
+                line = lines.get((i, "platforms", j)) or lines.get((i, "platforms")) or lines.get((i,), "?")
+                raise ConfigError(f'{path}:{line} {i}.platforms: no platform named "{name}" to publish to; '
+                                  f"known: {', '.join(platforms)}")
         tid = topic_id(entry.topic)
         if tid in seen:
             warnings.append(f"{path}:{lines.get((i,), '?')}: repeats the topic at line {seen[tid]}: "
@@ -112,10 +119,10 @@ def read_file(path: Path, timezone: str = DEFAULT_TZ, max_chars: int = MAX_TOPIC
 
 
 def sync(db: sqlite_utils.Database, path: Path, timezone: str = DEFAULT_TZ,
-         max_chars: int = MAX_TOPIC_CHARS) -> QueueFile:
+         max_chars: int = MAX_TOPIC_CHARS, platforms: list[str] | None = None) -> QueueFile:
     """Bring the queue table in line with the file: new topics queued, order and fields refreshed,
     topics removed from the file kept (with their state) but no longer eligible."""
-    qf = read_file(path, timezone, max_chars)
+    qf = read_file(path, timezone, max_chars, platforms)
     from bot.core.posts import live_titles
 
     published_titles = {_norm(t) for t in live_titles(db)}

@@ -49,19 +49,38 @@ def model_usage(db: sqlite_utils.Database) -> dict[str, Any]:
     return out
 
 
+def logins_needed(cfg: Config, db: sqlite_utils.Database) -> list[str]:
+    """The enabled platforms that cannot publish without a person logging in: no saved login yet (known before
+    the first publish), or a publication met the login page after the saved login was written."""
+    import platforms
+    from platforms.browser import session_path
+
+    out = set()
+    for p in platforms.names(login=True):
+        pc = cfg.publish.get(p)
+        if pc is not None and pc.enabled and not pc.local and not session_path(cfg, p).exists():
+            out.add(p)
+    for p, t in ledger.needing_login_since(db).items():
+        path, met = session_path(cfg, p), parse_ts(t)
+        saved = datetime.fromtimestamp(path.stat().st_mtime, UTC) if path.exists() else None
+        if saved is None or met is None or saved <= met:
+            out.add(p)
+    return sorted(out)
+
+
 # --- watchdog: what a person must look at --------------------------------------------------------------------
 
 
 def watchdog(cfg: Config, db: sqlite_utils.Database, at: datetime | None = None) -> dict[str, Any]:
     """Last publish per platform, drafts waiting for review, logins needed, next runs, and the warnings that make
     `blogbot status --check` fail (long silence, a login needed, a job failing again and again)."""
-    from bot.core.ledger import last_success, needing_login
+    from bot.core.ledger import last_success
     from bot.shell.scheduler import holder, upcoming
 
     at = at or datetime.now(UTC)
     by_platform = dict(sorted(last_success(db).items()))
     review = drafts.waiting_review(db)
-    login = needing_login(db)
+    login = logins_needed(cfg, db)
     warnings = []
     last = max((parse_ts(v["at"]) for v in by_platform.values()), default=None)
     first = parse_ts(runlog.first_started(db))

@@ -22,6 +22,8 @@ WXR_NS = {
     "dc": "http://purl.org/dc/elements/1.1/",
 }
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+# `---` then `key: value` lines and no closing `---`: a front matter left open (not a thematic break)
+UNCLOSED_FRONT_MATTER = re.compile(r"\A---[ \t]*\n\s*[A-Za-z_][\w-]*:(?:[ \t]|$)", re.M)
 
 
 # --- decoding ------------------------------------------------------------------------------------------------
@@ -158,6 +160,9 @@ def read_markdown(text: str, path: Path) -> Post:
         if not isinstance(meta, dict):
             raise InputError(f"{path}:2: front matter must be a mapping (title:, date:, tags:, category:)")
         body = text[m.end():]
+    elif UNCLOSED_FRONT_MATTER.match(text):
+        raise InputError(f"{path}:1: the front matter opened here is never closed; add a line `---` after its "
+                         "last field (title:, date:, tags:, category:)")
     body = normalize_text(body)
     title = str(meta.get("title") or "").strip()
     if not title:

@@ -28,6 +28,30 @@ def config_check() -> None:
     # YAML meant to be read back (`config check > effective.yaml`): raw bytes, no wrapping, no colour
     write_data(f"# config: {where} — valid\n"
                + yaml.safe_dump(masked_dump(c), allow_unicode=True, sort_keys=False, width=1 << 30))
+    for w in config_warnings(c):
+        err_console.print(f"warning: {w}", markup=False, soft_wrap=True)
+
+
+def config_warnings(c) -> list[str]:
+    """What a valid config would still do wrong: publish to the local sandbox instead of a blog."""
+    from bot.core import topics
+
+    out = []
+    local = [n for n in c.publish.enabled() if c.publish.platforms[n].local]
+    for n in local:
+        if n in c.publish.defaults():
+            out.append(f"topics without `platforms:` are published to {n}, the local imitation, not a real blog "
+                       "(enable a real platform, or set publish.default_platforms)")
+    try:
+        entries = topics.read_file(c.topics_path, c.schedule.timezone, c.generate.max_topic_chars).entries
+    except Exception as exc:  # the topics file's own errors are reported by `topics list` and the draft job
+        return [*out, f"{c.topics_path}: {exc}"]
+    for n in local:
+        named = [e.topic for e in entries if n in e.platforms]
+        if named:
+            out.append(f"{len(named)} topic(s) in {c.topics_path.name} name {n}, the local imitation: "
+                       + ", ".join(repr(t) for t in named[:3]))
+    return out
 
 
 @app.command()
@@ -36,8 +60,10 @@ def status(
     check: bool = typer.Option(False, "--check", help="health check: exit 1 with the reasons when a warning holds"),
 ) -> int:
     """Corpus, queue, last runs, active adapter, publishing, review, logins, next runs and warnings."""
+    from bot.core.runlog import reconcile_interrupted
     from bot.shell.report import gather
 
+    reconcile_interrupted(common.db())  # runs whose process is gone read `interrupted` here as in `log`
     info = gather(common.cfg(), common.db())
     if check:
         for w in info["warnings"]:

@@ -26,8 +26,8 @@ def topics_add(
     from bot.core import topics_file
 
     c = common.cfg()
-    text = topics_file.add(c.topics_path, topic, _split(tags), _split(platforms), not_before, notes, position,
-                           **_limits(c))
+    text = topics_file.add(c.topics_path, topic, _split(tags), _known_platforms(_split(platforms)), not_before, notes,
+                           position, **_limits(c))
     _sync(c)
     console.print(f"added to {c.topics_path}: {text}", markup=False)
 
@@ -38,7 +38,7 @@ def topics_list(all_: bool = typer.Option(False, "--all", help="also topics remo
     from bot.core import topics
 
     c, db = common.cfg(), common.db()
-    topics.sync(db, c.topics_path)
+    topics.sync(db, c.topics_path, **_rules(c))
     t = Table(title=f"topics — {c.topics_path}", title_justify="left")
     for col in ("#", "id", "state", "topic", "tags", "not before"):
         t.add_column(col)
@@ -59,10 +59,29 @@ def _limits(c) -> dict:
     return {"timezone": c.schedule.timezone, "max_chars": c.generate.max_topic_chars}
 
 
+def _rules(c) -> dict:
+    """What the queue is checked against when it is read: _limits and the registry's publishing platforms."""
+    import platforms
+
+    return {**_limits(c), "platforms": platforms.names(publishes=True)}
+
+
+def _known_platforms(names: list[str] | None) -> list[str] | None:
+    """--platforms checked before topics.yaml is touched."""
+    import platforms
+    from bot.core.errors import InputError
+
+    known = platforms.names(publishes=True)
+    for n in names or []:
+        if n not in known:
+            raise InputError(f'--platforms: no platform named "{n}" to publish to; known: {", ".join(known)}')
+    return names
+
+
 def _sync(c) -> None:
     from bot.core import topics
 
-    topics.sync(common.db(), c.topics_path, **_limits(c))
+    topics.sync(common.db(), c.topics_path, **_rules(c))
 
 
 @topics_app.command("edit")

@@ -179,7 +179,8 @@ def test_runs_status_and_login_upload(cfg, db, client, tmp_path: Path):
     assert "crawl" in page and "model missing" in page
     page = text(client.get("/runs?job=draft"))
     assert "model missing" in page and "posts=7" not in page
-    assert "posts=7" in text(client.get("/runs?status=ok"))
+    assert "posts=7" in text(client.get("/runs?status=ok&days=1"))
+    assert "posts=7" not in text(client.get("/runs?status=failed"))
     run_id = next(db.query("select id from runs where job = 'crawl'"))["id"]
     assert "read 7 posts" in text(client.get(f"/runs/{run_id}"))
     db["adapters"].insert({"version": "v1", "created_at": "2026-03-01T00:00:00+00:00", "path": "x",

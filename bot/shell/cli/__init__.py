@@ -22,7 +22,7 @@ COMMAND_MODULES = ["core", "corpus", "topics", "schedule", "style", "crawl", "pu
 
 def _print_version(value: bool) -> None:
     if value:
-        from bot.shell.desk.app import version
+        from bot.shell.desk.common import version
 
         typer.echo(f"blogbot {version()}")
         raise typer.Exit()

@@ -10,7 +10,7 @@ from flask import Blueprint, redirect, render_template, request, send_file, url_
 from bot.core import drafts, ledger
 from bot.shell import review
 from bot.shell.desk import render
-from bot.shell.desk.app import _, cfg, db, start_job
+from bot.shell.desk.common import _, cfg, db, start_job
 
 bp = Blueprint("drafts", __name__)
 
@@ -23,9 +23,10 @@ def index() -> Any:
     state = request.args.get("state", "pending_review")
     if state not in TABS:
         state = "pending_review"
-    counts = {r["status"]: r["n"] for r in db().query("select status, count(*) n from drafts group by status")}
+    lists = {t: drafts.by_status(db(), t) for t in TABS}
+    counts = {t: len(v) for t, v in lists.items()}
     rows = []
-    for d in reversed(drafts.by_status(db(), state)):
+    for d in reversed(lists[state]):
         ok, total = render.gate_counts(d.get("gates"))
         rows.append({**d, "fidelity": render.fidelity(d.get("score")), "gates_ok": ok, "gates_total": total,
                      "pubs": ledger.recent(db(), d["id"])})

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from bot.core import topics, topics_file
-from bot.shell.desk.app import _, cfg, db
+from bot.shell.desk.common import _, cfg, db
 
 bp = Blueprint("queue", __name__)
 

@@ -4,15 +4,15 @@ perplexity over time, logins (and installing one saved on another computer), the
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from bot.core import adapters, ledger, runlog
+from bot.core.clock import iso, utcnow
 from bot.core.errors import InputError
-from bot.core.store import loads
-from bot.shell.desk.app import _, cfg, db, when
+from bot.shell.desk.common import _, cfg, db, when
 
 bp = Blueprint("status", __name__)
 
@@ -22,29 +22,25 @@ JOBS = ("crawl", "tune", "draft", "publish", "ingest")
 
 @bp.get("/runs")
 def runs() -> Any:
-    job, status = request.args.get("job", ""), request.args.get("status", "")
-    where, args = [], []
-    if job in JOBS:
-        where.append("job = ?")
-        args.append(job)
-    if status in RUN_STATES:
-        where.append("status = ?")
-        args.append(status)
+    """The run log, newest first, by job, result and age."""
+    job, status, days = request.args.get("job", ""), request.args.get("status", ""), request.args.get("days", "")
     runlog.reconcile_interrupted(db())
-    sql = "select * from runs" + (" where " + " and ".join(where) if where else "") + " order by id desc limit 200"
-    rows = list(db().query(sql, args))
-    for r in rows:
-        r["counts"] = loads(r["counts"], {})
-    return render_template("runs.html", rows=rows, job=job, status=status, jobs=JOBS, states=RUN_STATES,
+    since = None
+    if days.isdigit() and int(days) > 0:
+        since = iso(utcnow() - timedelta(days=int(days)))
+    rows = runlog.find(db(), job=job if job in JOBS else None, since=since, failed=status in ("failed", "interrupted"),
+                       limit=1000 if status in RUN_STATES else 200)
+    if status in RUN_STATES:
+        rows = [r for r in rows if r["status"] == status][:200]
+    return render_template("runs.html", rows=rows, job=job, status=status, days=days, jobs=JOBS, states=RUN_STATES,
                            message=request.args.get("msg"))
 
 
 @bp.get("/runs/<int:run_id>")
 def run(run_id: int) -> Any:
-    r = next(db().query("select * from runs where id = ?", [run_id]), None)
+    r = runlog.get(db(), run_id)
     if r is None:
         abort(404)
-    r["counts"], r["details"] = loads(r["counts"], {}), loads(r["details"], {})
     lines = runlog.run_log_lines(cfg().data_path, run_id)
     for ln in lines:
         ln["local"] = when(cfg(), ln["time"], "%m-%d %H:%M:%S")

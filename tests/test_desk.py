@@ -274,3 +274,31 @@ def test_style_chart_beside_the_author(cfg, db, client, monkeypatch):
     client.get(f"/drafts/{did}/style.png")
     assert len(calls) == 1  # kept for this version of the text
     assert len(list((cfg.data_path / "style").glob(f"desk-draft-{did}-*.png"))) == 1
+
+
+def test_publish_now_and_redraft_run_the_jobs(cfg, db, client, monkeypatch):
+    """Publish now and write again run the same jobs as the CLI and the scheduler (jobs.run_job), in the background."""
+    import jobs
+
+    calls = []
+
+    def fake_run_job(name, cfg_, db_, **options):
+        calls.append((name, {k: v for k, v in options.items() if k != "events"}))
+        if name == "draft":
+            raise RuntimeError("no model here")  # a failing job does not take the desk down
+
+    monkeypatch.setattr(jobs, "run_job", fake_run_job)
+    a, b = make_draft(cfg, db), make_draft(cfg, db, title="다시 쓸 글")
+    t = csrf(client)
+    r = client.post(f"/drafts/{a}/publish", data={"csrf": t})
+    assert r.status_code == 302 and r.headers["Location"].startswith("/runs")
+    assert drafts.get(db, a)["status"] == "approved"  # publishing now is approving it first
+    client.post(f"/drafts/{b}/redraft", data={"csrf": t})
+    for th in client.application.config["THREADS"]:
+        th.join(10)
+    assert calls == [("publish", {"draft_id": a}), ("draft", {"topic": "봄 산책"})]
+    assert drafts.get(db, b)["status"] == "rejected"
+    assert client.application.config["JOBS"] == {}
+    make_draft(cfg, db, status="published")
+    r = client.post("/drafts/3/redraft", data={"csrf": t})
+    assert r.status_code == 400 and len(calls) == 2

@@ -35,7 +35,7 @@ def make_app(cfg: Config, token: str) -> Flask:
     from bot.shell.desk import views_drafts, views_queue, views_status
 
     app = Flask("bot.shell.desk", root_path=str(HERE), template_folder="templates", static_folder="static")
-    app.config.update(CFG=cfg, TOKEN=token, MAX_CONTENT_LENGTH=2_000_000, JOBS={})
+    app.config.update(CFG=cfg, TOKEN=token, MAX_CONTENT_LENGTH=2_000_000, JOBS={}, THREADS=[])
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.autoescape = True
     session_value, csrf_value = _mac(token, "session"), _mac(token, "csrf")

@@ -77,7 +77,9 @@ def start_job(name: str, label: str, **options: Any) -> None:
             jobs_running.pop(name, None)
 
     jobs_running[name] = label
-    threading.Thread(target=work, daemon=True, name=f"desk-{name}").start()
+    t = threading.Thread(target=work, daemon=True, name=f"desk-{name}")
+    current_app.config["THREADS"].append(t)
+    t.start()
 
 
 def running_jobs(app: Flask) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -94,6 +95,7 @@ def test_four_formats_delivered(tmp_path, monkeypatch, receiver):
 
 
 def test_failures_are_logged_never_fatal(tmp_path, monkeypatch, logs):
+    monkeypatch.setattr(notify, "BACKOFF_S", 0.01)
     bad = Receiver(status=500)
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
@@ -116,12 +118,53 @@ def test_failures_are_logged_never_fatal(tmp_path, monkeypatch, logs):
         bad.close()
         silent.close()
     text = "\n".join(logs)
-    assert "webhook h500 (json): delivery of 'failed' failed: HTTP 500" in text
-    assert "webhook hdead (json): delivery of 'failed' failed: ConnectError" in text
-    assert "webhook hslow (json): delivery of 'failed' failed: ReadTimeout" in text
+    assert "webhook h500 (json): delivery of 'failed' failed after 4 attempt(s): HTTP 500" in text
+    assert len(bad.requests) == notify.ATTEMPTS  # a 5xx is retried, boundedly
+    assert "webhook hdead (json): delivery of 'failed' failed after 4 attempt(s): ConnectError" in text
+    # (the silent listener's backlog fills after the first try: later tries time out connecting)
+    assert re.search(r"webhook hslow \(json\): delivery of 'failed' failed after 4 attempt\(s\): (Read|Connect)Timeout",
+                     text)
+    lost = notify.failed_deliveries(cfg)  # recorded, without the URL
+    assert [x["hook"] for x in lost] == ["webhook h500 (json)", "webhook hdead (json)", "webhook hslow (json)"]
+    assert all(x["event"] == "failed" and x["attempts"] == 4 for x in lost)
+    assert "token-SECRET" not in (cfg.data_path / "logs" / notify.FAILED_LOG).read_text()
     assert "the secret hmissing is not set" in text
     assert "a telegram webhook needs `chat_id`" in text
     assert "token-SECRET" not in text  # the URL is a secret: never logged
+
+
+class Flaky(Receiver):
+    """Answers the given statuses in turn, then 200."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        super().__init__()
+        self.statuses = list(statuses)
+        outer = self
+        handler = self.server.RequestHandlerClass
+        base = handler.do_POST
+
+        def do_post(h) -> None:
+            outer.status = outer.statuses.pop(0) if outer.statuses else 200
+            base(h)
+
+        handler.do_POST = do_post
+
+
+@pytest.mark.parametrize("statuses,delivered,requests", [([503, 429], 1, 3), ([404], 0, 1), ([500] * 9, 0, 4)])
+def test_transient_failures_are_retried_with_backoff(tmp_path, monkeypatch, statuses, delivered, requests):
+    monkeypatch.setattr(notify, "BACKOFF_S", 0.05)
+    waits: list[float] = []
+    monkeypatch.setattr(notify.time, "sleep", lambda s: waits.append(s))
+    r = Flaky(statuses)
+    try:
+        monkeypatch.setenv("BLOGBOT_HOOK", r.url + "/x")
+        cfg = cfg_hooks(tmp_path, "  - {url_secret: hook}\n")
+        assert notify.send(cfg, "published", "posted") == delivered
+    finally:
+        r.close()
+    assert len(r.requests) == requests
+    assert waits == [0.05 * 2 ** i for i in range(requests - 1)]  # exponential backoff between tries
+    assert len(notify.failed_deliveries(cfg)) == 1 - delivered
 
 
 def test_scheduler_events_reach_the_receiver(tmp_path, monkeypatch, receiver):

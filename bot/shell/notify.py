@@ -1,7 +1,10 @@
-"""Webhook notifications (generic JSON, Slack, Discord, Telegram) on published / failed / needs_login / review."""
+"""Webhook notifications (generic JSON, Slack, Discord, Telegram) on published / failed / needs_login / review;
+retried with backoff, a lost one recorded under the data dir."""
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,18 +58,65 @@ def send(cfg: Config, event: str, text: str, data: dict[str, Any] | None = None)
         if hook.format == "telegram" and not hook.chat_id:
             logger.warning("{}: not sent: a telegram webhook needs `chat_id`", name)
             continue
-        try:
-            resp = httpx.post(url, json=payload(hook, event, text, data or {}), timeout=hook.timeout_s)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            detail = str(exc).replace(url, "***")  # the URL is a secret (it holds the token)
-            logger.warning("{}: delivery of {!r} failed: {}: {}", name, event, type(exc).__name__, detail)
-            continue
-        if resp.status_code >= 400:
-            logger.warning("{}: delivery of {!r} failed: HTTP {}", name, event, resp.status_code)
+        err, attempts = _deliver(httpx, url, hook, payload(hook, event, text, data or {}))
+        if err:
+            logger.warning("{}: delivery of {!r} failed after {} attempt(s): {}", name, event, attempts, err)
+            _record_failure(cfg, name, event, text, err, attempts)
             continue
         delivered += 1
         logger.debug("{}: {!r} delivered", name, event)
     return delivered
+
+
+# A delivery that may succeed later (network error, timeout, 429, 5xx) is tried ATTEMPTS times, waiting BACKOFF_S,
+# then twice that, ... (at most MAX_BACKOFF_S) between tries; other answers (400, 401, 404) are final.
+ATTEMPTS = 4
+BACKOFF_S = 1.0
+MAX_BACKOFF_S = 8.0
+FAILED_LOG = "notifications_failed.jsonl"
+
+
+def _deliver(httpx: Any, url: str, hook: Webhook, body: dict[str, Any]) -> tuple[str | None, int]:
+    """POST with bounded retries and exponential backoff. Returns (None, attempts) or (the last error, attempts);
+    the URL (a secret) never appears in the error."""
+    err = None
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            resp = httpx.post(url, json=body, timeout=hook.timeout_s)
+        except httpx.InvalidURL as exc:
+            return f"{type(exc).__name__}: {str(exc).replace(url, '***')}", attempt
+        except httpx.HTTPError as exc:
+            err = f"{type(exc).__name__}: {str(exc).replace(url, '***')}"
+        else:
+            if resp.status_code < 400:
+                return None, attempt
+            err = f"HTTP {resp.status_code}"
+            if resp.status_code != 429 and resp.status_code < 500:
+                return err, attempt
+        if attempt < ATTEMPTS:
+            time.sleep(min(BACKOFF_S * 2 ** (attempt - 1), MAX_BACKOFF_S))  # named, bounded backoff
+    return err, ATTEMPTS
+
+
+def _record_failure(cfg: Config, name: str, event: str, text: str, err: str, attempts: int) -> None:
+    """A lost notification, kept under <data_dir>/logs/notifications_failed.jsonl (no URL, no secret)."""
+    try:
+        path = cfg.data_path / "logs" / FAILED_LOG
+        path.parent.mkdir(parents=True, exist_ok=True)
+        line = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "hook": name, "event": event,
+                "text": text[:500], "error": err, "attempts": attempts}
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        logger.warning("{}: the failed delivery could not be recorded: {}", name, exc)
+
+
+def failed_deliveries(cfg: Config, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest notifications that could not be delivered (newest last)."""
+    path = cfg.data_path / "logs" / FAILED_LOG
+    if not path.exists():
+        return []
+    return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines()[-limit:] if ln.strip()]
 
 
 def safe_send(cfg: Config, event: str, text: str, data: dict[str, Any] | None = None) -> int:

@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.style import metrics
-from bot.voice.style import sense
+from bot.core.config import GatesConfig
+from bot.voice.style import gates, layout, sense
 
 HERE = Path(__file__).resolve().parent / "sense"
 EBG = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ebg-english"
 TARGETS = {"real": 0.95, "drafts": 0.90, "corrupted": 0.90}
+GATES = GatesConfig()
 
 
 def _units(text: str) -> list[list[str]]:
@@ -110,6 +112,8 @@ def run(ebg: Path | None, seed: int = 0) -> dict[str, Any]:
             # the order model sees the author's training posts and the other authors' (the product's background)
             prof = sense.calibrate([metrics.text(p) for p in a.train], source=a.name,
                                    order_texts=[metrics.text(p) for b in authors for p in b.train])
+            prof.layout = layout.calibrate([metrics.text(p) for p in a.train])
+            prof.max_hashtags = max(len(gates.hashtags(metrics.text(p))) for p in a.train)
             for p in a.test:
                 t = metrics.text(p)
                 rows.append(_row(prof, cname, a.name, "real", "real", p.source_id, t))
@@ -125,8 +129,12 @@ def run(ebg: Path | None, seed: int = 0) -> dict[str, Any]:
 def _row(prof: sense.SenseProfile, corpus: str, author: str, group: str, kind: str, ref: str,
          text: str) -> dict[str, Any]:
     r = prof.check(text)
+    lay = prof.layout.check(text, GATES.layout_slack) if prof.layout else None
+    rep = gates.repetition_gate(GATES, text, prof.max_hashtags)
     return {"corpus": corpus, "author": author, "group": group, "kind": kind, "ref": ref, "passed": r["passed"],
-            "failed": r["failed"], "signals": {k: v for k, v in r["signals"].items() if k != "lang"}}
+            "failed": r["failed"], "signals": {k: v for k, v in r["signals"].items() if k != "lang"},
+            "layout_passed": None if lay is None else lay["passed"], "layout_out": sorted((lay or {}).get("out", {})),
+            "repetition_passed": rep["passed"]}
 
 
 def table(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
@@ -162,6 +170,22 @@ def table(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
         lines.append(f"- {g}: {v['good']}/{v['n']} = {v['rate']:.1%} "
                      f"{'passed' if g == 'real' else 'blocked'} (target ≥ {v['target']:.0%}) — "
                      f"{'met' if v['met'] else 'NOT met'}")
+    lines += ["", "Layout and repetition gates on the same texts (the layout gate is calibrated on the author's "
+              "training posts, `gates.layout_slack` 0.5; target: ≥ 95 % of real held-out posts pass):", "",
+              "| group | kind | corpus | n | layout passed | layout out of range (feature: count) | "
+              "repetition passed |", "|---|---|---|---:|---:|---|---:|"]
+    for (g, k, c), rs in sorted(by.items()):
+        lay = [r for r in rs if r["layout_passed"] is not None]
+        why = Counter(f for r in rs for f in r["layout_out"])
+        lines.append(f"| {g} | {k} | {c} | {len(rs)} | {sum(r['layout_passed'] for r in lay)}/{len(lay)} | "
+                     + ", ".join(f"{s}: {m}" for s, m in why.most_common())
+                     + f" | {sum(r['repetition_passed'] for r in rs)}/{len(rs)} |")
+    real = [r for r in rows if r["group"] == "real" and r["layout_passed"] is not None]
+    if real:
+        rate = sum(r["layout_passed"] for r in real) / len(real)
+        verdict["layout_real"] = {"n": len(real), "rate": round(rate, 4), "target": 0.95, "met": rate >= 0.95}
+        lines.append(f"\n- layout, real held-out posts: {rate:.1%} passed (target ≥ 95%) — "
+                     f"{'met' if rate >= 0.95 else 'NOT met'}")
     return "\n".join(lines), verdict
 
 

@@ -35,12 +35,51 @@ def test_list_show_and_summary(cfg, db):
                                             {"name": "copy", "passed": True, "detail": ""}])})
     assert [d["id"] for d in review.pending(db)] == [a]
     d = review.show(db, a)
-    assert d["summary"].splitlines() == ["style 87% (plain 90%, distance 0.31)", "  FAIL length: 120 chars < 300",
-                                         "  pass copy"]
+    assert d["summary"].splitlines() == [
+        "style 87% — the style classifier rates it 87% as typical of you as your own posts",
+        "  FAIL length: 120 chars < 300", "  pass copy"]  # a score stored before the distance-derived headline
     assert review.show(db, make_draft(cfg, db))["summary"] is None  # never scored
 
 
-def test_edit_in_editor_keeps_the_original(tmp_path, cfg, db, monkeypatch):
+@pytest.fixture
+def fake_check(monkeypatch):
+    """check_draft stand-in: passes exactly when the body says 고친, so a rescore is visible."""
+    import bot.voice.style
+
+    calls = []
+
+    def check(cfg, db, d, notes=None):
+        calls.append((d["body_markdown"], notes))
+        ok = "고친" in d["body_markdown"]
+        return {"score": {"style": 0.9 if ok else 0.2, "style_source": "distance", "distance": 0.1 if ok else 1.4,
+                          "reliable": True},
+                "gates": [{"name": "sense", "passed": ok, "detail": "ok" if ok else "word salad"}], "passed": ok}
+
+    monkeypatch.setattr(bot.voice.style, "check_draft", check)
+    return calls
+
+
+def test_edit_recomputes_score_and_gates_and_shows_the_diff(tmp_path, cfg, db, monkeypatch, fake_check):
+    did = make_draft(cfg, db)
+    before = bot_style_check(cfg, db, did)
+    assert not before["passed"]
+    edited = "# 봄 산책\\n\\n고친 첫 문단입니다.\\n\\n둘째 문단.\\n"
+    monkeypatch.setenv("EDITOR", editor(tmp_path, f"p.write_text('{edited}')"))
+    assert review.edit(cfg, db, did) is True
+    d = review.show(db, did)
+    assert d["score"]["style"] == 0.9 and all(g["passed"] for g in d["gates"])  # recomputed on the edited text
+    assert d["score"]["before_edit"]["failed"] == ["sense"]
+    assert "before the edit: style 20%" in d["summary"] and "pass sense" in d["summary"]
+    assert "-첫 문단입니다." in d["diff"] and "+고친 첫 문단입니다." in d["diff"]
+    assert fake_check[-1][0] == "고친 첫 문단입니다.\n\n둘째 문단."
+
+
+def bot_style_check(cfg, db, did):
+    """Score a draft as the draft job does (route), through the fake."""
+    return review.rescore(cfg, db, did)
+
+
+def test_edit_in_editor_keeps_the_original(tmp_path, cfg, db, monkeypatch, fake_check):
     did = make_draft(cfg, db)
     monkeypatch.setenv("EDITOR", editor(tmp_path, "p.write_text('# 봄 산책 (고침)\\n\\n고친 본문입니다.\\n')"))
     assert review.edit(cfg, db, did) is True
@@ -93,7 +132,7 @@ def test_approve_and_reject(cfg, db):
         review.approve(db, 999)
 
 
-def test_review_cli(tmp_path, cfg, db, cli, monkeypatch):
+def test_review_cli(tmp_path, cfg, db, cli, monkeypatch, fake_check):
     a = make_draft(cfg, db)
     b = make_draft(cfg, db, title="둘째 글")
     r = cli("review")
@@ -102,7 +141,9 @@ def test_review_cli(tmp_path, cfg, db, cli, monkeypatch):
     assert r.code == 0 and "첫 문단입니다." in r.out and "pending_review" in r.out
     monkeypatch.setenv("EDITOR", editor(tmp_path, "p.write_text('# 새 제목\\n\\n새 본문\\n')"))
     r = cli("review", "edit", str(a))
-    assert r.code == 0 and "saved (original kept)" in r.out
+    assert r.code == 0 and "saved (original kept); score and gates recomputed" in r.out
+    r = cli("review", "show", str(a))
+    assert r.code == 0 and "+새 본문" in r.out and "generated → edited" in r.out
     assert cli("review", "approve", str(a)).code == 0
     r = cli("review", "reject", str(b))
     assert r.code == 2 and "--reason" in r.err

@@ -23,17 +23,30 @@ def test_copied_passage_trips_copy_gate() -> None:
     draft = "오늘은 새로 산 물건 이야기를 해볼게요. " + passage + " 다음에 또 올게요!"
     r = G.copy_gate(G_DEFAULT, idx, draft)
     assert not r["passed"], r
-    assert "longest shared run" in r["detail"]
-    assert idx.check(draft)["longest_run"] >= 25
+    assert "longest run shared" in r["detail"]
+    assert r["figure"]["longest_run_chars"] > r["threshold"]["longest_run_chars"]
+    assert idx.check(draft)["longest_run"] >= 60
     # the author's held-out post (not in the index) passes: its overlap is the natural one
     assert G.copy_gate(G_DEFAULT, idx, posts[-1])["passed"]
 
 
+def test_copy_is_measured_on_characters_so_korean_overlap_is_real() -> None:
+    posts = _posts()
+    idx = G.CopyIndex.build(posts[:-1])
+    # word 8-grams never repeat between this author's posts; 10-character windows do: a real, non-zero rate
+    assert idx.natural_share > 0 and idx.natural_run_max >= G.COPY_WINDOW
+    assert G.natural_copy_rate(posts) > 0
+    # a paragraph of a past post, re-spaced and with its particles intact, is still found
+    para = max(posts[5].split("\n\n"), key=len)
+    draft = posts[-1] + "\n\n" + para.replace(" ", "  ")
+    assert not G.copy_gate(G_DEFAULT, idx, draft)["passed"]
+
+
 def test_longest_run_is_exact() -> None:
-    idx = G.CopyIndex.build(["a b c d e f g h i j k l", "x y z"])
-    assert idx.check("q a b c d e f g h i j w")["longest_run"] == 10
-    assert idx.check("a b c d e f g")["longest_run"] == 0  # shorter than one 8-gram
-    assert G.natural_copy_rate(["a b c d e f g h", "a b c d e f g h z", "p q r s t u v w"]) > 0
+    idx = G.CopyIndex.build(["가나다라마바사아자차카타파하", "xyz"])
+    assert idx.check("큐 가나다라 마바사아자차카 타 퀴")["longest_run"] == 12  # spaces do not count
+    assert idx.check("가나다라마바사")["longest_run"] == 0  # shorter than one window
+    assert G.CopyIndex.build(["가나다라마바사아자차카", "가나다라마바사아자차카타", "파하"]).natural_share > 0
 
 
 def test_degenerate_repetitive_text_trips_repetition_gate() -> None:
@@ -44,6 +57,25 @@ def test_degenerate_repetitive_text_trips_repetition_gate() -> None:
     assert not G.repetition_gate(G_DEFAULT, "ㅋ" * 60)["passed"]
     assert not G.repetition_gate(G_DEFAULT, "@@## $$ %% 12 34 !! ?? ** -- ++ == << >> :: ;;" * 3)["passed"]
     assert G.repetition_gate(G_DEFAULT, _posts()[0])["passed"]
+
+
+def test_every_form_of_degeneration_trips_repetition_gate() -> None:
+    post = _posts()[0]
+    tags = "쌀과자 간식 육아 아기 후기 추천 마트 유기농 돌 떡뻥 과자 맘".split()
+    hashtag_run = post + "\n\n" + " ".join(f"#{w}" for w in tags)
+    r = G.repetition_gate(G_DEFAULT, hashtag_run)
+    assert not r["passed"] and "hashtag" in r["detail"] and r["figure"] == 12
+    assert G.repetition_gate(G_DEFAULT, hashtag_run, max_hashtags=15)["passed"]  # an author who tags that much
+    family = post + "\n\n#난리 #난리남 #난리할때는 #난리치킨 #난리법석 #난리다"
+    assert not G.repetition_gate(G_DEFAULT, family)["passed"]
+    items = post + "\n\n- 쌀과자 두 봉지\n- 우유 한 팩\n- 쌀과자 두 봉지\n- 우유 한 팩\n- 쌀과자 두 봉지"
+    r = G.repetition_gate(G_DEFAULT, items)
+    assert not r["passed"] and "list items" in r["detail"]
+    short = post + "\n\nㅋㅋ 진짜\n좋아요\nㅋㅋ 진짜\n좋아요\nㅋㅋ 진짜"
+    r = G.repetition_gate(G_DEFAULT, short)
+    assert not r["passed"] and "short line" in r["detail"]
+    for p in _posts():  # the author's own posts pass
+        assert G.repetition_gate(G_DEFAULT, p)["passed"], p[:80]
 
 
 def test_empty_draft_trips_repetition_gate() -> None:
@@ -59,6 +91,17 @@ def test_off_topic_draft_trips_topic_gate() -> None:
     assert G.topic_gate(G_DEFAULT, "아이 간식 쌀과자 후기", ["쌀과자"], post)["passed"]
     assert G.topic_overlap("", [], post) is None  # nothing to check against
     assert G.topic_overlap("Kubernetes monitoring at home", [], "I set up Kubernetes monitoring.") == 2 / 3
+
+
+def test_topic_gate_checks_the_notes_key_points() -> None:
+    notes = "일산화탄소 경보기를 꼭 강조. 작년 캠핑 실수 위주로"
+    assert len(G.note_points(notes)) == 2
+    text = "캠핑 준비물 이야기를 해볼게요. 텐트와 침낭을 챙겼어요. 작년에는 실수가 많았어요."
+    r = G.topic_gate(G_DEFAULT, "겨울 캠핑 준비물", [], text, notes)
+    assert not r["passed"] and "1 of 2 points" in r["detail"] and r["figure"]["notes"] == 0.5
+    ok = G.topic_gate(G_DEFAULT, "겨울 캠핑 준비물", [], text + " 일산화탄소 경보기는 꼭 켜 두세요.", notes)
+    assert ok["passed"] and "2 of 2 points" in ok["detail"]
+    assert G.topic_gate(G_DEFAULT, "겨울 캠핑 준비물", [], text, None)["figure"]["notes"] is None
 
 
 def test_length_gate_uses_author_range() -> None:

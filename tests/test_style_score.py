@@ -46,7 +46,8 @@ def test_check_draft_contract_and_held_out_posts_score_high(cfg, db) -> None:
     title, body, tags = _held_text(held[0])
     r = check_draft(cfg, db, {"title": title, "body_markdown": body, "topic": title, "tags": tags})
     assert set(r) == {"score", "gates", "passed"}
-    assert all(set(g) == {"name", "passed", "detail"} for g in r["gates"])
+    assert all(set(g) == {"name", "passed", "detail", "figure", "threshold"} for g in r["gates"])
+    assert {"sense", "layout", "repetition", "copy", "length", "topic"} <= {g["name"] for g in r["gates"]}
     s = r["score"]
     assert s["reliable"] and s["posts"] == 27
     assert s["fidelity"] >= 0.8 and s["attributed"], s
@@ -142,8 +143,11 @@ def test_cli_score_and_style(cli, cfg, db, tmp_path) -> None:
     held = ingest_demo(db)
     r = cli("score", str(held[0]), "--json")
     assert r.code == 0, r.err
-    data = json.loads(r.out)
-    assert data[str(held[0])]["fidelity"] >= 0.8
+    data = json.loads(r.out)[str(held[0])]
+    assert data["score"]["fidelity"] >= 0.8 and 0 <= data["score"]["style"] <= 1 and data["meaning"]
+    assert {"sense", "layout", "repetition", "copy", "length", "topic"} <= set(data["gates"])
+    assert all({"pass", "figure", "threshold", "detail"} <= set(g) for g in data["gates"].values())
+    assert data["passed"] and data["gates"]["sense"]["pass"]
     r = cli("score", str(held[0]))
     assert r.code == 0 and "style " in r.out
     assert cli("score", str(tmp_path / "missing.md")).code == 2

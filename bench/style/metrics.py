@@ -11,7 +11,7 @@ import numpy as np
 
 from bot.core.records import Post
 from bot.voice.style import classifier, distance, features
-from bot.voice.style.gates import CopyIndex, ngrams, words
+from bot.voice.style.gates import CopyIndex, copy_chars, words
 from bot.voice.style.voice import BUILTIN_BACKGROUND
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,12 +149,13 @@ def distance_spread(dm: distance.Distance, texts: list[str]) -> float | None:
 
 
 def copy_rate(train: list[Post], texts: list[str]) -> dict[str, float | None]:
-    """Share of the texts' 8-grams found in the training posts, and the longest shared run (mean, max)."""
+    """Share of the texts' character windows (10 letters and digits, spaces removed: bot.voice.style.gates) found in
+    the training posts, and the longest shared run in characters (max). Word 8-grams almost never repeat in Korean."""
     if not texts:
         return {"share": None, "longest_run_max": None}
     idx = CopyIndex.build([text(p) for p in train])
     checks = [idx.check(t) for t in texts]
-    grams = [len(ngrams(words(t))) for t in texts]
+    grams = [max(0, len(copy_chars(t)) - idx.window + 1) for t in texts]
     total = sum(grams)
     share = sum(c["share"] * g for c, g in zip(checks, grams, strict=True)) / total if total else 0.0
     return {"share": share, "longest_run_max": max(c["longest_run"] for c in checks)}

@@ -390,9 +390,16 @@ class PublishConfig(Section):
 
 
 class GatesConfig(Section):
-    max_copy_run_words: int = Field(12, ge=1)
-    max_copy_8gram_share: float = Field(0.15, ge=0, le=1)
+    max_copy_run_chars: int | None = Field(None, ge=1, description="longest run of characters (spaces removed) "
+                                           "shared with a past post; null = twice your own posts' worst, min 40")
+    max_copy_share: float | None = Field(None, ge=0, le=1, description="share of 10-character windows found in "
+                                         "past posts; null = twice your own posts' worst, min 8 %")
     max_repeat_share: float = Field(0.3, ge=0, le=1)
+    max_hashtags: int | None = Field(None, ge=0, description="hashtags per draft; null = your own posts' most, min 5")
+    sense: bool = Field(True, description="the sense gate: word salad, sentence order, degeneration, broken text")
+    layout: bool = Field(True, description="the layout gate: paragraphs, headings, lists, line breaks, emoji")
+    layout_slack: float = Field(0.5, ge=0, description="allowed beyond your posts' layout range, as a share of it")
+    min_notes_coverage: float = Field(0.6, ge=0, le=1, description="share of the topic notes' points the draft covers")
     length_tolerance: float = Field(0.5, ge=0)
     min_topic_overlap: float = Field(0.1, ge=0, le=1)
     forbidden_words: list[str] = []

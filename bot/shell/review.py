@@ -1,4 +1,5 @@
-"""Manual review of drafts: list the waiting ones, show one with its score, edit in $EDITOR, approve, reject."""
+"""Manual review of drafts: list the waiting ones, show one with its score and edit diff, edit in $EDITOR (then
+score and gates are recomputed), approve, reject."""
 
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ def score_summary(draft: dict[str, Any]) -> str | None:
     for g in draft.get("gates") or []:
         mark = "pass" if g.get("passed") else "FAIL"
         lines.append(f"  {mark} {g.get('name')}" + (f": {g['detail']}" if g.get("detail") else ""))
+    before = (draft.get("score") or {}).get("before_edit") if isinstance(draft.get("score"), dict) else None
+    if before:
+        failed = ", ".join(before.get("failed") or []) or "none"
+        lines.append(f"  before the edit: {before.get('summary')}; gates failed: {failed}")
     return "\n".join(lines)
 
 
@@ -50,10 +55,41 @@ def _fmt(v: Any) -> str:
 
 
 def show(db: sqlite_utils.Database, draft_id: int) -> dict[str, Any]:
-    """One draft with `summary` (score and gates as text, or None)."""
+    """One draft with `summary` (score and gates as text, or None) and, for an edited draft, `diff` (a unified diff
+    from the generated original to the current text, or None)."""
     d = drafts.get(db, draft_id)
     d["summary"] = score_summary(d)
+    d["diff"] = edit_diff(d)
     return d
+
+
+def edit_diff(d: dict[str, Any]) -> str | None:
+    """The person's edit as a unified diff (generated original → current text); None when never edited."""
+    if not d.get("original_body"):
+        return None
+    import difflib
+
+    before = d["original_body"].strip().splitlines()
+    after = to_text(d).strip().splitlines()
+    return "\n".join(difflib.unified_diff(before, after, "generated", "edited", lineterm="", n=1))
+
+
+def rescore(cfg: Config, db: sqlite_utils.Database, draft_id: int) -> dict[str, Any]:
+    """Score the draft's current text and run every gate again (with its topic's notes); store the result, keeping
+    the previous headline and failed gates under score["before_edit"]. Returns the check result."""
+    from bot.core import topics
+    from bot.voice.style import check_draft, summary
+
+    d = drafts.get(db, draft_id)
+    row = topics.get(db, d["topic_id"]) if d.get("topic_id") else None
+    result = check_draft(cfg, db, d, notes=(row or {}).get("notes"))
+    old = d.get("score") if isinstance(d.get("score"), dict) else None
+    if old is not None or d.get("gates"):
+        before = (old or {}).get("before_edit") or {
+            "summary": summary(old), "failed": [g.get("name") for g in d.get("gates") or [] if not g.get("passed")]}
+        result["score"]["before_edit"] = before
+    drafts.set_score(db, draft_id, result["score"], result["gates"])
+    return result
 
 
 def to_text(d: dict[str, Any]) -> str:
@@ -94,7 +130,14 @@ def edit(cfg: Config, db: sqlite_utils.Database, draft_id: int, editor: str | No
         title, body = from_text(path.read_text(encoding="utf-8"), str(path))
     finally:
         path.unlink(missing_ok=True)
-    return drafts.edit(db, cfg, draft_id, title, body)
+    changed = drafts.edit(db, cfg, draft_id, title, body)
+    if changed:
+        try:
+            rescore(cfg, db, draft_id)
+        except Exception as exc:  # the edit is saved either way; a stale score must not pass for a fresh one
+            logger.warning("draft {}: the edit is saved but could not be rescored ({})", draft_id, exc)
+            drafts.set_score(db, draft_id, {"reliable": False, "reason": f"not rescored after the edit: {exc}"}, [])
+    return changed
 
 
 def approve(db: sqlite_utils.Database, draft_id: int) -> dict[str, Any]:

@@ -113,9 +113,13 @@ def review_show(draft_id: int = typer.Argument(..., help="draft id")) -> None:
     if d["summary"]:
         console.print(d["summary"], markup=False)
     if d["original_body"]:
-        console.print("[dim](edited; the generated original is kept)[/dim]")
+        console.print("[dim](edited; the generated original is kept; score and gates are for the edited text)[/dim]")
     console.print()
     console.print(d["body_markdown"], markup=False)
+    if d.get("diff"):
+        console.print()
+        console.print("[bold]your edit[/bold] (generated → edited):")
+        console.print(d["diff"], markup=False)
 
 
 @review_app.command("edit")
@@ -123,8 +127,14 @@ def review_edit(draft_id: int = typer.Argument(..., help="draft id")) -> None:
     """Open the draft in $EDITOR; the edit is saved and the generated original kept."""
     from bot.shell import review
 
-    changed = review.edit(common.cfg(), common.db(), draft_id)
-    console.print(f"draft {draft_id}: " + ("saved (original kept)" if changed else "unchanged"))
+    db = common.db()
+    changed = review.edit(common.cfg(), db, draft_id)
+    console.print(f"draft {draft_id}: " + ("saved (original kept); score and gates recomputed" if changed
+                                           else "unchanged"))
+    if changed:
+        summary = review.show(db, draft_id)["summary"]
+        if summary:
+            console.print(summary, markup=False)
 
 
 @review_app.command("approve")

@@ -24,21 +24,30 @@ def _fmt(key: str, v: float) -> str:
     return f"{v:.0%}" if key.startswith("end_") or key.endswith("_share") else f"{v:.1f}"
 
 
-def read_text(path: Path) -> str:
-    """A file's title + body (front matter understood for Markdown); any other file as plain UTF-8 text."""
-    from bot.voice.style.voice import post_text
-
+def read_parts(path: Path) -> tuple[str, str]:
+    """A file's (title, body): front matter understood for Markdown; any other file is a body of UTF-8 text."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     if path.suffix.lower() in (".md", ".markdown", ".txt", ".html", ".htm"):
         from platforms.files.read import read_file
 
         posts = read_file(path)
-        return "\n\n".join(post_text(p.title, p.body_markdown) for p in posts)
+        if len(posts) == 1:
+            return posts[0].title, posts[0].body_markdown
+        from bot.voice.style.voice import post_text
+
+        return "", "\n\n".join(post_text(p.title, p.body_markdown) for p in posts)
     try:
-        return path.read_text(encoding="utf-8")
+        return "", path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def read_text(path: Path) -> str:
+    """A file's title + body as one text."""
+    from bot.voice.style.voice import post_text
+
+    return post_text(*read_parts(path))
 
 
 @app.command()
@@ -75,7 +84,8 @@ def style(draft: int = typer.Option(None, "--draft", help="compare with this dra
     if prof["lengths"]:
         ln = prof["lengths"]
         console.print(f"post length: {ln['min']}–{ln['max']} characters (median {ln['median']}); "
-                      f"natural 8-gram overlap between own posts {prof['natural_copy_rate']:.1%}")
+                      f"natural overlap between own posts {prof['natural_copy_rate']:.1%} of "
+                      f"{prof['copy_window_chars']}-character windows")
     if prof["expressions"]:
         console.print("characteristic expressions: " + ", ".join(e for e, _ in prof["expressions"]), markup=False)
     if not v.reliable:
@@ -90,20 +100,39 @@ def style(draft: int = typer.Option(None, "--draft", help="compare with this dra
     console.print(f"chart: {out}", markup=False)
 
 
+def gates_by_name(gates: list[dict]) -> dict[str, dict]:
+    """The gates keyed by name, each with pass, figure, threshold and the sentence."""
+    return {g["name"]: {"pass": g["passed"], "figure": g.get("figure"), "threshold": g.get("threshold"),
+                        "detail": g["detail"]} for g in gates}
+
+
 @app.command()
 def score(files: list[Path] = typer.Argument(..., help="text or Markdown files to score"),
+          topic: str = typer.Option("", "--topic", help="the topic the text should be about (topic gate)"),
+          tags: list[str] = typer.Option([], "--tag", help="a tag of the topic (repeatable)"),
+          notes: str = typer.Option(None, "--notes", help="the topic's notes: their key points must be covered"),
           as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
-    """How much does this sound like me? The fidelity score of each file and its parts."""
-    from bot.voice.style import score_text, summary
+    """How much does this sound like me, and would it pass the gates? Score and every gate of each file."""
+    from bot.voice.style import check_text, in_words, summary, voice
 
     c, d = common.cfg(), common.db()
-    results = {str(f): score_text(c, d, read_text(f)) for f in files}
+    v = voice.load(c, d)
+    results = {}
+    for f in files:
+        title, body = read_parts(f)
+        r = check_text(c, v, title, body, topic=topic, tags=tags, notes=notes)
+        results[str(f)] = {"passed": r["passed"], "score": r["score"], "meaning": in_words(r["score"]),
+                           "gates": gates_by_name(r["gates"])}
     if as_json:
-        console.print_json(json.dumps(results, ensure_ascii=False))
+        console.print_json(json.dumps(results, ensure_ascii=False, default=str))
         return
-    for name, s in results.items():
+    for name, r in results.items():
+        s = r["score"]
         console.print(f"{name}: {summary(s)}", markup=False)
         if s.get("fidelity") is not None:
-            console.print(f"  topic-masked p={s['p_masked']:.3f} (ceiling {s['ceiling']:.0%}), plain "
-                          f"p={s['p_plain']:.3f} (ceiling {s['ceiling_plain']:.0%}), {s['chars']} chars"
+            console.print(f"  authorship classifier: topic-masked p={s['p_masked']:.3f} (ceiling {s['ceiling']:.0%}), "
+                          f"plain p={s['p_plain']:.3f}; {s['chars']} chars"
                           + (" (truncated for scoring)" if s["truncated"] else ""), markup=False)
+        for gname, g in r["gates"].items():
+            console.print(f"  {'ok  ' if g['pass'] else 'FAIL'} {gname}: {g['detail']}", markup=False)
+        console.print("  → " + ("passes every gate" if r["passed"] else "would go to review"), markup=False)

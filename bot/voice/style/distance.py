@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +20,7 @@ class Distance:
     d0: float  # mean distance of the author's own posts (left out) to the author's centroid
     d1: float  # mean distance of a typical other author's posts to the author's centroid
     per_author: dict[str, float]
+    own: list[float] = field(default_factory=list)  # each own post's distance to the others' centroid (left out)
 
     def raw(self, v: list[float] | np.ndarray) -> float:
         z = np.clip((np.asarray(v, dtype=float) - self.centroid) / self.scale, -Z_CLIP, Z_CLIP)
@@ -37,6 +38,15 @@ class Distance:
             return None
         return max(0.0, (self.raw(v) - self.d0) / (self.d1 - self.d0))
 
+    def closeness(self, v: list[float] | np.ndarray) -> float | None:
+        """Share (0–1) of the author's own posts that lie farther from the author's centroid than this text:
+        1 = closer than every own post, 0.9 = closer than 9 of 10. Derived from the same raw distance as
+        `normalized`, so the two always agree (one goes up exactly when the other goes down)."""
+        if not self.own:
+            return None
+        r = self.raw(v)
+        return float(np.mean([o > r for o in self.own]))
+
 
 def fit(author: list[list[float]], others: dict[str, list[list[float]]]) -> Distance:
     """Anchor the scale: features standardized by their spread over every post of every author."""
@@ -50,11 +60,9 @@ def fit(author: list[list[float]], others: dict[str, list[list[float]]]) -> Dist
         z = np.clip((v - c) / scale, -Z_CLIP, Z_CLIP)
         return float(np.sqrt(np.mean(z * z)))
 
-    if len(a) > 1:  # medians: one odd post does not move the anchors
-        d0 = float(np.median([dist(a[i], np.delete(a, i, axis=0).mean(axis=0)) for i in range(len(a))]))
-    else:
-        d0 = 0.0
+    own = [dist(a[i], np.delete(a, i, axis=0).mean(axis=0)) for i in range(len(a))] if len(a) > 1 else []
+    d0 = float(np.median(own)) if own else 0.0  # medians: one odd post does not move the anchors
     per_author = {name: float(np.median([dist(np.asarray(v, dtype=float), centroid) for v in vs]))
                   for name, vs in others.items() if vs}
     d1 = float(np.median(list(per_author.values()))) if per_author else d0 + 1.0
-    return Distance(centroid=centroid, scale=scale, d0=d0, d1=d1, per_author=per_author)
+    return Distance(centroid=centroid, scale=scale, d0=d0, d1=d1, per_author=per_author, own=own)

@@ -55,13 +55,8 @@ def plain(text: str) -> str:
 def rare_syllables(text: str) -> set[str]:
     """Hangul syllables outside KS X 1001's 2,350 common ones (e.g. 긕): in drafts these are byte-level tokens
     decoded one at a time, almost never real words."""
-    out = set()
-    for ch in set(_SYLLABLE.findall(text)):
-        try:
-            ch.encode("euc-kr")
-        except UnicodeEncodeError:
-            out.add(ch)
-    return out
+    # Python's euc-kr codec writes the other syllables as 8-byte jamo sequences: 2 bytes = one of the 2,350
+    return {ch for ch in set(_SYLLABLE.findall(text)) if len(ch.encode("euc-kr", errors="replace")) != 2}
 
 
 def broken(text: str, allowed: set[str] | frozenset[str] = frozenset()) -> int:
@@ -69,19 +64,40 @@ def broken(text: str, allowed: set[str] | frozenset[str] = frozenset()) -> int:
     return len(_BROKEN.findall(text)) + sum(text.count(ch) for ch in rare_syllables(text) - set(allowed))
 
 
+_TRAIL = {"SF", "SE", "SW", "W_EMOJI", "Z_CODA", "SSC", "SO", "SP"}
+
+
 def _sentences(text: str, lang: str) -> list[tuple[str, list]]:
-    """(sentence, kiwi tokens or []) per sentence; lines are sentence boundaries."""
+    """(sentence, kiwi tokens or []) per sentence; line breaks are sentence boundaries. Korean text is analysed
+    once (kiwipiepy) and cut after sentence-final punctuation or a sentence ending followed by a new word."""
     out: list[tuple[str, list]] = []
-    for line in text.split("\n"):
-        line = line.strip()
-        if not _WORDISH.search(line) or line.startswith("#") and _HASHTAG.fullmatch(" " + line.split()[0]) is None:
-            continue
-        if lang == "ko":
-            for s in kiwi().split_into_sents(line, return_tokens=True):
-                if _WORDISH.search(s.text):
-                    out.append((s.text, list(s.tokens)))
-        else:
-            out += [(s, []) for s in _EN_SENT.split(line) if _WORDISH.search(s)]
+    if lang != "ko":
+        for line in text.split("\n"):
+            out += [(s, []) for s in _EN_SENT.split(line.strip()) if _WORDISH.search(s)]
+        return out
+    cur: list = []
+    ended = False
+
+    def flush() -> None:
+        if cur:
+            sent = text[cur[0].start:cur[-1].start + cur[-1].len]
+            if _WORDISH.search(sent):
+                out.append((sent, list(cur)))
+            cur.clear()
+
+    prev_end = 0
+    for t in kiwi().tokenize(text):
+        gap = text[prev_end:t.start] if t.start >= prev_end else ""
+        if cur and ("\n" in gap or (ended and t.tag not in _TRAIL)):
+            flush()
+            ended = False
+        cur.append(t)
+        if t.tag == "SF" or t.tag == "EF":
+            ended = True
+        elif t.tag not in _TRAIL:
+            ended = False
+        prev_end = max(prev_end, t.start + t.len)
+    flush()
     return out
 
 
@@ -129,9 +145,15 @@ def measure(text: str) -> dict[str, Any]:
         f["flow"] = float(adj - np.mean(pairs)) if pairs else None
     else:
         f["flow"] = None
-    paras = [p for p in re.split(r"\n\s*\n", txt) if len(p.strip()) >= 40]
-    if len(paras) >= 2:
-        pu = [_units(p, [t for t in kiwi().tokenize(p)] if lang == "ko" else []) for p in paras]
+    spans = [(m.start(), m.end()) for m in re.finditer(r"\S(?:.|\n(?!\s*\n))*", txt) if len(m.group(0)) >= 40]
+    if len(spans) >= 2:
+        pu = []
+        for a, b in spans:
+            if lang == "ko":
+                ts = [t for _, sts in sents for t in sts if a <= t.start < b]
+                pu.append(_units(txt[a:b], ts) if ts else set())
+            else:
+                pu.append(_units(txt[a:b], []))
         sims = []
         for i, u in enumerate(pu):
             rest = set().union(*(pu[:i] + pu[i + 1:]))

@@ -17,11 +17,11 @@ import sqlite_utils
 from loguru import logger
 
 from bot.core.config import Config
-from bot.voice.style import classifier, distance, features
-from bot.voice.style.gates import CopyIndex, natural_copy_rate
+from bot.voice.style import classifier, distance, features, layout, sense
+from bot.voice.style.gates import CopyIndex, hashtags
 
 BUILTIN_BACKGROUND = Path(__file__).resolve().parents[1] / "data" / "background"
-VERSION = "6"  # bump when the fitted model's contents change: invalidates caches
+VERSION = "7"  # bump when the fitted model's contents change: invalidates caches
 _MEMO: dict[str, Voice] = {}
 
 
@@ -94,11 +94,17 @@ class Voice:
     plain: classifier.Calibrated | None = None
     masked: classifier.Calibrated | None = None
     dist: distance.Distance | None = None
+    sense: sense.SenseProfile | None = None
+    layout: layout.LayoutProfile | None = None
+    max_hashtags: int = 0
 
     def profile(self) -> dict[str, Any]:
         f = features.features(self.counts)
         return {"posts": self.posts, "lang": self.lang, "features": f, "honorific": features.honorific_level(f),
-                "lengths": self.lengths, "expressions": self.expressions, "natural_copy_rate": self.natural_copy}
+                "lengths": self.lengths, "expressions": self.expressions, "natural_copy_rate": self.natural_copy,
+                "copy_window_chars": self.copy_index.window,
+                "layout": ({"low": self.layout.low, "high": self.layout.high} if self.layout else None),
+                "sense_reference": (f"{self.sense.source} ({self.sense.n} posts)" if self.sense else None)}
 
     def score(self, text: str, max_chars: int) -> dict[str, Any]:
         """The fidelity score of a text and its parts; fields are None where they cannot honestly be computed."""
@@ -109,16 +115,19 @@ class Voice:
                                "profile_lang": self.lang, "lang": features.language(sample) if sample else None,
                                "chars": len(text), "truncated": truncated, "fidelity": None, "fidelity_plain": None,
                                "p_masked": None, "p_plain": None, "attributed": None, "distance": None,
-                               "model": self.key[:12]}
+                               "closeness": None, "style": None, "style_source": None, "model": self.key[:12]}
         if not sample:
             out.update(reliable=False, reason="empty text")
             return out
         a = features.analyze(sample)
         if self.dist is not None:
-            d = self.dist.normalized(features.vector(features.features(a.counts)))
+            vec = features.vector(features.features(a.counts))
+            d = self.dist.normalized(vec)
             out["distance"] = None if d is None else round(d, 3)
             if d is None:
                 out["distance_note"] = "the profile features do not separate this author from the background"
+            else:
+                out["closeness"] = round(self.dist.closeness(vec), 3)
         if self.plain is not None and self.masked is not None:
             pp, pm = float(self.plain.proba([sample])[0]), float(self.masked.proba([a.masked])[0])
             out.update(p_plain=round(pp, 4), p_masked=round(pm, 4),
@@ -126,6 +135,12 @@ class Voice:
                        fidelity=round(self.masked.calibrated(pm), 3),
                        attributed=pm >= classifier.ATTRIBUTION_THRESHOLD,
                        ceiling=round(self.masked.ceiling, 3), ceiling_plain=round(self.plain.ceiling, 3))
+        # The headline "style" figure: closeness when the distance is usable (derived from the distance, so the two
+        # cannot disagree), else the classifier's calibrated fidelity. Always within 0–1.
+        if out["closeness"] is not None:
+            out.update(style=out["closeness"], style_source="distance")
+        elif out["fidelity"] is not None:
+            out.update(style=out["fidelity"], style_source="classifier")
         if self.posts and out["lang"] != self.lang:
             out["warning"] = f"the text's language ({out['lang']}) is not the author's ({self.lang})"
         return out
@@ -166,8 +181,15 @@ def fit(author: list[str], background: dict[str, list[str]], cfg: Config, key: s
     v = Voice(key=key, posts=n, reliable=reason is None, reason=reason, lang=langs.most_common(1)[0][0] if n else "ko",
               counts=counts, length_range=(lens[0], lens[-1]) if n >= 3 else None,
               lengths={"min": lens[0], "median": lens[n // 2], "max": lens[-1]} if n else {},
-              copy_index=CopyIndex.build(author), natural_copy=round(natural_copy_rate(author), 4),
-              background_authors={k: len(v) for k, v in background.items()})
+              copy_index=CopyIndex.build(author), natural_copy=0.0,
+              background_authors={k: len(v) for k, v in background.items()},
+              max_hashtags=max((len(hashtags(t)) for t in author), default=0), layout=layout.calibrate(author))
+    v.natural_copy = round(v.copy_index.natural_share, 4)
+    bg_all = [t for ts in background.values() for t in ts]
+    if n >= sense.MIN_REFERENCE:
+        v.sense = sense.calibrate(author, source="your posts", order_texts=author + bg_all)
+    elif bg_all:  # too few own posts: the built-in authors' spread, wider but honest
+        v.sense = sense.calibrate(bg_all, source="the background authors", order_texts=author + bg_all)
     if not v.reliable:
         return v
     bg_an = {k: [features.analyze(t) for t in ts] for k, ts in background.items()}

@@ -116,3 +116,13 @@ def test_cli_verbs(tmp_path, cli):
     assert "# 캠핑은 가을에" in (tmp_path / "topics.yaml").read_text(encoding="utf-8")
     r = cli("topics", "edit", "1")
     assert r.code != 0 and "nothing to change" in r.err
+
+
+def test_unknown_platform_refused_before_the_file_changes(qpath, cli, tmp_path):
+    with pytest.raises(InputError, match="nowhere"):
+        topics_file.edit(qpath, "1", {"platforms": ["nowhere"]}, known_platforms=["naver", "tistory"])
+    assert qpath.read_text(encoding="utf-8") == QUEUE
+    (tmp_path / "topics.yaml").write_text(QUEUE, encoding="utf-8")
+    r = cli("topics", "edit", "1", "--platforms", "nowhere")
+    assert r.code == 2 and "nowhere" in r.err
+    assert (tmp_path / "topics.yaml").read_text(encoding="utf-8") == QUEUE

@@ -178,15 +178,17 @@ def _set_fields(item: Any, changes: dict[str, Any]) -> Any:
     return m
 
 
-def _save(path: Path, y: YAML, seq: CommentedSeq, timezone: str, max_chars: int) -> str:
-    """Check the new text as blogbot reads the file, then replace the file atomically; returns the text."""
+def _save(path: Path, y: YAML, seq: CommentedSeq, timezone: str, max_chars: int,
+          known_platforms: list[str] | None = None) -> str:
+    """Check the new text as blogbot reads the file (with the publishing platforms it knows, when given), then replace
+    the file atomically; returns the text."""
     text = _dump(y, seq) if len(seq) else "".join(
         f"{line}\n" for line in _dump(y, seq).splitlines() if line.strip() != "[]")
     with tempfile.TemporaryDirectory() as td:
         probe = Path(td) / path.name
         probe.write_text(text, encoding="utf-8")
         try:
-            topics.read_file(probe, timezone, max_chars)
+            topics.read_file(probe, timezone, max_chars, known_platforms)
         except ConfigError as exc:
             raise InputError(str(exc).replace(str(probe), str(path)) + "; nothing was changed") from None
     atomic_write(path, text)
@@ -201,7 +203,8 @@ def _entries(path: Path) -> tuple[CommentedSeq, YAML, list[_Entry], tuple[str, s
 
 def add(path: Path, topic: str, tags: list[str] | None = None, platforms: list[str] | None = None,
         not_before: str | None = None, notes: str | None = None, position: int | None = None,
-        timezone: str = topics.DEFAULT_TZ, max_chars: int = topics.MAX_TOPIC_CHARS) -> str:
+        timezone: str = topics.DEFAULT_TZ, max_chars: int = topics.MAX_TOPIC_CHARS,
+        known_platforms: list[str] | None = None) -> str:
     """Add a topic (at the end, or at 1-based `position`). Returns the topic as stored."""
     try:
         text = topics.normalize(topic, max_chars)
@@ -214,12 +217,13 @@ def add(path: Path, topic: str, tags: list[str] | None = None, platforms: list[s
     at = len(entries) if position is None else max(0, min(len(entries), position - 1))
     entries.insert(at, _Entry(item, "", "", None))
     _attach(seq, entries, *ends)
-    _save(path, y, seq, timezone, max_chars)
+    _save(path, y, seq, timezone, max_chars, known_platforms)
     return text
 
 
 def edit(path: Path, ref: str, changes: dict[str, Any], timezone: str = topics.DEFAULT_TZ,
-         max_chars: int = topics.MAX_TOPIC_CHARS) -> str:
+         max_chars: int = topics.MAX_TOPIC_CHARS,
+        known_platforms: list[str] | None = None) -> str:
     """Change fields of one topic (None removes a field), keeping its comments. Returns its topic text."""
     seq, y, entries, ends = _entries(path)
     i = find(entries, ref)
@@ -233,27 +237,29 @@ def edit(path: Path, ref: str, changes: dict[str, Any], timezone: str = topics.D
             raise InputError(f"{path}: the topic {changes['topic']!r} is already in the queue")
     entries[i].item = _set_fields(entries[i].item, changes)
     _attach(seq, entries, *ends)
-    _save(path, y, seq, timezone, max_chars)
+    _save(path, y, seq, timezone, max_chars, known_platforms)
     return _text_of(entries[i].item)
 
 
 def move(path: Path, ref: str, to: int, timezone: str = topics.DEFAULT_TZ,
-         max_chars: int = topics.MAX_TOPIC_CHARS) -> str:
+         max_chars: int = topics.MAX_TOPIC_CHARS,
+        known_platforms: list[str] | None = None) -> str:
     """Move one topic to 1-based position `to` (clamped to the queue), its comments with it."""
     seq, y, entries, ends = _entries(path)
     e = entries.pop(find(entries, ref))
     entries.insert(max(0, min(len(entries), to - 1)), e)
     _attach(seq, entries, *ends)
-    _save(path, y, seq, timezone, max_chars)
+    _save(path, y, seq, timezone, max_chars, known_platforms)
     return _text_of(e.item)
 
 
-def remove(path: Path, ref: str, timezone: str = topics.DEFAULT_TZ, max_chars: int = topics.MAX_TOPIC_CHARS) -> str:
+def remove(path: Path, ref: str, timezone: str = topics.DEFAULT_TZ, max_chars: int = topics.MAX_TOPIC_CHARS,
+        known_platforms: list[str] | None = None) -> str:
     """Take one topic (and the comment lines just above it) out of the file. Returns its topic text."""
     seq, y, entries, ends = _entries(path)
     e = entries.pop(find(entries, ref))
     _attach(seq, entries, *ends)
-    _save(path, y, seq, timezone, max_chars)
+    _save(path, y, seq, timezone, max_chars, known_platforms)
     return _text_of(e.item)
 
 
@@ -264,10 +270,11 @@ def resolve(path: Path, ref: str) -> str:
 
 
 def skip(db: Any, path: Path, ref: str, undo: bool = False, timezone: str = topics.DEFAULT_TZ,
-         max_chars: int = topics.MAX_TOPIC_CHARS) -> str:
+         max_chars: int = topics.MAX_TOPIC_CHARS,
+        known_platforms: list[str] | None = None) -> str:
     """Leave a topic in the file but out of the queue (state `skipped`), or queue it again (`undo`). The file is
     not changed: the state lives in the store. Returns the topic text."""
-    topics.sync(db, path, timezone, max_chars)
+    topics.sync(db, path, timezone, max_chars, known_platforms)
     text = resolve(path, ref)
     row = topics.get(db, topics.topic_id(text))
     want, allowed = ("queued", ("skipped",)) if undo else ("skipped", ("queued", "failed"))

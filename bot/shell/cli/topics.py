@@ -27,7 +27,7 @@ def topics_add(
 
     c = common.cfg()
     text = topics_file.add(c.topics_path, topic, _split(tags), _known_platforms(_split(platforms)), not_before, notes,
-                           position, **_limits(c))
+                           position, **_file_rules(c))
     _sync(c)
     console.print(f"added to {c.topics_path}: {text}", markup=False)
 
@@ -64,6 +64,13 @@ def _rules(c) -> dict:
     import platforms
 
     return {**_limits(c), "platforms": platforms.names(publishes=True)}
+
+
+def _file_rules(c) -> dict:
+    """The same rules for an edit of topics.yaml (checked before the file is replaced)."""
+    import platforms
+
+    return {**_limits(c), "known_platforms": platforms.names(publishes=True)}
 
 
 def _known_platforms(names: list[str] | None) -> list[str] | None:
@@ -103,7 +110,7 @@ def topics_edit(
         from bot.core.errors import InputError
 
         raise InputError("nothing to change: give --topic, --tags, --platforms, --not-before or --notes")
-    text = topics_file.edit(c.topics_path, ref, changes, **_limits(c))
+    text = topics_file.edit(c.topics_path, ref, changes, **_file_rules(c))
     _sync(c)
     console.print(f"edited in {c.topics_path}: {text}", markup=False)
 
@@ -115,7 +122,7 @@ def topics_move(ref: str = typer.Argument(..., help=REF_HELP),
     from bot.core import topics_file
 
     c = common.cfg()
-    text = topics_file.move(c.topics_path, ref, to, **_limits(c))
+    text = topics_file.move(c.topics_path, ref, to, **_file_rules(c))
     _sync(c)
     console.print(f"moved to position {to}: {text}", markup=False)
 
@@ -126,7 +133,7 @@ def topics_remove(ref: str = typer.Argument(..., help=REF_HELP)) -> None:
     from bot.core import topics_file
 
     c = common.cfg()
-    text = topics_file.remove(c.topics_path, ref, **_limits(c))
+    text = topics_file.remove(c.topics_path, ref, **_file_rules(c))
     _sync(c)
     console.print(f"removed from {c.topics_path}: {text}", markup=False)
 
@@ -138,5 +145,5 @@ def topics_skip(ref: str = typer.Argument(..., help=REF_HELP),
     from bot.core import topics_file
 
     c = common.cfg()
-    text = topics_file.skip(common.db(), c.topics_path, ref, undo, **_limits(c))
+    text = topics_file.skip(common.db(), c.topics_path, ref, undo, **_file_rules(c))
     console.print(f"{'queued again' if undo else 'skipped'}: {text}", markup=False)

@@ -14,8 +14,16 @@ bp = Blueprint("queue", __name__)
 
 
 def _limits() -> dict[str, Any]:
+    import platforms
+
     c = cfg()
-    return {"timezone": c.schedule.timezone, "max_chars": c.generate.max_topic_chars}
+    return {"timezone": c.schedule.timezone, "max_chars": c.generate.max_topic_chars,
+            "known_platforms": platforms.names(publishes=True)}
+
+
+def _sync() -> Any:
+    rules = _limits()
+    return topics.sync(db(), cfg().topics_path, rules["timezone"], rules["max_chars"], rules["known_platforms"])
 
 
 def _split(s: str | None) -> list[str]:
@@ -23,14 +31,14 @@ def _split(s: str | None) -> list[str]:
 
 
 def _done(msg: str) -> Any:
-    topics.sync(db(), cfg().topics_path, **_limits())
+    _sync()
     return redirect(url_for("queue.index", msg=msg))
 
 
 @bp.get("/queue")
 def index() -> Any:
     c = cfg()
-    qf = topics.sync(db(), c.topics_path, **_limits())
+    qf = _sync()
     rows = topics.list_topics(db())
     for r in rows:
         r["not_before_day"] = (r["not_before"] or "")[:10]

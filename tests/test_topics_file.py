@@ -98,10 +98,14 @@ def test_new_and_comment_only_files(tmp_path):
     assert q.read_text(encoding="utf-8") == "# 설명\n#   - topic: 예시\n- 글감\n"
 
 
-def test_cli_verbs(tmp_path, cli):
+def test_cli_verbs(tmp_path, cli, monkeypatch):
     (tmp_path / "topics.yaml").write_text(QUEUE, encoding="utf-8")
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "ko_KR.UTF-8")
     r = cli("topics", "move", "3", "1")
     assert r.code == 0, r.err
+    assert "순서를 바꿈: 가을 캠핑 준비물" in r.out  # the review desk's catalog, in Korean
     assert order(tmp_path / "topics.yaml")[0] == "가을 캠핑 준비물"
     r = cli("topics", "skip", "봄 산책")
     assert r.code == 0, r.err
@@ -111,8 +115,9 @@ def test_cli_verbs(tmp_path, cli):
     assert cli("topics", "skip", "봄 산책", "--undo").code == 0
     assert cli("topics", "edit", "1", "--tags", "캠핑,가을").code == 0
     assert topics.read_file(tmp_path / "topics.yaml").entries[0].tags == ["캠핑", "가을"]
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
     r = cli("topics", "remove", "2")
-    assert r.code == 0 and "망원동" in r.out
+    assert r.code == 0 and "Removed: 망원동 빵집 지도 만들기" in r.out
     assert "# 캠핑은 가을에" in (tmp_path / "topics.yaml").read_text(encoding="utf-8")
     r = cli("topics", "edit", "1")
     assert r.code != 0 and "nothing to change" in r.err

@@ -29,7 +29,7 @@ def topics_add(
     text = topics_file.add(c.topics_path, topic, _split(tags), _known_platforms(_split(platforms)), not_before, notes,
                            position, **_file_rules(c))
     _sync(c)
-    console.print(f"added to {c.topics_path}: {text}", markup=False)
+    _say(c, _t("Added: %(topic)s"), text)
 
 
 @topics_app.command("list")
@@ -46,6 +46,18 @@ def topics_list(all_: bool = typer.Option(False, "--all", help="also topics remo
         pos = str(r["position"] + 1) if r["in_file"] else "-"
         t.add_row(pos, r["id"], r["state"], r["topic"], ", ".join(r["tags"]), (r["not_before"] or "")[:10])
     print_table(t)  # wraps between words only: a Korean topic is never cut mid-word
+
+
+def _t(msgid: str) -> str:
+    """A message of the review desk's catalog (bot/shell/desk/locale), in the terminal's language (Korean unless
+    LANG says otherwise): the desk and these commands say the same thing."""
+    from bot.shell.desk.i18n import gettext_for, system_language
+
+    return gettext_for(system_language())(msgid)
+
+
+def _say(c, message: str, topic: str) -> None:
+    console.print(message % {"topic": topic} + f"  ({c.topics_path})", markup=False, soft_wrap=True)
 
 
 REF_HELP = "the topic: its position in `topics list`, its id, or its text"
@@ -112,7 +124,7 @@ def topics_edit(
         raise InputError("nothing to change: give --topic, --tags, --platforms, --not-before or --notes")
     text = topics_file.edit(c.topics_path, ref, changes, **_file_rules(c))
     _sync(c)
-    console.print(f"edited in {c.topics_path}: {text}", markup=False)
+    _say(c, _t("Saved: %(topic)s"), text)
 
 
 @topics_app.command("move")
@@ -124,7 +136,7 @@ def topics_move(ref: str = typer.Argument(..., help=REF_HELP),
     c = common.cfg()
     text = topics_file.move(c.topics_path, ref, to, **_file_rules(c))
     _sync(c)
-    console.print(f"moved to position {to}: {text}", markup=False)
+    _say(c, _t("Moved: %(topic)s"), text)
 
 
 @topics_app.command("remove")
@@ -135,7 +147,7 @@ def topics_remove(ref: str = typer.Argument(..., help=REF_HELP)) -> None:
     c = common.cfg()
     text = topics_file.remove(c.topics_path, ref, **_file_rules(c))
     _sync(c)
-    console.print(f"removed from {c.topics_path}: {text}", markup=False)
+    _say(c, _t("Removed: %(topic)s"), text)
 
 
 @topics_app.command("skip")
@@ -146,4 +158,4 @@ def topics_skip(ref: str = typer.Argument(..., help=REF_HELP),
 
     c = common.cfg()
     text = topics_file.skip(common.db(), c.topics_path, ref, undo, **_file_rules(c))
-    console.print(f"{'queued again' if undo else 'skipped'}: {text}", markup=False)
+    _say(c, _t("Queued again: %(topic)s") if undo else _t("Skipped: %(topic)s"), text)

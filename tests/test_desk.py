@@ -113,6 +113,7 @@ def test_edit_keeps_original_rescores_and_shows_diff(cfg, db, client, monkeypatc
     assert seen == ["고친 첫 문단.\n\n둘째 문단."] and d["score"]["fidelity"] == 0.93
     html = client.get(r.headers["Location"]).get_data(as_text=True)
     assert "93%" in html and "저장하고 다시 채점했습니다" in html
+    assert "수정 전: style 71%" in html  # review.rescore keeps the score before the edit
     assert '<span class="dadd">+고친 첫 문단.</span>' in html and '<span class="ddel">-첫 문단입니다.</span>' in html
     r = client.post(f"/drafts/{did}/edit", data={"csrf": csrf(client), "text": "no title line"})
     assert r.status_code == 400 and "# Title" in r.get_data(as_text=True)

@@ -3,7 +3,6 @@ styled like that platform's post view), the edit's diff against the generated or
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +34,11 @@ def previews(draft: dict[str, Any], targets: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def diff_lines(original: str | None, current: str) -> list[tuple[str, str]]:
-    """A line diff of the generated original against the current text: [(kind, line)], kind in ' ', '+', '-', '@'."""
-    if not original:
-        return []
+def diff_lines(diff: str | None) -> list[tuple[str, str]]:
+    """review.edit_diff's unified diff (generated original → current text) as [(kind, line)], kind in ' ', '+', '-',
+    '@'; [] when the draft was never edited."""
     out = []
-    for line in difflib.unified_diff(original.splitlines(), current.splitlines(), "original", "edited",
-                                     lineterm="", n=2):
+    for line in (diff or "").splitlines():
         if line.startswith(("---", "+++")):
             continue
         out.append((line[:1] if line[:1] in "+-@" else " ", line))

@@ -37,34 +37,26 @@ def index() -> Any:
 def show(draft_id: int) -> Any:
     d = review.show(db(), draft_id)
     targets = list(d.get("platforms") or cfg().publish.defaults())
-    current = review.to_text(d)
     return render_template(
-        "draft.html", d=d, text=current, previews=render.previews(d, targets), pubs=ledger.recent(db(), draft_id),
-        diff=render.diff_lines((d.get("original_body") or "").strip() + "\n" if d.get("original_body") else None,
-                               current),
+        "draft.html", d=d, text=review.to_text(d), previews=render.previews(d, targets),
+        pubs=ledger.recent(db(), draft_id), diff=render.diff_lines(d.get("diff")),
         fidelity=render.fidelity(d.get("score")), message=request.args.get("msg"))
 
 
 @bp.post("/drafts/<int:draft_id>/edit")
 def edit(draft_id: int) -> Any:
+    """Save the editor's text (drafts.edit keeps the generated original), then score it and run the gates again
+    (review.rescore, as `blogbot review edit` does)."""
+    if drafts.get(db(), draft_id)["status"] == "published":
+        from bot.core.errors import InputError
+
+        raise InputError(_("This draft is already published."))
     title, body = review.from_text(request.form.get("text", ""), _("the editor"))
     changed = drafts.edit(db(), cfg(), draft_id, title, body)
     if changed:
-        rescore(draft_id)
+        review.rescore(cfg(), db(), draft_id)
     msg = _("Saved and scored again.") if changed else _("Nothing changed.")
     return redirect(url_for("drafts.show", draft_id=draft_id, msg=msg))
-
-
-def rescore(draft_id: int) -> None:
-    """Score the edited draft and run its gates again (what the draft job stores when it routes a new draft)."""
-    fn = getattr(review, "rescore", None)  # bot/shell/review.py's own, once `review edit` re-scores (issue 17)
-    if fn is not None:
-        fn(cfg(), db(), draft_id)
-        return
-    from bot.voice.style import check_draft
-
-    result = check_draft(cfg(), db(), drafts.get(db(), draft_id))
-    drafts.set_score(db(), draft_id, result.get("score"), result.get("gates"))
 
 
 @bp.get("/drafts/<int:draft_id>/style.png")

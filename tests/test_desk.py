@@ -303,3 +303,15 @@ def test_publish_now_and_redraft_run_the_jobs(cfg, db, client, monkeypatch):
     make_draft(cfg, db, status="published")
     r = client.post("/drafts/3/redraft", data={"csrf": t})
     assert r.status_code == 400 and len(calls) == 2
+
+
+def test_ui_port_in_use_is_a_clean_error(cli, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = cli("ui", "--port", str(port))
+    assert r.code == 2 and f"cannot listen on port {port}" in r.err and "ui.port" in r.err

@@ -26,6 +26,12 @@ def make_server(cfg: Config, host: str | None = None, port: int | None = None, t
         def log_request(self, *args: Any, **kwargs: Any) -> None:  # the URL carries the token: no access log
             pass
 
+    if port:  # werkzeug exits the process on a busy port; say it as an OSError the caller can explain
+        import socket
+
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
     server = _make(host, port, app, threaded=True, request_handler=Quiet)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     server.url = f"http://{shown}:{server.server_port}/?token={token}"

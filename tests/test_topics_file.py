@@ -131,3 +131,18 @@ def test_unknown_platform_refused_before_the_file_changes(qpath, cli, tmp_path):
     r = cli("topics", "edit", "1", "--platforms", "nowhere")
     assert r.code == 2 and "nowhere" in r.err
     assert (tmp_path / "topics.yaml").read_text(encoding="utf-8") == QUEUE
+
+
+def test_concurrent_edits_lose_nothing(qpath):
+    """The desk serves requests in threads: simultaneous adds and moves all land, comments intact."""
+    import threading
+
+    ts = [threading.Thread(target=topics_file.add, args=(qpath, f"동시 글감 {i}")) for i in range(12)]
+    ts += [threading.Thread(target=topics_file.move, args=(qpath, "봄 산책", 1 + i % 3)) for i in range(6)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    got = order(qpath)
+    assert sorted(g for g in got if g.startswith("동시")) == sorted(f"동시 글감 {i}" for i in range(12))
+    assert len(got) == 15 and "# 봄 글" in qpath.read_text(encoding="utf-8")

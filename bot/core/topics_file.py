@@ -3,9 +3,11 @@ order of the entries: ruamel.yaml's round-trip mode, with each comment above an 
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,6 +24,7 @@ from bot.core.errors import ConfigError, InputError
 from bot.core.fsio import atomic_write
 
 FIELDS = ("topic", "tags", "platforms", "not_before", "notes")
+_LOCK = threading.RLock()  # one read-modify-write of the file at a time in this process (the desk serves in threads)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -201,6 +204,16 @@ def _entries(path: Path) -> tuple[CommentedSeq, YAML, list[_Entry], tuple[str, s
     return seq, y, entries, (trailer, header)
 
 
+def _serialized(fn):
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_serialized
 def add(path: Path, topic: str, tags: list[str] | None = None, platforms: list[str] | None = None,
         not_before: str | None = None, notes: str | None = None, position: int | None = None,
         timezone: str = topics.DEFAULT_TZ, max_chars: int = topics.MAX_TOPIC_CHARS,
@@ -221,6 +234,7 @@ def add(path: Path, topic: str, tags: list[str] | None = None, platforms: list[s
     return text
 
 
+@_serialized
 def edit(path: Path, ref: str, changes: dict[str, Any], timezone: str = topics.DEFAULT_TZ,
          max_chars: int = topics.MAX_TOPIC_CHARS,
         known_platforms: list[str] | None = None) -> str:
@@ -241,6 +255,7 @@ def edit(path: Path, ref: str, changes: dict[str, Any], timezone: str = topics.D
     return _text_of(entries[i].item)
 
 
+@_serialized
 def move(path: Path, ref: str, to: int, timezone: str = topics.DEFAULT_TZ,
          max_chars: int = topics.MAX_TOPIC_CHARS,
         known_platforms: list[str] | None = None) -> str:
@@ -253,6 +268,7 @@ def move(path: Path, ref: str, to: int, timezone: str = topics.DEFAULT_TZ,
     return _text_of(e.item)
 
 
+@_serialized
 def remove(path: Path, ref: str, timezone: str = topics.DEFAULT_TZ, max_chars: int = topics.MAX_TOPIC_CHARS,
         known_platforms: list[str] | None = None) -> str:
     """Take one topic (and the comment lines just above it) out of the file. Returns its topic text."""

@@ -112,6 +112,35 @@ def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events
         lock.release()
 
 
+def claim(cfg: Config, db: sqlite_utils.Database, draft_id: int, platform: str) -> str:
+    """A person says the post held as "possibly already published" IS this draft's: the publication becomes
+    `published` with that URL (nothing is posted), and the draft `published` once all its platforms are.
+    Returns the URL."""
+    cur = ledger.get(db, draft_id, platform)
+    if cur is None or cur["state"] != "uncertain" or not cur["url"]:
+        state = cur["state"] if cur else "not published there"
+        raise InputError(f"draft {draft_id} on {platform}: {state}; only a publication held as possibly already "
+                         "published (uncertain) can be claimed")
+    lock = FileLock(str(cfg.data_path / LOCK_NAME))
+    try:
+        lock.acquire(timeout=cfg.publish.lock_wait_s)
+    except Timeout:
+        raise InputError(f"another publish run holds {cfg.data_path / LOCK_NAME} ({holder(cfg)}); try again "
+                         "when it ends") from None
+    try:
+        with db.conn:
+            ledger.record_found(db, draft_id, platform, cur["url"], cur["remote_id"])
+            d = drafts_mod.get(db, draft_id)
+            if ledger.all_published(db, draft_id, targets(cfg, d)):
+                drafts_mod.set_status(db, draft_id, "published", reason=f"{platform}: claimed {cur['url']}")
+            elif d["status"] == "pending_review":  # held only for this: its other platforms are due again
+                drafts_mod.set_status(db, draft_id, "approved", reason=f"{platform}: claimed {cur['url']}")
+    finally:
+        lock.release()
+    logger.info("draft {} on {}: {} claimed as its post by a person", draft_id, platform, cur["url"])
+    return cur["url"]
+
+
 def holder(cfg: Config) -> str:
     """Who holds the publish lock of the data dir (pid, host, since), as written when it took it."""
     try:
@@ -206,8 +235,9 @@ def _one(cfg: Config, db: sqlite_utils.Database, pubs: _Publishers, d: dict[str,
                 logger.info("draft {} on {}: {} looks like it but is draft {}'s post", d["id"], plat, found.url, other)
                 found = None
             if found and not _released(d, cur):
-                why = (f"possibly already published at {found.url} (same title and opening, no blogbot key); "
-                       "open it, then `blogbot review approve` to publish anyway or reject the draft")
+                why = (f"possibly already published at {found.url} (same title and opening, no blogbot key); open "
+                       f"it: if it is this draft, `blogbot publish {d['id']} --platform {plat} --claim`; if not, "
+                       "approve the draft again to publish it")
                 if not dry_run:
                     ledger.mark_uncertain(db, d["id"], plat, found.url, why)  # wall clock: compared with approval
                     drafts_mod.set_status(db, d["id"], "pending_review", reason=f"{plat}: {why}")

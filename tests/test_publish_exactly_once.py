@@ -278,3 +278,23 @@ def test_cli_publish_while_another_run_holds_the_lock(tmp_path, cli):
     ({}, "ok")])
 def test_run_status_follows_the_counts(counts, status):
     assert publish_job.outcome(counts) == status  # never "ok: failed=3"
+
+
+def test_a_person_claims_the_lookalike_as_the_drafts_own_post(tmp_path, cli):
+    cfg = _config(tmp_path)
+    db = open_db(cfg.data_path)
+    body = "이번 주에도 장을 봤다. 우유와 달걀을 샀다."
+    posts: list = [("주간 장보기 기록", to_html(body))]  # e.g. Naver dropped the key of the draft's own post
+    blog = lambda platform: TitleBlog(posts)  # noqa: E731
+    d = _approved(cfg, db, "주간 장보기 기록", body, platforms=["naver", "tistory"])
+    ledger.mark(db, ledger.begin(db, d, "naver"), "failed", "killed after the click")
+    assert publish_job.run(cfg, db, publishers=blog, platform="naver") == {"uncertain": 1}
+    assert "--claim" in drafts.get(db, d)["review_reason"]
+    assert cli("publish", str(d), "--claim").code == 2  # needs --platform
+    r = cli("publish", str(d), "--platform", "naver", "--claim")
+    assert r.code == 0 and "https://blog.example/1" in r.out, r.err
+    assert ledger.get(db, d, "naver")["state"] == "published" and len(posts) == 1  # nothing posted
+    assert drafts.get(db, d)["status"] == "approved"  # tistory is still due
+    assert cli("publish", str(d), "--platform", "naver", "--claim").code == 2  # nothing uncertain any more
+    assert publish_job.run(cfg, db, publishers=blog) == {"published": 1}
+    assert drafts.get(db, d)["status"] == "published" and len(posts) == 2

@@ -47,6 +47,8 @@ def publish(
     platform: str = typer.Option(None, "--platform", help="only this platform (the draft's others stay due)"),
     wait: float = typer.Option(None, "--wait", min=0, help="seconds to wait for another publish run working on "
                                "this data dir (default publish.lock_wait_s)"),
+    claim: bool = typer.Option(False, "--claim", help="with DRAFT_ID and --platform: the post held as 'possibly "
+                               "already published' is this draft's (recorded as published, nothing posted)"),
 ) -> int:
     """Publish approved drafts to their platforms, exactly once each, verified by reading the post back.
     Exit status: 0 when everything due went out; 1 when something failed or nothing could go out (a login is
@@ -60,6 +62,15 @@ def publish(
 
         raise InputError(f"--platform: no platform named \"{platform}\" to publish to; known: "
                          f"{', '.join(common.cfg().publish.platforms)}")
+    if claim:
+        from bot.core.errors import InputError
+        from jobs.publish import claim as claim_post
+
+        if draft_id is None or platform is None:
+            raise InputError("--claim needs a DRAFT_ID and --platform")
+        url = claim_post(common.cfg(), db, draft_id, platform)
+        console.print(f"draft {draft_id} {platform}: published {url} (claimed; nothing was posted)", markup=False)
+        return 0
     counts = common.run_job(run, dry_run=dry_run, platform=platform, draft_id=draft_id, wait_s=wait)
     if counts.get("busy"):
         err_console.print(f"another publish run is working on this data dir ({holder(common.cfg())}); nothing was "

@@ -315,3 +315,20 @@ def test_ui_port_in_use_is_a_clean_error(cli, monkeypatch):
         port = s.getsockname()[1]
         r = cli("ui", "--port", str(port))
     assert r.code == 2 and f"cannot listen on port {port}" in r.err and "ui.port" in r.err
+
+
+def test_banner_says_what_needs_a_person(cfg, db, client, tmp_path):
+    """Left running for months: every page says when the scheduler is off or a platform needs a login."""
+    (tmp_path / "config.yaml").write_text("data_dir: data\ntopics_file: topics.yaml\npublish:\n  tistory:\n"
+                                          "    enabled: true\n    account: me\n", encoding="utf-8")
+    from platforms import load_config
+
+    c = make_app(load_config(tmp_path / "config.yaml"), TOKEN).test_client()
+    c.get(f"/drafts?token={TOKEN}")
+    html = c.get("/queue").get_data(as_text=True)
+    assert 'data-alert="scheduler"' in html and "스케줄러가 꺼져 있습니다" in html
+    assert 'data-alert="login"' in html and "tistory에 발행하려면 로그인이 필요합니다" in html
+    from platforms import session
+
+    session.save_state(load_config(tmp_path / "config.yaml"), "tistory", {"cookies": [], "origins": []})
+    assert 'data-alert="login"' not in c.get("/queue").get_data(as_text=True)

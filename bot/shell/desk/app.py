@@ -95,11 +95,19 @@ def make_app(cfg: Config, token: str) -> Flask:
     def home() -> Any:
         return redirect(url_for("drafts.index"))
 
+    def _alerts() -> dict[str, Any] | None:
+        from bot.shell.desk.views_status import alerts
+
+        try:
+            return alerts()
+        except BlogbotError:  # the error page itself may be about the store: show it without the banner
+            return None
+
     @app.context_processor
     def _helpers() -> dict[str, Any]:
         return {"csrf": g.get("csrf", ""), "lang": g.get("lang", i18n.DEFAULT), "languages": i18n.LANGUAGES,
                 "when": lambda ts: when(cfg, ts), "tz": cfg.schedule.timezone, "version": version(),
-                "running": running_jobs(app)}
+                "running": running_jobs(app), "alerts": _alerts()}
 
     app.register_blueprint(views_drafts.bp)
     app.register_blueprint(views_queue.bp)

@@ -9,9 +9,10 @@ from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from bot.core import adapters, ledger, runlog
+from bot.core import adapters, runlog
 from bot.core.clock import iso, utcnow
 from bot.core.errors import InputError
+from bot.shell import report
 from bot.shell.desk.common import _, cfg, db, when
 
 bp = Blueprint("status", __name__)
@@ -70,20 +71,30 @@ def ppl_chart(rows: list[dict[str, Any]], width: int = 640, height: int = 190) -
 
 
 def logins() -> list[dict[str, Any]]:
+    """Each platform with a login: its state as `blogbot status` judges it (report.logins_needed), when it was
+    saved, and the one-liner that saves a login on another computer."""
     import platforms
     from platforms.browser import session_path
     from platforms.session import login_url
 
-    needing = set(ledger.needing_login(db()))
+    needing = set(report.logins_needed(cfg(), db()))
     out = []
     for name in platforms.names(login=True):
         p = session_path(cfg(), name)
         saved = datetime.fromtimestamp(p.stat().st_mtime, UTC) if p.exists() else None
-        state = "needs_login" if name in needing else ("saved" if saved else "none")
+        state = "needs_login" if name in needing and saved else ("saved" if saved else "none")
         out.append({"platform": name, "state": state, "saved": when(cfg(), saved) if saved else "",
                     "command": f"npx playwright open --save-storage={name}.json {login_url(cfg(), name)}",
                     "enabled": bool(cfg().publish.get(name) and cfg().publish.get(name).enabled)})
     return out
+
+
+def alerts() -> dict[str, Any]:
+    """What needs a person, for the banner of every page: the scheduler not running, logins needed, and the
+    watchdog's warnings (report.watchdog, as `blogbot status --check`)."""
+    w = report.watchdog(cfg(), db())
+    return {"scheduler": w["scheduler"], "needs_login": w["needs_login"], "warnings": w["warnings"],
+            "review_waiting": w["review_waiting"]}
 
 
 @bp.get("/status")

@@ -74,6 +74,9 @@ def test_every_form_of_degeneration_trips_repetition_gate() -> None:
     short = post + "\n\nㅋㅋ 진짜\n좋아요\nㅋㅋ 진짜\n좋아요\nㅋㅋ 진짜"
     r = G.repetition_gate(G_DEFAULT, short)
     assert not r["passed"] and "short line" in r["detail"]
+    r = G.repetition_gate(G_DEFAULT, post + " 긕\ufffd")
+    assert not r["passed"] and "2 broken characters" in r["detail"]
+    assert G.repetition_gate(G_DEFAULT, post + " 똠얌꿍", allowed_rare={"똠"})["passed"]
     for p in _posts():  # the author's own posts pass
         assert G.repetition_gate(G_DEFAULT, p)["passed"], p[:80]
 

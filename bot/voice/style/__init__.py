@@ -50,7 +50,8 @@ def check_text(cfg: Config, v: Any, title: str, body: str, topic: str = "", tags
     g = cfg.gates
     tags = [str(t) for t in tags or []]
     # topic adherence is judged on the body: the title usually restates the topic and would always match
-    results = [G.repetition_gate(g, body, v.max_hashtags), G.copy_gate(g, v.copy_index, text),
+    rare = v.sense.allowed_rare if v.sense is not None else frozenset()
+    results = [G.repetition_gate(g, body, v.max_hashtags, rare), G.copy_gate(g, v.copy_index, text),
                G.length_gate(g, v.length_range, body), G.topic_gate(g, topic, tags, body, notes),
                G.forbidden_gate(g, text)]
     if g.sense:

@@ -121,10 +121,12 @@ def hashtags(text: str) -> list[str]:
     return _HASHTAG.findall(text)
 
 
-def repetition_gate(g: GatesConfig, text: str, max_hashtags: int | None = None) -> dict[str, Any]:
+def repetition_gate(g: GatesConfig, text: str, max_hashtags: int | None = None,
+                    allowed_rare: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     """Empty or garbage output and every form of degeneration seen from small models: one character hammered,
     repeated 4-grams, repeated lines (short ones too), repeated list items, hashtag runs and hashtag families
-    (#난리 #난리남 #난리할때는 …). `max_hashtags`: the author's own most per post (config overrides)."""
+    (#난리 #난리남 #난리할때는 …), broken characters. `max_hashtags`: the author's own most per post (config
+    overrides); `allowed_rare`: uncommon syllables the author uses."""
     body = text.strip()
     if len(body) < g.min_chars:
         return gate("repetition", False, f"empty or almost empty ({len(body)} characters, min {g.min_chars})",
@@ -134,6 +136,12 @@ def repetition_gate(g: GatesConfig, text: str, max_hashtags: int | None = None) 
     if letters / nonspace < 0.5:
         return gate("repetition", False, f"garbage: only {letters / nonspace:.0%} of the characters are letters",
                     round(letters / nonspace, 3), 0.5)
+    from bot.voice.style.sense import broken
+
+    bad = broken(body, allowed_rare)
+    if bad:
+        return gate("repetition", False, f"{bad} broken characters (replacement characters or broken syllables)",
+                    bad, 0)
     run = re.search(r"(.)\1{19,}", body)
     if run:
         return gate("repetition", False, f"a character repeated {len(run.group(0))} times", len(run.group(0)), 19)

@@ -1,4 +1,4 @@
-"""Best-of-n: keep the candidate with the best fidelity × topic adherence among those that pass the gates."""
+"""Best-of-n: keep the candidate with the best style × topic adherence among those that pass the gates."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from bot.core.config import Config
 
 
 def value(score: dict[str, Any]) -> float:
-    """Fidelity (topic-masked; 1 when it cannot be computed) × topic adherence (1 without topic keywords)."""
-    fid = score.get("fidelity")
+    """The headline style figure (0–1; 1 when it cannot be computed) × topic adherence (1 without topic keywords)."""
+    fid = score.get("style", score.get("fidelity"))
     topic = score.get("topic_overlap")
     return (1.0 if fid is None else float(fid)) * (1.0 if topic is None else float(topic))
 
@@ -29,7 +29,7 @@ def pick_best(cfg: Config, db: sqlite_utils.Database, topic: dict | None, candid
     for i, gen in enumerate(candidates):
         tags = list(gen.tags or (topic or {}).get("tags") or [])
         draft = {"title": gen.title, "body_markdown": gen.body_markdown, "tags": tags,
-                 "topic": (topic or {}).get("topic") or gen.title}
+                 "topic": (topic or {}).get("topic") or gen.title, "notes": (topic or {}).get("notes")}
         r = check_draft(cfg, db, draft)
         details.append({"index": i, "title": gen.title, "passed": r["passed"], "value": round(value(r["score"]), 4),
                         "score": r["score"], "gates": r["gates"]})

@@ -217,3 +217,45 @@ def test_model_list_reads_the_cache(tmp_path, monkeypatch, cli) -> None:
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
     r = cli("model", "list")
     assert r.code == 0 and "acme/tiny-ko" in r.out and "apache-2.0" in r.out
+
+
+def test_the_gguf_lora_shifts_llamacpp_as_peft_shifts_transformers(tmp_path, gguf, embedded_base) -> None:
+    """The tensor names and scale are right: on the same prompt, the exported LoRA moves llama.cpp's next-token
+    distribution the way the PEFT adapter moves the transformers conversion of the same GGUF (the bare models differ
+    only by quantized kernels)."""
+    import math
+
+    import torch
+    import xllamacpp as x
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bot.voice.backends.llamacpp import params
+    from bot.voice.backends.lora_gguf import to_gguf
+
+    prompt = "주제: 빵집 이야기\n태그: 빵\n분량: 짧음\n\n오늘은"
+    adapter = make_adapter(tmp_path / "a", gguf, r=8, b_scale=0.05, seed=2)
+    tok = AutoTokenizer.from_pretrained(embedded_base)
+    model = AutoModelForCausalLM.from_pretrained(embedded_base, dtype=torch.float32)
+    enc = tok(prompt, return_tensors="pt")
+
+    def torch_probs(m) -> dict[int, float]:
+        with torch.inference_mode():
+            p = m(**enc).logits[0, -1].softmax(-1)
+        return {int(i): float(p[i]) for i in p.topk(40).indices}
+
+    def llama_probs(lora: Path | None) -> dict[int, float]:
+        s = x.Server(params(gguf, lora, 1, 256))
+        r = s.handle_completions({"prompt": prompt, "n_predict": 1, "temperature": 0, "logprobs": 40})
+        del s
+        return {t["id"]: math.exp(t["logprob"]) for t in r["choices"][0]["logprobs"]["content"][0]["top_logprobs"]}
+
+    t0, l0 = torch_probs(model), llama_probs(None)
+    t1 = torch_probs(PeftModel.from_pretrained(model, str(adapter)).eval())
+    l1 = llama_probs(to_gguf(adapter, tmp_path / "a.gguf", gguf))
+    # the tokens the adapter promotes most (absent or far down without it) are the same in both
+    up_t = sorted(t1, key=lambda i: t1[i] - t0.get(i, 0.0), reverse=True)[:5]
+    up_l = sorted(l1, key=lambda i: l1[i] - l0.get(i, 0.0), reverse=True)[:5]
+    assert len(set(up_t) & set(up_l)) >= 3, (up_t, up_l)
+    shared = set(t1) & set(l1)
+    assert sum(abs(t1[i] - l1[i]) for i in shared) < 0.35 and len(shared) >= 20

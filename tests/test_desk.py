@@ -177,7 +177,7 @@ def test_runs_status_and_login_upload(cfg, db, client, tmp_path: Path):
     with pytest.raises(RuntimeError), job_run(db, "draft"):
         raise RuntimeError("model missing")
     page = text(client.get("/runs"))
-    assert "crawl" in page and "model missing" in page
+    assert "수집" in page and "성공" in page and "model missing" in page
     page = text(client.get("/runs?job=draft"))
     assert "model missing" in page and "posts=7" not in page
     assert "posts=7" in text(client.get("/runs?status=ok&days=1"))

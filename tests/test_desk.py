@@ -157,6 +157,12 @@ def test_queue_round_trip_keeps_comments(cfg, db, client, tmp_path: Path):
     client.post(f"/queue/{spring}/edit", data={"csrf": t, "topic": "봄 산책", "tags": "봄, 한강", "notes": "짧게"})
     e = topics.read_file(qpath).entries[0]
     assert (e.tags, e.notes) == (["봄", "한강"], "짧게") and "# 봄 글" in qpath.read_text(encoding="utf-8")
+    gen = Generation(title="봄 산책", body_markdown="본문", tags=[], adapter_version=None, base_model="x", params={},
+                     duration_s=1.0, new_tokens=1)
+    bread = topics.topic_id("망원동 빵집 지도 만들기")
+    did = drafts.create(db, cfg, {"id": bread, "topic": "망원동 빵집 지도 만들기"}, gen)
+    topics.set_state(db, bread, "drafted")
+    assert f'href="/drafts/{did}" data-draft-link' in client.get("/queue").get_data(as_text=True)
     client.post(f"/queue/{spring}/skip", data={"csrf": t})
     assert topics.get(db, spring)["state"] == "skipped"
     client.post(f"/queue/{spring}/skip", data={"csrf": t, "undo": "1"})

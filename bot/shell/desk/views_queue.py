@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from bot.core import topics, topics_file
+from bot.core import drafts, topics, topics_file
 from bot.shell.desk.common import _, cfg, db
 
 bp = Blueprint("queue", __name__)
@@ -42,6 +42,7 @@ def index() -> Any:
     rows = topics.list_topics(db())
     for r in rows:
         r["not_before_day"] = (r["not_before"] or "")[:10]
+        r["draft_id"] = drafts.latest_for_topic(db(), r["id"]) if r["state"] in ("drafted", "published") else None
     import platforms
 
     return render_template("queue.html", rows=rows, path=c.topics_path, warnings=qf.warnings,

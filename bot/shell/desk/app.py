@@ -18,8 +18,13 @@ from bot.shell.desk import i18n
 from bot.shell.desk.common import running_jobs, version, when
 
 HERE = Path(__file__).parent
-COOKIE = "blogbot_desk"
+COOKIE = "blogbot_desk"  # + the port: cookies are per host, and two desks (two data dirs) may run side by side
 LANG_COOKIE = "blogbot_lang"
+
+
+def cookie_name() -> str:
+    host = request.host
+    return f"{COOKIE}_{host.rpartition(':')[2] if ':' in host else 'default'}"
 
 
 def new_token() -> str:
@@ -48,9 +53,9 @@ def make_app(cfg: Config, token: str) -> Flask:
                 abort(403)
             args = {k: v for k, v in request.args.items() if k != "token"}
             resp = redirect(request.path + (("?" + urlencode(args)) if args else ""))
-            resp.set_cookie(COOKIE, session_value, httponly=True, samesite="Strict", max_age=30 * 86400)
+            resp.set_cookie(cookie_name(), session_value, httponly=True, samesite="Strict", max_age=30 * 86400)
             return resp
-        if not hmac.compare_digest(request.cookies.get(COOKIE, ""), session_value):
+        if not hmac.compare_digest(request.cookies.get(cookie_name(), ""), session_value):
             abort(403)
         if request.method == "POST":
             sent = request.form.get("csrf") or request.headers.get("X-CSRF-Token", "")

@@ -153,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server:
             server.stop()
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
     best = {arm: max(rs, key=lambda r: r["tokens_per_s"]) for arm, rs in results.items() if rs}
     print(f"\nbest of {a.rounds} rounds, {a.tokens} tokens, {a.threads} thread(s), load {os.getloadavg()[0]:.1f}:")
     for arm, r in best.items():

@@ -298,3 +298,21 @@ def test_a_person_claims_the_lookalike_as_the_drafts_own_post(tmp_path, cli):
     assert cli("publish", str(d), "--platform", "naver", "--claim").code == 2  # nothing uncertain any more
     assert publish_job.run(cfg, db, publishers=blog) == {"published": 1}
     assert drafts.get(db, d)["status"] == "published" and len(posts) == 2
+
+
+def test_scheduler_publish_meets_a_cli_publish_in_another_process(tmp_path):
+    from bot.shell.runner import Runner
+
+    cfg = _config(tmp_path)
+    db = open_db(cfg.data_path)
+    ids = [_approved(cfg, db, f"글 {n}") for n in range(2)]
+    proc = _spawn(tmp_path, 0, hold="publish")  # `blogbot publish` in another process, mid-post
+    try:
+        _wait_for(tmp_path / "publish.started", proc)
+        assert Runner(cfg, registry=FakeJobs().registry(), isolate=[]).fire("publish") == "ok"
+        row = db.execute("select status, details from runs where job = 'publish' order by id desc").fetchone()
+        assert row[0] == "skipped" and f"pid {proc.pid}" in json.loads(row[1])["reason"]
+    finally:
+        (tmp_path / "publish.go").write_text("")
+    assert _result(proc) == {"published": 6}
+    assert sorted(_remote(cfg)) == sorted(ledger.idempotency_key(i, p) for i in ids for p in PLATS)

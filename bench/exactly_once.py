@@ -7,7 +7,7 @@ The publish job is the real one (lock, ledger, owner/heartbeat, reconcile, per-p
 tests/_scheduler_fakes.py's file-backed fake with a random delay between posting and answering (the moment a
 kill is most dangerous). The sandbox (real drivers in Chromium) is covered by tests/test_publish_job.py's kill tests.
 
-    .venv/bin/python bench/exactly_once.py [--trials 4] [--drafts 4] [--kills 3] [--seed 1] [--no-lock]
+    .venv/bin/python bench/exactly_once.py [--trials 4] [--drafts 4] [--kills 3] [--seed 1] [--no-lock | --unsafe]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
 PLATS = ["tistory", "naver", "velog"]
-NO_LOCK = False
+NO_LOCK = UNSAFE = False
 
 CHILD = r"""
 import json, os, random, sys, time
@@ -50,6 +50,8 @@ if os.environ.get("BENCH_NO_LOCK"):  # --no-lock: show what the matrix sees with
         def acquire(self, *a, **k): pass
         def release(self): pass
     publish_job.FileLock = NoLock
+if os.environ.get("BENCH_NO_OWNER"):  # --unsafe: also take a live owner's `publishing` row for a leftover
+    publish_job.ledger.live_owner = lambda *a, **k: None
 cfg = load_config(sys.argv[1])
 jobs = FakeJobs()
 counts = publish_job.run(cfg, open_db(cfg.data_path), publishers=lambda p: SlowBlog(jobs, cfg, p))
@@ -83,6 +85,8 @@ def spawn(d: Path, config: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{ROOT}"}
     if NO_LOCK:
         env["BENCH_NO_LOCK"] = "1"
+    if UNSAFE:
+        env["BENCH_NO_LOCK"] = env["BENCH_NO_OWNER"] = "1"
     env.pop("BLOGBOT_CRASH_AT", None)
     return subprocess.Popen([sys.executable, "-c", CHILD, str(config)], cwd=d, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
@@ -161,11 +165,12 @@ def main() -> int:
     ap.add_argument("--kills", type=int, default=3, help="rounds with random SIGKILLs per trial (one per publisher)")
     ap.add_argument("--publishers", default="1,2")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--no-lock", action="store_true", help="publish without the lock (shows the matrix catches "
-                    "double posts)")
+    ap.add_argument("--no-lock", action="store_true", help="publish without the lock (the live-owner check alone)")
+    ap.add_argument("--unsafe", action="store_true", help="no lock and no live-owner check (the behaviour before "
+                    "issue 15: shows the matrix catches double posts)")
     args = ap.parse_args()
-    global NO_LOCK
-    NO_LOCK = args.no_lock
+    global NO_LOCK, UNSAFE
+    NO_LOCK, UNSAFE = args.no_lock, args.unsafe
     rng = random.Random(args.seed)
     bad = 0
     t0 = time.monotonic()

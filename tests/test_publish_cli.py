@@ -137,3 +137,28 @@ def test_sandbox_detach_answers_then_is_reused(cli, tmp_path):
         assert again.code == 0 and "already running" in again.out
     finally:
         os.kill(pid, signal.SIGTERM)
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_publish_exits_1_when_every_publication_needs_a_login(cli, tmp_path, sandbox):
+    from bot.core import drafts
+    from bot.core.store import open_db
+
+    (tmp_path / "config.yaml").write_text(
+        "data_dir: data\nbrowser: {timeout_ms: 4000, navigation_timeout_ms: 3000, overlay_wait_ms: 500}\npublish:\n"
+        f"  tistory: {{enabled: true, base_url: '{sandbox.base}', account: nobody, min_interval_minutes: 0, "
+        "jitter_minutes: 0}\n", encoding="utf-8")
+    cfg = load_config(tmp_path / "config.yaml")
+    db = open_db(cfg.data_path)
+    assert json.loads(cli("status", "--json").out)["needs_login"] == ["tistory"]  # known before the first publish
+    g = drafts.Generation(title="로그인 없이", body_markdown="세션이 없으면 올라가지 않는다.", tags=[],
+                          adapter_version=None, base_model="t", params={}, duration_s=1, new_tokens=1)
+    d = drafts.create(db, cfg, None, g, platforms=["tistory"])
+    drafts.set_status(db, d, "approved")
+    r = cli("publish")
+    assert r.code == 1 and "tistory needs a login: run `blogbot login tistory`" in r.err, (r.out, r.err)
+    assert "needs_login=1" in r.out
+    status, counts = db.execute("select status, counts from runs where job = 'publish' order by id desc").fetchone()
+    assert status == "failed" and json.loads(counts) == {"needs_login": 1}  # never "ok" with nothing out
+    assert sandbox.store.posts("tistory", "nobody", include_private=True) == []

@@ -21,7 +21,7 @@ from bot.core.config import Config
 from bot.core.errors import ModelError
 from bot.core.records import Generation, Post
 from bot.voice import corpus
-from bot.voice.generate import HIGH_BYTE, STOP_MARK, OnText, TextStream, finish, suggest_tags, with_context
+from bot.voice.text import HIGH_BYTE, STOP_MARK, OnText, TextStream, finish, suggest_tags, with_context
 
 
 def gguf_path(cfg: Config) -> Path:

@@ -20,7 +20,7 @@ from bot.core.config import Config
 from bot.core.errors import ConfigError, ModelError, TransientError
 from bot.core.records import Generation, Post
 from bot.voice import corpus
-from bot.voice.generate import STOP_MARK, OnText, TextStream, finish, suggest_tags, with_context
+from bot.voice.text import STOP_MARK, OnText, TextStream, finish, suggest_tags, with_context
 
 THINK = re.compile(r"<think>.*?(?:</think>|$)", re.S)
 

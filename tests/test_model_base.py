@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _tiny_model import build_tiny, marked_posts, write_config
+from _tiny_model import marked_posts, write_config
 
 from platforms import load_config
 
@@ -41,12 +41,12 @@ def test_missing_gguf_and_bad_folders_are_clear_errors(tmp_path: Path) -> None:
         model.resolve_base(_cfg(tmp_path, base="./not/here/at/all"))
 
 
-def test_folder_base_identity_and_dtype_choice(tmp_path: Path) -> None:
+def test_folder_base_identity_and_dtype_choice(tmp_path: Path, tiny_base: Path) -> None:
     import torch
 
     from bot.voice import model
 
-    base = build_tiny(tmp_path / "tiny")
+    base = tiny_base
     ref = model.resolve_base(_cfg(tmp_path, base=str(base)))
     assert ref.kind == "folder" and ref.path == base and ref.identity == f"folder:{base.resolve()}"
     assert model.choose_dtype(_cfg(tmp_path, dtype="float32")) is torch.float32
@@ -56,25 +56,23 @@ def test_folder_base_identity_and_dtype_choice(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the CPU-only error")
-def test_4bit_without_cuda_is_a_clear_error(tmp_path: Path) -> None:
+def test_4bit_without_cuda_is_a_clear_error(tmp_path: Path, tiny_base: Path) -> None:
     from bot.core.errors import ModelError
     from bot.voice import model
 
-    base = build_tiny(tmp_path / "tiny")
     with pytest.raises(ModelError, match="load_in_4bit needs a CUDA GPU"):
-        model.load_model(_cfg(tmp_path, base=str(base), load_in_4bit=True))
+        model.load_model(_cfg(tmp_path, base=str(tiny_base), load_in_4bit=True))
 
 
 @pytest.mark.gpu
-def test_gpu_tune_and_generate_in_bf16_and_4bit(tmp_path: Path) -> None:
+def test_gpu_tune_and_generate_in_bf16_and_4bit(tmp_path: Path, tiny_base: Path) -> None:
     import torch
 
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU on this machine")
     from bot.voice import generate, tune
 
-    base = build_tiny(tmp_path / "tiny")
-    cfg = load_config(write_config(tmp_path, base, model={"dtype": "auto", "device": "auto"}))
+    cfg = load_config(write_config(tmp_path, tiny_base, model={"dtype": "auto", "device": "auto"}))
     m, _ = __import__("bot.voice.model", fromlist=["x"]).load_model(cfg)
     assert m.device.type == "cuda" and m.dtype == torch.bfloat16
     metrics = tune.train(cfg, marked_posts(8), tmp_path / "v1")

@@ -87,9 +87,23 @@ def test_check_reports_valid_then_expired(cli, tmp_path):
             f"publish:\n  tistory: {{urls: {yaml_urls('tistory', base)}, account: me}}\n")
         from platforms.session import save_state
 
-        save_state(load_config(tmp_path / "config.yaml"), "tistory", storage_state(base, "tistory", "me"))
+        c = load_config(tmp_path / "config.yaml")
+        save_state(c, "tistory", storage_state(base, "tistory", "me"))
+        import os
+        import time
+
+        from bot.core import ledger
+        from bot.core.store import open_db
+        from platforms.browser import session_path
+
+        os.utime(session_path(c, "tistory"), (0, 0))  # saved long ago; then a publication met the login page
+        db = open_db(c.data_path)
+        ledger.mark_needs_login(db, 1, "tistory", "captcha shown",
+                                at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 60)))
+        assert json.loads(cli("status", "--json").out)["needs_login"] == ["tistory"]
         r = cli("login", "tistory", "--check")
         assert r.code == 0 and "works" in r.out
+        assert json.loads(cli("status", "--json").out)["needs_login"] == []  # ... and checked good since
         app.config["STORE"].expire_sessions()
         r = cli("login", "tistory", "--check")
         assert r.code == 1 and "blogbot login tistory" in r.err

@@ -25,6 +25,12 @@ def login(
     if check:
         ok, msg = session.check(c, platform)
         (console if ok else err_console).print(msg, markup=False)
+        if ok:  # the saved login is known good from now: `status` stops saying it needs a login
+            import os
+
+            from platforms.browser import session_path
+
+            os.utime(session_path(c, platform))
         return 0 if ok else 1
     if from_file is not None:
         if not from_file.is_file():

@@ -84,7 +84,7 @@ def test_chat_draft_from_a_real_server_carries_the_voice_brief_and_usage(tmp_pat
     assert gen.body_markdown.strip() and "\ufffd" not in "".join(streamed)
     p = gen.params
     assert p["backend"] == "openai" and p["model"] == "gemma" and p["notes"] is True
-    assert p["usage"]["prompt_tokens"] > 100 and p["usage"]["completion_tokens"] == gen.new_tokens > 0
+    assert p["usage"]["prompt_tokens"] > 100 and gen.usage["completion_tokens"] == gen.new_tokens > 0
     # the related posts went along as the author's own earlier answers, bakery ones first
     assert p["examples"][0] in ("동네 빵집 소금빵 후기", "카페 투어 기록") and len(p["examples"]) == 3
     assert p["lang"] == "ko" and p["finish_reason"] == "length"

@@ -105,7 +105,8 @@ class PublishResult:
 
 @dataclass
 class Generation:
-    """What a generation backend hands to the draft job."""
+    """What a generation backend hands to the draft job. `params` holds the backend's settings and, for backends
+    that report it, `usage` (prompt and completion tokens, `cost` when known); the draft job stores them."""
 
     title: str
     body_markdown: str
@@ -119,6 +120,11 @@ class Generation:
     @property
     def tokens_per_s(self) -> float:
         return self.new_tokens / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        """Token usage (and cost) as the backend reported it; {} for backends that report none."""
+        return dict(self.params.get("usage") or {})
 
 
 def slug(text: str, limit: int = 40) -> str:

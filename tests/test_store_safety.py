@@ -130,3 +130,19 @@ def test_restore_refuses_what_is_not_a_backup(cfg, tmp_path, cli):
         r = cli("restore", str(tmp_path / f), "--yes")
         assert r.code == 2 and str(tmp_path / f) in r.err, r.err
     assert _digest(cfg.data_path) == before
+
+
+def test_backup_that_cannot_be_written_leaves_nothing_behind(cfg, tmp_path, cli, monkeypatch):
+    import errno
+
+    _filled(cfg, 5)
+    r = cli("backup", str(tmp_path / "nope" / "b.db"))
+    assert r.code == 2 and "no such folder" in r.err
+
+    def full(*a):  # the backup's disk fills up as the copy is put in place
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.os, "replace", full)
+    r = cli("backup", str(tmp_path / "b.db"))
+    assert r.code == 2 and "could not be written (OSError" in r.err and "No space left" in r.err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith((".db", ".partial"))) == []

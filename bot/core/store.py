@@ -253,15 +253,20 @@ def backup(db: sqlite_utils.Database, dest: Path) -> int:
     dest = dest.expanduser().resolve()
     tmp = dest.with_name(f".{dest.name}.partial")
     tmp.unlink(missing_ok=True)
-    out = sqlite3.connect(tmp)
     try:
-        db.conn.backup(out, pages=1024)
-        if out.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-            raise InputError(f"{dest}: the copy did not check out; the store was left as it is")
-        out.execute("PRAGMA journal_mode = delete")
-    finally:
-        out.close()
-    os.replace(tmp, dest)
+        out = sqlite3.connect(tmp)
+        try:
+            db.conn.backup(out, pages=1024)
+            if out.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise InputError(f"{dest}: the copy did not check out; the store was left as it is")
+            out.execute("PRAGMA journal_mode = delete")
+        finally:
+            out.close()
+        os.replace(tmp, dest)
+    except (sqlite3.Error, OSError) as exc:  # e.g. the backup's disk is full: no half-written backup left behind
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{dest}: the backup could not be written ({type(exc).__name__}: {exc}); the store was "
+                         "left as it is") from None
     return dest.stat().st_size
 
 

@@ -73,11 +73,12 @@ def test_examples_are_framed_in_the_corpus_language() -> None:
 class FakeBackend:
     """Stands in for bot.voice.generate.LocalBackend: its own prompt says [참고], as the product's does."""
 
-    def prompt(self, topic: str, tags: list[str], examples: list[Post] | None) -> str:
-        return ("[참고] x\n\n---\n\n" if examples else "") + f"주제: {topic}\n"
+    def prompt(self, topic: str, tags: list[str], examples: list[Post] | None, notes: str | None = None) -> str:
+        return ("[참고] x\n\n---\n\n" if examples else "") + (f"[메모] {notes}\n" if notes else "") + f"주제: {topic}\n"
 
-    def generate(self, topic: str, tags: list[str], examples: list[Post] | None = None, seed: int | None = None):
-        p = self.prompt(topic, tags, examples)
+    def generate(self, topic: str, tags: list[str], examples: list[Post] | None = None, seed: int | None = None,
+                 notes: str | None = None):
+        p = self.prompt(topic, tags, examples, notes)
         return SimpleNamespace(title=topic, body_markdown=p, new_tokens=3)
 
 

@@ -112,7 +112,8 @@ def generate(cfg: Config, adapter_dir: Path | None, topics: list[Post], examples
 
     backend = g.load_backend(cfg, adapter_dir)
     bare = backend.prompt  # the product's prompt without examples; the bench frames the examples itself
-    backend.prompt = lambda topic, tags, ex: example_block(ex or [], lang) + bare(topic, tags, None)
+    backend.prompt = lambda topic, tags, ex, *rest, **kw: example_block(ex or [], lang) + bare(topic, tags, None,
+                                                                                              *rest, **kw)
     out = []
     for i, p in enumerate(topics):
         ex = examples(p) if callable(examples) else examples

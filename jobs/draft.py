@@ -4,7 +4,6 @@ with the active adapter, keep every candidate in the generation log, store the d
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from loguru import logger
 from bot.core import adapters, drafts, runlog, topics
 from bot.core.clock import Clock, now, utcnow
 from bot.core.config import Config
-from bot.core.errors import ConfigError, InputError, ModelError, disk_full
+from bot.core.errors import ConfigError, InputError, disk_full
 from bot.core.events import Events, ignore
 from bot.core.fsio import atomic_write
 from bot.core.runlog import LOG_DIR, job_run
@@ -112,27 +111,24 @@ def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run:
     from bot.voice import model as bm
     from bot.voice.generate import load_backend, related_posts
 
-    base = bm.resolve_base(cfg)
-    act = adapters.active(db, base.identity)
-    if act is None:
+    base = bm.resolve_base(cfg) if cfg.model.backend != "openai" else None
+    act = adapters.active(db, base.identity) if base else None
+    if base and act is None:
         logger.warning("no active adapter for {}: drafting with the bare base model (run `blogbot tune`)",
                        base.identity)
     backend = load_backend(cfg, Path(act["path"]) if act else None, act["version"] if act else None)
     examples = related_posts(live_posts(db), row["topic"], cfg.generate.retrieve_examples) \
         if cfg.generate.retrieve_examples else None
-    n, seed = cfg.generate.n_candidates, cfg.generate.seed
+    n, seed, notes = cfg.generate.n_candidates, cfg.generate.seed, row.get("notes")
     cands = []
     for i in range(n):
         logger.info("generating candidate {}/{} for {!r}", i + 1, n, row["topic"])
-        cands.append(backend.generate(row["topic"], row.get("tags") or [], examples,
+        cands.append(backend.generate(row["topic"], row.get("tags") or [], examples, notes=notes,
                                       seed=None if seed is None else seed + i, on_text=on_text if i == 0 else None))
     best, details = 0, None
     if n > 1:
-        try:
-            from bot.voice.style.select import pick_best
-        except ImportError as exc:
-            raise ModelError(f"generate.n_candidates is {n} but best-of-n selection (bot.voice.style.select.pick_best) "
-                             f"is not available: {exc}; set generate.n_candidates: 1") from None
+        from bot.voice.style.select import pick_best
+
         best, details = pick_best(cfg, db, row, cands)
     gen = cands[best]
     others = [{"index": i, "title": c.title, "body_markdown": c.body_markdown, "tags": c.tags,
@@ -140,8 +136,18 @@ def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run:
     params = {**gen.params, "candidate_index": best, "n_candidates": n, "selection": details,
               "other_candidates": others}
     draft_id = drafts.create(db, cfg, row, gen, extra={"params": dumps(params)}, platforms=targets(cfg, row))
-    _log_generations(cfg, draft_id, row, cands, best)
-    status = route(cfg, db, draft_id)
+    if details:
+        check = details[best]
+    else:
+        from bot.voice.style import check_draft
+
+        check = check_draft(cfg, db, drafts.get(db, draft_id), notes=notes)
+    status = route(cfg, db, draft_id, check)
+    checks = details or [check]
+    prompt = getattr(backend, "prompt", None)
+    _log_generations(cfg, draft_id, row, cands, best, checks, backend=cfg.model.backend,
+                     prompt=prompt(row["topic"], row.get("tags") or [], examples, notes) if prompt else None,
+                     examples=examples)
     run.count("drafted")
     run.details.update(draft_id=draft_id, adapter=gen.adapter_version, tokens_per_s=round(gen.tokens_per_s, 2),
                        new_tokens=gen.new_tokens, status=status)
@@ -150,14 +156,19 @@ def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run:
     return draft_id
 
 
-def _log_generations(cfg: Config, draft_id: int, row: dict, cands: list, best: int) -> None:
-    """Every candidate, with its parameters, appended to <data>/logs/generations.jsonl."""
+def _log_generations(cfg: Config, draft_id: int, row: dict, cands: list, best: int, checks: list[dict],
+                     backend: str, prompt: str | None, examples: list | None) -> None:
+    """Every candidate appended to <data>/logs/generations.jsonl: the prompt (and its hash), the examples used,
+    the backend and parameters, and every gate and score it got."""
+    from bot.voice.style.record import candidate_record
+
     path = cfg.data_path / LOG_DIR / GENERATIONS_LOG
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as fh:
         for i, c in enumerate(cands):
-            rec = {"at": now(), "draft_id": draft_id, "topic_id": row["id"], "topic": row["topic"], "index": i,
-                   "chosen": i == best, **asdict(c)}
+            check = checks[i] if len(checks) == len(cands) else (checks[0] if i == best else {})
+            rec = candidate_record(at=now(), draft_id=draft_id, topic=row, index=i, chosen=i == best, gen=c,
+                                   check=check, backend=backend, prompt=prompt, examples=examples)
             fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
 
 
@@ -167,19 +178,21 @@ def targets(cfg: Config, row: dict) -> list[str]:
     return list(row.get("platforms") or cfg.publish.defaults())
 
 
-def route(cfg: Config, db: sqlite_utils.Database, draft_id: int) -> str:
-    """Decide where a new draft goes: score it and run the quality gates (bot.voice.style), then `approved` when the
-    review mode of every target platform is auto and every gate passed, else `pending_review`."""
-    from bot.voice.style import check_draft  # fidelity score + gates; stored with the draft
+def route(cfg: Config, db: sqlite_utils.Database, draft_id: int, check: dict[str, Any] | None = None) -> str:
+    """Decide where a new draft goes: score it and run the quality gates (bot.voice.style; `check` when best-of-n
+    already did), then `approved` when the review mode of every target platform is auto and every gate passed,
+    else `pending_review` with the reason (a failed sense gate always holds a draft back). Returns the status."""
+    from bot.voice.style import check_draft, held_back
 
     d = drafts.get(db, draft_id)
-    result = check_draft(cfg, db, d)
-    drafts.set_score(db, draft_id, result.get("score"), result.get("gates"))
+    if check is None:
+        topic = topics.get(db, d["topic_id"]) if d.get("topic_id") else None
+        check = check_draft(cfg, db, d, notes=(topic or {}).get("notes"))
+    drafts.set_score(db, draft_id, check.get("score"), check.get("gates"))
     auto = all(cfg.review_mode(p) == "auto" for p in d["platforms"] or cfg.publish.defaults())
-    if auto and result.get("passed", False):
+    why = held_back(check)
+    if auto and why is None:
         drafts.set_status(db, draft_id, "approved", "auto: all gates passed")
         return "approved"
-    failed = [g["name"] for g in result.get("gates") or [] if not g.get("passed")]
-    reason = ("gates failed: " + ", ".join(failed)) if failed else "manual review"
-    drafts.set_status(db, draft_id, "pending_review", reason)
+    drafts.set_status(db, draft_id, "pending_review", why or "manual review")
     return "pending_review"

@@ -17,7 +17,7 @@ def passing_gates(monkeypatch: pytest.MonkeyPatch) -> None:
     import bot.voice.style
 
     monkeypatch.setattr(bot.voice.style, "check_draft",
-                        lambda cfg, db, d: {"score": {"x": 1}, "gates": [], "passed": True})
+                        lambda cfg, db, d, notes=None: {"score": {"x": 1}, "gates": [], "passed": True})
 
 
 def test_same_seed_same_text_and_merged_cache_reused(tiny_cfg, tiny_adapter, tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ def test_best_of_n_keeps_the_other_candidates(tiny_cfg, passing_gates, monkeypat
 
     def pick_best(cfg, db, topic, cands):
         calls.append(len(cands))
-        return 1, {"scores": [0.1, 0.9, 0.2]}
+        return 1, [{"index": i, "passed": True, "score": {"s": s}, "gates": []} for i, s in enumerate([0.1, 0.9, 0.2])]
 
     monkeypatch.setitem(sys.modules, "bot.voice.style.select", types.SimpleNamespace(pick_best=pick_best))
     tiny_cfg.generate.n_candidates, tiny_cfg.generate.seed = 3, 11
@@ -109,7 +109,7 @@ def test_best_of_n_keeps_the_other_candidates(tiny_cfg, passing_gates, monkeypat
     assert calls == [3] and d["topic"] == "봄 산책"
     assert d["params"]["candidate_index"] == 1 and d["params"]["seed"] == 12
     assert [c["index"] for c in d["params"]["other_candidates"]] == [0, 2]
-    assert d["params"]["selection"] == {"scores": [0.1, 0.9, 0.2]}
+    assert [c["score"]["s"] for c in d["params"]["selection"]] == [0.1, 0.9, 0.2]
 
 
 def test_bad_topics_and_failures_lose_nothing(tiny_cfg, passing_gates, monkeypatch, tmp_path: Path) -> None:

@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 from _tiny_model import marked_posts, write_config
 
+from platforms import load_config
+
 
 @pytest.fixture
 def env(tmp_path: Path, tiny_base: Path):
-    from bot.core import config
     from bot.core.posts import save_post
     from bot.core.store import open_db
 
-    cfg = config.load(write_config(tmp_path, tiny_base))
+    cfg = load_config(write_config(tmp_path, tiny_base))
     db = open_db(cfg.data_path)
     for p in marked_posts(12):
         save_post(db, p)
@@ -113,12 +114,11 @@ def test_activate_and_rollback_through_the_cli(env, cli) -> None:
 
 
 def test_too_few_posts_in_the_store(tmp_path: Path, tiny_base: Path) -> None:
-    from bot.core import config
     from bot.core.errors import InputError
     from bot.core.store import open_db
     from jobs import tune as tune_job
 
-    cfg = config.load(write_config(tmp_path, tiny_base))
+    cfg = load_config(write_config(tmp_path, tiny_base))
     db = open_db(cfg.data_path)
     with pytest.raises(InputError, match="too few posts to tune: 0 stored"):
         tune_job.run(cfg, db)

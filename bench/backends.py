@@ -135,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict]] = {arm: [] for arm in arms}
     try:
         for rnd in range(a.rounds):
-            for arm in arms:
+            # the server and the client arms swap order each round (the second one meets a warm prompt cache)
+            order = arms if rnd % 2 == 0 else [x for x in arms if x not in ("server", "openai")] + \
+                [x for x in reversed(arms) if x in ("server", "openai")]
+            for arm in order:
                 cmd = [sys.executable, __file__, "--worker", arm, "--gguf", str(gguf), "--adapter", str(adapter),
                        "--work", str(work), "--tokens", str(a.tokens), "--threads", str(a.threads)]
                 if server:

@@ -68,6 +68,7 @@ class OpenAIBackend:
         self.cfg, self._key = cfg, api_key(cfg)
         self.client = OpenAI(base_url=m.base_url, api_key=self._key or "unused", timeout=m.timeout_s,
                              max_retries=m.max_retries)
+        _ = self.client.chat.completions if m.api == "chat" else self.client.completions  # imported now, not per draft
         self.base_model = f"openai:{m.base_url}#{m.name}"
         # a served adapter is recorded as the draft's adapter when the server's model id is the active version
         self.adapter_version = adapter_version if adapter_version and m.name == adapter_version else None

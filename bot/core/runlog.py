@@ -235,3 +235,11 @@ def find(db: sqlite_utils.Database, job: str | None = None, since: str | None = 
 def last_id(db: sqlite_utils.Database, job: str) -> int | None:
     r = next(db.query("select max(id) id from runs where job = ?", [job]), None)
     return r["id"] if r else None
+
+
+def failed_since(db: sqlite_utils.Database, job: str, after_id: int) -> str | None:
+    """The error of a run of `job` after `after_id` that ended `failed` (e.g. a publish run where nothing went
+    out), or None."""
+    r = next(db.query("select error from runs where job = ? and id > ? and status = 'failed' order by id desc",
+                      (job, after_id)), None)
+    return (r["error"] or "failed") if r else None

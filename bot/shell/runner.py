@@ -104,6 +104,9 @@ class Runner:
             else:
                 run_job(resolve(self.registry[job_id]), self.cfg, db, name=job_id, clock=self.clock,
                         events=self.events, **self.options(job_id))
+            failed = runlog.failed_since(db, job_id, before)  # a job may end normally yet log its run failed
+            if failed:
+                status, err = "failed", failed
         except BaseException as exc:
             if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: recorded, then passed on
                 status, err = "interrupted", f"{type(exc).__name__}"

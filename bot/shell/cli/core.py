@@ -10,7 +10,7 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
-from bot.core.console import console, err_console, write_data
+from bot.core.console import console, err_console, print_table, write_data
 from bot.core.errors import InputError
 from bot.shell.cli import app, common
 
@@ -100,14 +100,14 @@ def status(
     for key, value in info.items():  # sections added by later features render as plain rows
         if key not in shown:
             t.add_row(key.replace("_", " "), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-    console.print(t)
+    print_table(t)
     runs = Table(title="last run of each job", title_justify="left")
     for col in ("job", "run", "status", "finished", "counts / error"):
         runs.add_column(col)
     for r in info["last_runs"]:
         detail = r["error"] or ", ".join(f"{k}={v}" for k, v in r["counts"].items())
         runs.add_row(r["job"], str(r["id"]), r["status"], r["finished_at"] or "-", detail)
-    console.print(runs)
+    print_table(runs)
     for w in info["warnings"]:
         err_console.print(f"[yellow]warning:[/yellow] {escape(w)}", soft_wrap=True)
     return 0
@@ -180,4 +180,4 @@ def log_cmd(
     for r in rows:
         detail = r["error"] or ", ".join(f"{k}={v}" for k, v in r["counts"].items())
         t.add_row(str(r["id"]), r["job"], r["started_at"], r["status"], detail)
-    console.print(t)
+    print_table(t)

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.core.console import console, err_console
+from bot.core.console import console, err_console, print_table
 from bot.shell.cli import app, common
 
 
@@ -39,7 +39,7 @@ def run_cmd(
     t.add_column("result")
     for job, result in results.items():
         t.add_row(job, {"failed": "[red]failed[/red] (see `blogbot log --failed`)"}.get(result, result))
-    console.print(t)
+    print_table(t)
     return 1 if "failed" in results.values() else 0
 
 
@@ -61,7 +61,7 @@ def jobs_cmd() -> None:
             last += f": {st['last_error']}"
         t.add_row(j["job"], j["cron"], j["next_run"] or "[dim]disabled[/dim]", st.get("last_fire") or "never",
                   escape(last))
-    console.print(t)
+    print_table(t)
     h = holder(c.data_path)
     console.print(f"scheduler: running (pid {h.get('pid')} on {h.get('host')} since {h.get('since')})" if h
                   else "scheduler: not running — start it with `blogbot run`")
@@ -97,7 +97,7 @@ def review_list(ids: bool = typer.Option(False, "--ids", help="only the ids, one
     for d in rows:
         t.add_row(str(d["id"]), d["created_at"], escape(d["title"]), escape(d["topic"] or ""),
                   escape(d["review_reason"] or ""))
-    console.print(t)
+    print_table(t)
 
 
 @review_app.command("show")

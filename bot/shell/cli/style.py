@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from bot.core.console import console
+from bot.core.console import console, print_table
 from bot.core.errors import InputError
 from bot.shell.cli import app, common
 
@@ -80,7 +80,7 @@ def style(draft: int = typer.Option(None, "--draft", help="compare with this dra
         t.add_column(f"draft {draft}", justify="right")
     for key, name in _SHOWN:
         t.add_row(name, _fmt(key, prof["features"][key]), *([_fmt(key, other[key])] if other else []))
-    console.print(t)
+    print_table(t)
     if prof["lengths"]:
         ln = prof["lengths"]
         console.print(f"post length: {ln['min']}–{ln['max']} characters (median {ln['median']}); "

@@ -122,3 +122,19 @@ def params_with_usage(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """The generation parameters of drafts whose backend reported token usage."""
     return [loads(r["params"], {}) or {} for r in db.query("select params from drafts where params like ?",
                                                           ['%"usage"%'])]
+
+
+def held_back(db: sqlite_utils.Database) -> dict[str, int]:
+    """Drafts waiting for a person, counted by why: nonsense (the sense gate), each failed gate, manual review."""
+    out: dict[str, int] = {}
+    for r in db.query("select review_reason from drafts where status = 'pending_review'"):
+        why = r["review_reason"] or "manual review"
+        if why.startswith("nonsense:"):
+            keys = ["nonsense (sense gate)"]
+        elif why.startswith("gates failed:"):
+            keys = [g.strip() for g in why.split(":", 1)[1].split(",") if g.strip()]
+        else:
+            keys = ["manual review" if why in ("manual review", "") else why.split(":", 1)[0]]
+        for k in keys:
+            out[k] = out.get(k, 0) + 1
+    return out

@@ -26,6 +26,7 @@ def gather(cfg: Config, db: sqlite_utils.Database) -> dict[str, Any]:
         "last_runs": runlog.last_of_each(db),
         "active_adapter": adapters.active_summary(db),
         "last_published": last_pub,
+        "held_back": drafts.held_back(db),
         "model_usage": model_usage(db),
         **watchdog(cfg, db),
     }

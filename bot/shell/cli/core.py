@@ -93,8 +93,13 @@ def status(
                         mu["by_model"].items())
         t.add_row("model usage", escape(f"{mu['drafts']} drafts, {mu['prompt_tokens']:,} prompt + "
                                         f"{mu['completion_tokens']:,} completion tokens{cost} ({per})"))
+    held = info.get("held_back") or {}
+    if held:
+        n = sum(1 for _ in held)  # reasons; a draft failing two gates counts under each
+        t.add_row("held back", escape(", ".join(f"{k} {v}" for k, v in sorted(held.items(), key=lambda kv: -kv[1]))
+                                      + f" ({n} reason{'s' if n != 1 else ''}; `blogbot review`)"))
     _watchdog_rows(t, info)
-    shown = {"data_dir", "corpus", "corpus_gone", "queue", "active_adapter", "last_published", "last_runs",
+    shown = {"data_dir", "corpus", "corpus_gone", "queue", "active_adapter", "last_published", "last_runs", "held_back",
              "model_usage", "last_publish_by_platform", "review_waiting", "needs_login", "next_runs", "scheduler",
              "warnings"}
     for key, value in info.items():  # sections added by later features render as plain rows

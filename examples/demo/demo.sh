@@ -17,12 +17,12 @@ step "3. one pass of the scheduler's jobs: crawl -> tune if due -> draft -> publ
 rc=0
 "${BB[@]}" run --once || rc=$?
 
-# The demo config reviews automatically: a draft that passes every gate is approved and published above. A draft that
-# fails a gate waits for a person; the demo shows why, then approves it on your behalf, as `blogbot review` would.
+# The demo config reviews manually, as a blogger should start: every draft waits for a person. The demo shows the
+# draft with its score and every gate, then approves it on your behalf (saying so), as `blogbot review approve` would.
 pending=$("${BB[@]}" review list --ids 2>/dev/null || true)
 if [ -n "$pending" ]; then
   for id in $pending; do
-    step "review: draft $id failed a gate; in real use you read it and decide (blogbot review show/approve/reject)"
+    step "review: draft $id waits for you; in real use you read it and decide (blogbot review show/approve/reject, or blogbot ui). The demo approves it on your behalf"
     "${BB[@]}" review show "$id"
     "${BB[@]}" review approve "$id"
   done

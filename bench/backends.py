@@ -6,9 +6,9 @@
   server    llama.cpp's server with the adapter, read directly over HTTP (its own tokens/s)
   openai    blogbot's openai backend against that server (target: ≤ 5 % slower than `server`)
 
-Each arm runs in a fresh process (its peak RSS is its own); rounds are interleaved and the best round of each arm
-is kept (the CPUs here are shared). The RSS figures leave out the Korean analyser that suggests tags (kiwi, ~0.5
-GiB): every backend and the style gates load it alike.
+Each arm runs in a fresh process (its peak RSS is its own); rounds are interleaved; speeds shown are the best round
+of each arm, ratios the median over rounds of the ratio within a round (the CPUs here are shared). The RSS figures
+leave out the Korean analyser that suggests tags (kiwi, ~0.5 GiB): every backend and the style gates load it alike.
 
     .venv/bin/python bench/backends.py [--tokens 128] [--threads 1] [--rounds 3] [--adapter DIR] [--json OUT]
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -163,15 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nbest of {a.rounds} rounds, {a.tokens} tokens, {a.threads} thread(s), load {os.getloadavg()[0]:.1f}:")
     for arm, r in best.items():
         print(f"  {arm:9s} {r['tokens_per_s']:7.2f} tok/s  peak RSS {r['rss_gib']:.3f} GiB")
+    # ratios within each round (the arms ran back to back, under the same load), then their median over the rounds:
+    # on shared CPUs the load drifts between rounds far more than between two neighbouring arms
     ratios = {}
-    if "plain" in best:
-        for arm in ("llamacpp", "torch"):
-            if arm in best:
-                ratios[f"{arm}/plain"] = round(best[arm]["tokens_per_s"] / best["plain"]["tokens_per_s"], 3)
-    if "server" in best and "openai" in best:
-        ratios["openai/server"] = round(best["openai"]["tokens_per_s"] / best["server"]["tokens_per_s"], 3)
-    for k, v in ratios.items():
-        print(f"  {k:15s} {v:.3f}")
+    for arm, ref in (("llamacpp", "plain"), ("torch", "plain"), ("openai", "server")):
+        pairs = [a["tokens_per_s"] / b["tokens_per_s"] for a, b in zip(results.get(arm, []), results.get(ref, []),
+                                                                       strict=False) if b["tokens_per_s"] > 0]
+        if pairs:
+            ratios[f"{arm}/{ref}"] = round(statistics.median(pairs), 3)
+            print(f"  {arm + '/' + ref:15s} {ratios[f'{arm}/{ref}']:.3f} (median of {len(pairs)} rounds: "
+                  + ", ".join(f"{x:.2f}" for x in pairs) + ")")
     checks = {"llamacpp ≥ 0.95× plain": ratios.get("llamacpp/plain", 0) >= 0.95,
               "llamacpp RSS ≤ 0.5 GiB": best.get("llamacpp", {}).get("rss_gib", 9) <= 0.5,
               "openai ≥ 0.95× server": ratios.get("openai/server", 0) >= 0.95}

@@ -173,7 +173,7 @@ def write(res: dict[str, Any], out: Path, charts: bool = True) -> Path:
         ppl_rows = [(n, t["perplexity"]) for n, t in c["targets"].items() if "perplexity" in t]
         if ppl_rows:
             lines += ["", "Held-out perplexity of each author's real posts (n = held-out posts scored, each on "
-                      f"its first {next(iter(c['targets'].values())).get('ppl_chars') or 'all'} characters):", "",
+                      f"its first {c['targets'][ppl_rows[0][0]].get('ppl_chars') or 'all'} characters):", "",
                       "| author | n | " + " | ".join(ppl_rows[0][1]) + " |", "|---" * (len(ppl_rows[0][1]) + 2) + "|"]
             lines += [f"| {n} | {c['targets'][n].get('ppl_posts', '—')} | "
                       + " | ".join(_num(p.get(k)) for k in ppl_rows[0][1]) + " |" for n, p in ppl_rows]

@@ -3,6 +3,7 @@ corrupted texts are blocked. Every figure is measured here; nothing is generated
 
     .venv/bin/python -m bench.sense                       # Korean invented authors + demo + EBG English (≈ 1 min)
     .venv/bin/python -m bench.sense --no-ebg --json out.json
+    .venv/bin/python -m bench.sense --rows bench/sense/results.json      # re-tabulate a stored run
 
 Per author (the invented Korean authors, the demo blogger, ../shared/corpora/ebg-english when present) every 4th post
 is held out; the gate's bounds are calibrated on the other posts only (as `blogbot` calibrates on the author's posts).
@@ -36,30 +37,9 @@ TARGETS = {"real": 0.95, "drafts": 0.90, "corrupted": 0.90}
 GATES = GatesConfig()
 
 
-def _units(text: str) -> list[list[str]]:
-    """Paragraphs as lists of sentences (lines and sentence ends split)."""
-    out = []
-    for para in re.split(r"\n\s*\n", text.strip()):
-        sents = [s for ln in para.split("\n") for s in re.split(r"(?<=[.!?…])\s+", ln.strip()) if s.strip()]
-        if sents:
-            out.append(sents)
-    return out
-
-
 def shuffled(text: str, rng: random.Random) -> str:
     """The same sentences in a random order, refilled into paragraphs of the original sizes."""
-    paras = _units(text)
-    flat = [s for p in paras for s in p]
-    order = flat[:]
-    for _ in range(10):
-        rng.shuffle(order)
-        if order != flat:
-            break
-    out, i = [], 0
-    for p in paras:
-        out.append(" ".join(order[i:i + len(p)]))
-        i += len(p)
-    return "\n\n".join(out)
+    return sense.shuffle_sentences(text, rng)
 
 
 def hashtag_run(text: str, rng: random.Random) -> str:
@@ -119,6 +99,7 @@ def run(ebg: Path | None, seed: int = 0) -> dict[str, Any]:
                 rows.append(_row(prof, cname, a.name, "real", "real", p.source_id, t))
                 for kind, fn in CORRUPTIONS.items():
                     rows.append(_row(prof, cname, a.name, "corrupted", kind, p.source_id, fn(t, rng)))
+            print(f"[{cname}] {a.name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             for d in drafts.get(a.name, []):
                 arm = d["arm"] + (f"-{d['steps']}steps" if d["arm"] == "adapter" else "")
                 rows.append(_row(prof, cname, a.name, "drafts", arm, f"{d['file']}:{d.get('topic', '')[:30]}",
@@ -170,6 +151,16 @@ def table(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
         lines.append(f"- {g}: {v['good']}/{v['n']} = {v['rate']:.1%} "
                      f"{'passed' if g == 'real' else 'blocked'} (target ≥ {v['target']:.0%}) — "
                      f"{'met' if v['met'] else 'NOT met'}")
+    for c in sorted({r["corpus"] for r in rows}):
+        parts = []
+        for g, target in TARGETS.items():
+            rs = [r for r in rows if r["group"] == g and r["corpus"] == c]
+            if rs:
+                good = sum(r["passed"] for r in rs) if g == "real" else sum(not r["passed"] for r in rs)
+                met = "" if good / len(rs) >= target else " (NOT met)"
+                parts.append(f"{g} {good}/{len(rs)} = {good / len(rs):.1%} "
+                             f"{'passed' if g == 'real' else 'blocked'}{met}")
+        lines.append(f"- {c} alone: " + "; ".join(parts))
     lines += ["", "Layout and repetition gates on the same texts (the layout gate is calibrated on the author's "
               "training posts, `gates.layout_slack` 0.5; target: ≥ 95 % of real held-out posts pass):", "",
               "| group | kind | corpus | n | layout passed | layout out of range (feature: count) | "
@@ -196,12 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write every row here")
     ap.add_argument("--report", type=Path, default=HERE / "REPORT.md")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rows", type=Path, help="re-tabulate the rows of an earlier --json run (no measuring)")
     args = ap.parse_args(argv)
-    res = run(None if args.no_ebg else args.ebg, args.seed)
+    if args.rows:
+        res = json.loads(args.rows.read_text(encoding="utf-8"))
+    else:
+        res = run(None if args.no_ebg else args.ebg, args.seed)
     text, verdict = table(res["rows"])
     print(text)
     print(f"({res['seconds']} s)", file=sys.stderr)
-    if args.json:
+    if args.json and not args.rows:
         args.json.write_text(json.dumps({**res, "verdict": verdict}, ensure_ascii=False, indent=1), encoding="utf-8")
     if args.report:
         args.report.write_text("# bench/sense — the sense gate's confusion table\n\n"

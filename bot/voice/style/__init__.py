@@ -62,7 +62,10 @@ def check_text(cfg: Config, v: Any, title: str, body: str, topic: str = "", tags
         else:
             r = v.sense.check(body[:cfg.style.max_chars])
             sig = {k: (round(x, 4) if isinstance(x, float) else x) for k, x in r["signals"].items()}
-            results.append(G.gate("sense", r["passed"], sense.describe(r) + f" [reference: {v.sense.source}]",
+            ref = f" [reference: {v.sense.source}" + ("" if v.sense.order is not None else
+                                                       "; sentence order not checked: it does not separate your "
+                                                       "posts from their shuffled sentences") + "]"
+            results.append(G.gate("sense", r["passed"], sense.describe(r) + ref,
                                   {"failed": r["failed"], "signals": sig},
                                   {k: round(b, 4) for k, b in r["bounds"].items()}))
     if g.layout and v.layout is not None and body:

@@ -19,6 +19,7 @@ the reference spread plus a margin. The signals and what they catch:
 from __future__ import annotations
 
 import math
+import random
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ SIGNALS: dict[str, tuple[int, float]] = {
     "sentences": (-1, 0.0),
 }
 QUANTILE = {"order": 0, "sentences": 0}  # lower-is-worse signals bounded by a low percentile, not the minimum
+MIN_ORDER_SEPARATION = 0.8  # below this the sentence-order signal is left out for the author (measured at calibration)
 MIN_REFERENCE = 8  # fewer reference posts than this: the built-in authors are the reference
 _BROKEN = re.compile("[\ufffd\ufffc\u1100-\u11ff]")  # replacement characters, conjoining jamo (half a syllable)
 _SYLLABLE = re.compile("[\uac00-\ud7a3]")
@@ -185,6 +187,27 @@ def sentence_list(text: str) -> list[str]:
     return out
 
 
+def shuffle_sentences(text: str, rng: random.Random) -> str:
+    """The same sentences in a random order, refilled into paragraphs of the original sizes (a corrupted text for
+    calibration and benchmarks)."""
+    paras = []
+    for para in re.split(r"\n\s*\n", text.strip()):
+        sents = [x for ln in para.split("\n") for x in re.split(r"(?<=[.!?…])\s+", ln.strip()) if x.strip()]
+        if sents:
+            paras.append(sents)
+    flat = [x for p in paras for x in p]
+    order = flat[:]
+    for _ in range(10):
+        rng.shuffle(order)
+        if order != flat:
+            break
+    out, i = [], 0
+    for p in paras:
+        out.append(" ".join(order[i:i + len(p)]))
+        i += len(p)
+    return "\n\n".join(out)
+
+
 @dataclass
 class OrderModel:
     """Where in a post a sentence usually stands (greetings first, plans and thanks last, connectives in between):
@@ -234,6 +257,7 @@ class SenseProfile:
     lang: str = "ko"
     order: OrderModel | None = None
     allowed_rare: frozenset[str] = frozenset()
+    order_separation: float | None = None  # share of own posts scoring above their own shuffled sentences
 
     def measure(self, text: str) -> dict[str, Any]:
         f = measure(text)
@@ -268,11 +292,22 @@ def calibrate(texts: list[str], source: str = "", order_texts: list[str] | None 
     if prof.order is not None and len(texts) >= 10:  # out-of-fold: a model never scores posts it was fitted on
         pool = order_texts or texts
         folds = 5
+        rng = random.Random(0)
+        wins = []
         for k in range(folds):
             part = set(texts[k::folds])
             m = OrderModel.fit([t for t in pool if t not in part])
             for i in range(k, len(texts), folds):
                 ms[i]["order"] = m.score(texts[i]) if m is not None else None
+                mixed = m.score(shuffle_sentences(texts[i], rng)) if m is not None else None
+                if ms[i]["order"] is not None and mixed is not None:
+                    wins.append(ms[i]["order"] > mixed)
+        # the order signal is used only where it tells this author's posts from their own shuffled sentences
+        prof.order_separation = float(np.mean(wins)) if wins else None
+        if prof.order_separation is None or prof.order_separation < MIN_ORDER_SEPARATION:
+            prof.order = None
+            for m_ in ms:
+                m_["order"] = None
     for k, (direction, slack) in SIGNALS.items():
         vals = np.array([m[k] for m in ms if m.get(k) is not None], dtype=float)
         if len(vals) < 3:

@@ -69,7 +69,7 @@ def lora_path(cfg: Config, adapter_dir: Path, base: Path) -> Path:
     from bot.voice import model as bm
     from bot.voice.backends.lora_gguf import to_gguf
 
-    h = hashlib.sha1(base.name.encode())
+    h = hashlib.sha1(f"{base.name}|f16".encode())  # f16: the tensor type to_gguf writes
     for f in ("adapter_model.safetensors", "adapter_config.json"):
         if (adapter_dir / f).is_file():
             h.update((adapter_dir / f).read_bytes())

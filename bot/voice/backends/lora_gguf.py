@@ -101,8 +101,9 @@ def gguf_arch(base_gguf: Path | None) -> tuple[str, int | None]:
     return arch, int(gguf_meta(base_gguf, {f"{arch}.block_count"})[f"{arch}.block_count"])
 
 
-def to_gguf(adapter_dir: Path, out: Path, base_gguf: Path | None = None) -> Path:
-    """Write adapter_dir as a GGUF LoRA at `out` (tensors F32; written to a temp file, then renamed)."""
+def to_gguf(adapter_dir: Path, out: Path, base_gguf: Path | None = None, dtype: str = "f16") -> Path:
+    """Write adapter_dir as a GGUF LoRA at `out` (written to a temp file, then renamed). Tensors in F16 by default:
+    llama.cpp reads the adapter once per token next to a 4-bit base, and F32 made decoding ~8 % slower."""
     import gguf
 
     conf = adapter_config(adapter_dir)
@@ -136,8 +137,9 @@ def to_gguf(adapter_dir: Path, out: Path, base_gguf: Path | None = None) -> Path
     for target, ab in sorted(pairs.items()):
         if set(ab) != {"A", "B"}:
             raise ModelError(f"{adapter_dir}: {target} has lora_{'A' if 'A' in ab else 'B'} only")
-        w.add_tensor(f"{target}.weight.lora_a", np.ascontiguousarray(ab["A"]))  # (r, in)
-        w.add_tensor(f"{target}.weight.lora_b", np.ascontiguousarray(ab["B"]))  # (out, r)
+        np_dtype = np.float16 if dtype == "f16" else np.float32
+        w.add_tensor(f"{target}.weight.lora_a", np.ascontiguousarray(ab["A"], dtype=np_dtype))  # (r, in)
+        w.add_tensor(f"{target}.weight.lora_b", np.ascontiguousarray(ab["B"], dtype=np_dtype))  # (out, r)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -46,10 +46,17 @@ def diff_lines(diff: str | None) -> list[tuple[str, str]]:
 
 
 def fidelity(score: dict[str, Any] | None) -> str:
-    """The style score as a short figure ('87%'), or '' when never scored or unreliable."""
-    if not isinstance(score, dict) or score.get("fidelity") is None:
+    """The headline style figure (the one `blogbot review show` prints: derived from the distance) and what it
+    means in words; "" when the draft has no score."""
+    from bot.voice.style import in_words
+
+    if not isinstance(score, dict):
         return ""
-    return f"{score['fidelity']:.0%}"
+    value = score.get("style", score.get("fidelity"))
+    if value is None:
+        return ""
+    words = in_words(score)
+    return f"{value:.0%}" + (f" — {words}" if words else "")
 
 
 def gate_counts(gates: list[dict[str, Any]] | None) -> tuple[int, int]:

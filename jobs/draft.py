@@ -109,7 +109,8 @@ def _keep(path: Path, data: bytes) -> None:
 def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run: Any) -> int:
     from bot.core.posts import live_posts
     from bot.voice import model as bm
-    from bot.voice.generate import load_backend, related_posts
+    from bot.voice.generate import load_backend
+    from bot.voice.style.retrieve import related_posts
 
     base = bm.resolve_base(cfg) if cfg.model.backend != "openai" else None
     act = adapters.active(db, base.identity) if base else None
@@ -117,7 +118,7 @@ def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run:
         logger.warning("no active adapter for {}: drafting with the bare base model (run `blogbot tune`)",
                        base.identity)
     backend = load_backend(cfg, Path(act["path"]) if act else None, act["version"] if act else None)
-    examples = related_posts(live_posts(db), row["topic"], cfg.generate.retrieve_examples) \
+    examples = related_posts(live_posts(db), row["topic"], row.get("tags"), k=cfg.generate.retrieve_examples) \
         if cfg.generate.retrieve_examples else None
     n, seed, notes = cfg.generate.n_candidates, cfg.generate.seed, row.get("notes")
     cands = []

@@ -63,11 +63,12 @@ def test_artefact_tokens_are_banned_and_text_is_cleaned(tiny_base: Path) -> None
 
 
 def test_suggested_tags_and_related_posts() -> None:
-    from bot.voice.generate import related_posts, suggest_tags
+    from bot.voice.generate import suggest_tags
+    from bot.voice.style.retrieve import related_posts
 
     posts = marked_posts(6)
     posts[2].title, posts[2].tags = "망원시장 빵집 탐방", ["빵"]
-    assert related_posts(posts, "망원시장 빵집 지도", 2)[0] is posts[2]
+    assert related_posts(posts, "망원시장 빵집 지도", None, k=2)[0] is posts[2]
     tags = suggest_tags("망원시장 빵집 지도 만들기", ["지도"], "빵이 맛있다", [posts[2]])
     assert tags[0] == "지도" and "빵" in tags and "망원시장" in tags and len(tags) <= 5
 

@@ -187,9 +187,9 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
 
 
 def _related(train: list, held_out: Any) -> list:
-    from bot.voice.generate import related_posts
+    from bot.voice.style.retrieve import related_posts
 
-    return related_posts(train, models._topic(held_out), RELATED_K)
+    return related_posts(train, models._topic(held_out), None, k=RELATED_K)
 
 
 def verdicts(res: dict[str, Any]) -> None:

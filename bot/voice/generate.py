@@ -196,20 +196,3 @@ def load_backend(cfg: Config, adapter_dir: Path | None = None, adapter_version: 
     """The backend named by `model.backend` with `adapter_dir` applied (None: the bare base model). The openai
     backend ignores a local adapter: the server's model (`model.name`) is what writes."""
     return BACKENDS[cfg.model.backend](cfg, adapter_dir, adapter_version)
-
-
-def related_posts(posts: list[Post], topic: str, k: int) -> list[Post]:
-    """The author's k posts most related to the topic (character-bigram overlap with title, tags and opening)."""
-    def grams(s: str) -> set[str]:
-        s = "".join(s.split()).lower()
-        return {s[i : i + 2] for i in range(len(s) - 1)}
-
-    q = grams(topic)
-    if not q or k <= 0:
-        return []
-    scored = []
-    for p in posts:
-        g = grams(f"{p.title} {' '.join(p.tags)}") | grams(p.body_markdown[:300])
-        scored.append((len(q & g) / (len(q) ** 0.5 * max(1, len(g)) ** 0.5), p))
-    scored.sort(key=lambda x: -x[0])
-    return [p for s, p in scored[:k] if s > 0]

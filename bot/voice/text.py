@@ -99,28 +99,8 @@ def suggest_tags(topic: str, tags: list[str], body: str, examples: list[Post] | 
     return list(dict.fromkeys(out))[:k]
 
 
-_KIWI: list = []
-
-
 def _nouns(text: str) -> list[str]:
-    """Nouns of a short text (kiwipiepy when installed, else words stripped of common particles)."""
-    try:
-        from kiwipiepy import Kiwi
+    """Nouns of a short text, compounds written as one word kept whole (the one noun helper, style.features)."""
+    from bot.voice.style.features import nouns
 
-        if not _KIWI:
-            _KIWI.append(Kiwi())
-        out: list[str] = []
-        end = -1
-        for t in _KIWI[0].tokenize(text):
-            if t.tag not in ("NNG", "NNP", "SL"):
-                end = -1
-                continue
-            if t.start == end and out:  # compound noun written as one word: 소금+빵 → 소금빵
-                out[-1] += t.form
-            else:
-                out.append(t.form)
-            end = t.start + t.len
-        return out
-    except Exception:  # the analyser is optional here
-        return [re.sub(r"(은|는|이|가|을|를|에|의|로|와|과|도|에서|으로|하기|이야기)$", "", w)
-                for w in re.findall(r"[\w가-힣]+", text)]
+    return nouns(text, merge_compounds=True)

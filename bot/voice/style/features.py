@@ -48,6 +48,26 @@ def kiwi() -> Any:
     return Kiwi()
 
 
+NOUN_TAGS = ("NNG", "NNP", "SL", "SH")  # common and proper nouns, foreign words and hanja
+
+
+def nouns(text: str, merge_compounds: bool = False) -> list[str]:
+    """The nouns of a Korean text (kiwipiepy), in order; `merge_compounds` joins a compound written as one word
+    (소금+빵 → 소금빵)."""
+    out: list[str] = []
+    end = -1
+    for t in kiwi().tokenize(text):
+        if t.tag not in NOUN_TAGS:
+            end = -1
+            continue
+        if merge_compounds and t.start == end and out:
+            out[-1] += t.form
+        else:
+            out.append(t.form)
+        end = t.start + t.len
+    return out
+
+
 def language(text: str) -> str:
     """'ko' when Hangul dominates the letters, 'en' when Latin does, 'other' for no letters at all."""
     h, lat = len(_HANGUL.findall(text)), len(_LATIN.findall(text))

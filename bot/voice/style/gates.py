@@ -182,11 +182,10 @@ def length_gate(g: GatesConfig, length_range: tuple[int, int] | None, text: str)
 
 def keywords(text: str) -> set[str]:
     """Content words of a topic: nouns, names and foreign words (kiwipiepy for Korean), other words for English."""
-    from bot.voice.style.features import EN_FUNCTION, kiwi, language
+    from bot.voice.style.features import EN_FUNCTION, language, nouns
 
     if language(text) == "ko":
-        out = {t.form.lower() for t in kiwi().tokenize(text)
-               if t.tag in ("NNG", "NNP", "SL", "SH") and (len(t.form) > 1 or t.tag == "NNP")}
+        out = {w.lower() for w in nouns(text) if len(w) > 1}
     else:
         out = {w for w in words(text) if w not in EN_FUNCTION and len(w) > 2 and not w.isdigit()}
     return out

@@ -25,3 +25,11 @@ def test_status_counts_drafts_held_back_and_why(cfg, db, cli):
     assert gather(cfg, db)["held_back"] == {"nonsense (sense gate)": 2, "layout": 1, "copy": 1, "manual review": 1}
     r = cli("status")
     assert r.code == 0 and "held back" in r.out and "nonsense (sense gate) 2" in r.out
+
+
+def test_two_drafts_written_in_the_same_second_get_different_keys(cfg, db):
+    """The reconcile key must tell drafts apart even without a topic (it decides which post is whose)."""
+    gen = Generation(title="같은 제목", body_markdown="같은 본문", tags=[], adapter_version=None, base_model="t",
+                     params={}, duration_s=1.0, new_tokens=3)
+    a, b = drafts.create(db, cfg, None, gen), drafts.create(db, cfg, None, gen)
+    assert drafts.get(db, a)["publish_key"] != drafts.get(db, b)["publish_key"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ STATUSES = ("pending_review", "approved", "rejected", "published", "failed")
 
 def publish_key(topic_id: str | None, created_at: str) -> str:
     """A short marker stored with the draft, used to recognise the post on a blog when reconciling."""
-    return "bb-" + hashlib.sha1(f"{topic_id}|{created_at}".encode()).hexdigest()[:10]
+    # a random part: two drafts written in the same second (no topic, or the same topic twice) never share a key
+    return "bb-" + hashlib.sha1(f"{topic_id}|{created_at}|{secrets.token_hex(8)}".encode()).hexdigest()[:10]
 
 
 def create(db: sqlite_utils.Database, cfg: Config, topic: dict | None, gen: Generation,

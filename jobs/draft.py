@@ -108,15 +108,13 @@ def _keep(path: Path, data: bytes) -> None:
 
 def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run: Any) -> int:
     from bot.core.posts import live_posts
-    from bot.voice import model as bm
     from bot.voice.generate import load_backend
     from bot.voice.style.retrieve import related_posts
 
-    base = bm.resolve_base(cfg) if cfg.model.backend != "openai" else None
-    act = adapters.active(db, base.identity) if base else None
-    if base and act is None:
-        logger.warning("no active adapter for {}: drafting with the bare base model (run `blogbot tune`)",
-                       base.identity)
+    identity = _base_identity(cfg)
+    act = adapters.active(db, identity) if identity else None
+    if identity and act is None:
+        logger.warning("no active adapter for {}: drafting with the bare base model (run `blogbot tune`)", identity)
     backend = load_backend(cfg, Path(act["path"]) if act else None, act["version"] if act else None)
     examples = related_posts(live_posts(db), row["topic"], row.get("tags"), k=cfg.generate.retrieve_examples) \
         if cfg.generate.retrieve_examples else None
@@ -133,7 +131,7 @@ def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run:
         best, details = pick_best(cfg, db, row, cands)
     gen = cands[best]
     others = [{"index": i, "title": c.title, "body_markdown": c.body_markdown, "tags": c.tags,
-               "new_tokens": c.new_tokens} for i, c in enumerate(cands) if i != best]
+               "new_tokens": c.new_tokens, "usage": c.params.get("usage")} for i, c in enumerate(cands) if i != best]
     params = {**gen.params, "candidate_index": best, "n_candidates": n, "selection": details,
               "other_candidates": others}
     draft_id = drafts.create(db, cfg, row, gen, extra={"params": dumps(params)}, platforms=targets(cfg, row))
@@ -155,6 +153,20 @@ def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run:
     logger.info("draft {} ({} tokens, {:.1f} tok/s, adapter {}) → {}", draft_id, gen.new_tokens, gen.tokens_per_s,
                 gen.adapter_version or "none", status)
     return draft_id
+
+
+def _base_identity(cfg: Config) -> str | None:
+    """The base model's name, which picks the adapter; None for a server's model (`backend: openai`). The
+    llama.cpp backend names its GGUF without the torch conversion the local backend needs."""
+    if cfg.model.backend == "openai":
+        return None
+    if cfg.model.backend == "llamacpp":
+        from bot.voice.backends.llamacpp import base_identity, gguf_path
+
+        return base_identity(cfg, gguf_path(cfg))
+    from bot.voice import model as bm
+
+    return bm.resolve_base(cfg).identity
 
 
 def _log_generations(cfg: Config, draft_id: int, row: dict, cands: list, best: int, checks: list[dict],

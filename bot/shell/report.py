@@ -36,17 +36,19 @@ def model_usage(db: sqlite_utils.Database) -> dict[str, Any]:
     """Tokens (and cost where known) of the drafts whose backend reported usage, in total and per model."""
     out: dict[str, Any] = {"drafts": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": None, "by_model": {}}
     for p in drafts.params_with_usage(db):
-        u = p.get("usage") or {}
-        if not u:
+        if not p.get("usage"):
             continue
         name = p.get("model") or p.get("gguf") or p.get("backend") or "?"
         m = out["by_model"].setdefault(name, {"drafts": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": None})
+        # every candidate of a best-of-n draft was paid for, not only the one kept
+        usages = [p["usage"], *(o.get("usage") or {} for o in p.get("other_candidates") or [])]
         for d in (out, m):
             d["drafts"] += 1
-            d["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
-            d["completion_tokens"] += int(u.get("completion_tokens") or 0)
-            if u.get("cost") is not None:
-                d["cost"] = round((d["cost"] or 0.0) + float(u["cost"]), 6)
+            for u in usages:
+                d["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
+                d["completion_tokens"] += int(u.get("completion_tokens") or 0)
+                if u.get("cost") is not None:
+                    d["cost"] = round((d["cost"] or 0.0) + float(u["cost"]), 6)
     return out
 
 

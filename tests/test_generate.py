@@ -140,3 +140,15 @@ def test_bad_topics_and_failures_lose_nothing(tiny_cfg, passing_gates, monkeypat
 def test_write_cli_rejects_an_empty_topic(cli) -> None:
     r = cli("write", "")
     assert r.code == 2 and "the topic is empty" in r.err
+
+
+def test_examples_and_notes_are_framed_in_the_authors_language() -> None:
+    from bot.core.records import Post
+    from bot.voice.text import with_context
+
+    en = [Post(platform="files", source_id="a", title="Rainy commute", body_markdown="The bus was late again.")]
+    ko = [Post(platform="files", source_id="b", title="비 오는 출근길", body_markdown="버스가 또 늦었다.")]
+    assert with_context("Topic: buses", en, "mention the umbrella").startswith(
+        "[Example] Rainy commute\nThe bus was late again.\n\n[Note] mention the umbrella\n\n---\n\n")
+    assert with_context("주제: 버스", ko, "우산 이야기").startswith("[참고] 비 오는 출근길\n")
+    assert "[메모] 우산 이야기" in with_context("주제: 버스", ko, "우산 이야기")

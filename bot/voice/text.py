@@ -70,10 +70,15 @@ def _common_prefix(a: str, b: str) -> str:
 
 
 def with_context(prompt: str, examples: list[Post] | None = None, notes: str | None = None) -> str:
-    """The tune's prompt preceded by the related posts and the topic's notes (both optional)."""
-    refs = "".join(f"[참고] {e.title}\n{e.body_markdown.strip()[:400]}\n\n" for e in examples or [])
+    """The tune's prompt preceded by the related posts and the topic's notes (both optional), framed in the
+    language of the author's posts ([참고]/[메모] for Korean, [Example]/[Note] otherwise)."""
+    from bot.voice.style.features import language
+
+    sample = " ".join(e.body_markdown[:400] for e in examples or []) or prompt
+    ex, note = ("[참고]", "[메모]") if language(sample) == "ko" else ("[Example]", "[Note]")
+    refs = "".join(f"{ex} {e.title}\n{e.body_markdown.strip()[:400]}\n\n" for e in examples or [])
     if notes and notes.strip():
-        refs += f"[메모] {' '.join(notes.split())}\n\n"
+        refs += f"{note} {' '.join(notes.split())}\n\n"
     return refs + "---\n\n" + prompt if refs else prompt
 
 

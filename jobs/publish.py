@@ -254,7 +254,9 @@ def _one(cfg: Config, db: sqlite_utils.Database, pubs: _Publishers, d: dict[str,
                 return False
         if dry_run:
             pub.publish(draft, dry_run=True)
-            logger.info("draft {} on {}: dry run complete (everything but the publish action)", d["id"], plat)
+            shot = pub.artifacts(f"dry-run-{plat}-draft-{d['id']}")  # the filled editor, for the review desk
+            logger.info("draft {} on {}: dry run complete (everything but the publish action){}", d["id"], plat,
+                        f"; the filled editor is saved under {shot}" if shot else "")
             run_.count("dry_run")
             return False
         pub_id = ledger.begin(db, d["id"], plat, iso(clock()))

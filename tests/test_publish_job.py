@@ -161,6 +161,12 @@ def test_dry_run_writes_nothing(setup, sandbox, browser):
     assert run(setup.cfg, setup.db, dry_run=True, browser=browser) == {"dry_run": 3}
     assert sandbox.app.config["PUBLISH_CALLS"] == calls
     assert ledger.summary(setup.db, d) == {} and drafts.get(setup.db, d)["status"] == "approved"
+    from bot.shell.desk.render import screenshot
+
+    for plat in ("tistory", "naver"):  # the filled editor is kept for the review desk's preview
+        shot = screenshot(setup.cfg, d, plat)
+        assert shot is not None and shot.stat().st_size > 1000, plat
+    assert screenshot(setup.cfg, d + 1, "tistory") is None
 
 
 def test_daily_cap_paces_the_second_draft(setup, sandbox, browser):

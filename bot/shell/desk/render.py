@@ -66,9 +66,10 @@ def gate_counts(gates: list[dict[str, Any]] | None) -> tuple[int, int]:
 
 def screenshot(cfg: Any, draft_id: int, platform: str) -> Path | None:
     """The newest dry-run screenshot of the real editor for this draft and platform, when the publisher kept one
-    (<data_dir>/artifacts/**/…draft-<id>…<platform>….png)."""
+    (<data_dir>/artifacts/<driver>/<time>-dry-run-<platform>-draft-<id>/screenshot.png)."""
     root = cfg.data_path / "artifacts"
     if not root.is_dir():
         return None
-    shots = [p for p in root.rglob("*.png") if platform in p.as_posix() and f"draft-{draft_id}" in p.as_posix()]
+    mark = f"dry-run-{platform}-draft-{draft_id}/"  # jobs.publish saves the filled editor of a dry run so
+    shots = [p for p in root.rglob("*.png") if mark in p.as_posix()]
     return max(shots, key=lambda p: p.stat().st_mtime) if shots else None

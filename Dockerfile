@@ -27,7 +27,7 @@ COPY config.yaml topics.yaml ./
 RUN pip install --no-deps . \
     && useradd --create-home --uid 10001 blogbot \
     && mkdir -p /data \
-    && chown blogbot:blogbot /data
+    && chown blogbot:blogbot /data /app/topics.yaml
 
 USER 10001
 VOLUME ["/data"]

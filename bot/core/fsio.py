@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -32,11 +33,29 @@ def atomic_path(path: Path, mode: int | None = None) -> Iterator[Path]:
     _fsync_dir(path.parent)
 
 
-def atomic_write(path: Path, data: str | bytes, mode: int | None = None) -> Path:
-    """Write `data` (text as UTF-8) to `path` atomically and durably; see atomic_path for `mode`."""
-    with atomic_path(path, mode) as tmp:
-        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+def atomic_write(path: Path, data: str | bytes, mode: int | None = None, in_place_ok: bool = False) -> Path:
+    """Write `data` (text as UTF-8) to `path` atomically and durably; see atomic_path for `mode`.
+
+    `in_place_ok`: for a file the user owns that may be a single bind-mounted file (a container's topics.yaml) or
+    sit in a folder this process cannot write: when no file can be created or renamed beside it, the existing
+    file is rewritten in place (truncate, write, fsync) instead of failing."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        with atomic_path(path, mode) as tmp:
+            tmp.write_bytes(raw)
+    except OSError as exc:
+        if not (in_place_ok and Path(path).is_file() and exc.errno in _CANNOT_REPLACE):
+            raise
+        with open(path, "r+b") as fh:
+            fh.truncate(0)
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
     return Path(path)
+
+
+# EACCES/EPERM: no temp file in a folder we may not write; EBUSY: renaming over a mount point; EXDEV: other device
+_CANNOT_REPLACE = {errno.EACCES, errno.EPERM, errno.EBUSY, errno.EXDEV}
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -220,7 +220,7 @@ def add(path: Path, topic: str, tags: list[str] | None = None, platforms: list[s
     snippet = yaml.safe_dump([_plain(item)], allow_unicode=True, sort_keys=False, default_flow_style=False)
     new = old + ("" if not old or old.endswith("\n") else "\n") + snippet
     read_file_text_check(new, path)
-    atomic_write(path, new)
+    atomic_write(path, new, in_place_ok=True)  # a container's bind-mounted topics.yaml cannot be renamed over
     return entry
 
 

@@ -194,7 +194,7 @@ def _save(path: Path, y: YAML, seq: CommentedSeq, timezone: str, max_chars: int,
             topics.read_file(probe, timezone, max_chars, known_platforms)
         except ConfigError as exc:
             raise InputError(str(exc).replace(str(probe), str(path)) + "; nothing was changed") from None
-    atomic_write(path, text)
+    atomic_write(path, text, in_place_ok=True)  # a container's bind-mounted topics.yaml cannot be renamed over
     return text
 
 

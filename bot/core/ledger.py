@@ -109,28 +109,27 @@ def mark_uncertain(db: sqlite_utils.Database, draft_id: int, platform: str, url:
                    at: str | None = None) -> None:
     """A post that may be this draft's (same title and opening, no blogbot key) is on the blog: not claimed, not
     published again; the row waits as `uncertain` with that post's URL until a person decides."""
-    at = at or now()
-    with db.conn:
-        cur = get(db, draft_id, platform)
-        if cur is None:
-            db["publications"].insert({
-                "draft_id": draft_id, "platform": platform, "idempotency_key": idempotency_key(draft_id, platform),
-                "state": "uncertain", "created_at": at, "updated_at": at, "attempts": 0, "error": why, "url": url})
-        elif cur["state"] != "published":
-            mark(db, cur["id"], "uncertain", why, url=url, at=at)
+    _hold(db, draft_id, platform, "uncertain", why, at, url=url)
 
 
 def mark_needs_login(db: sqlite_utils.Database, draft_id: int, platform: str, error: str,
                      at: str | None = None) -> None:
+    _hold(db, draft_id, platform, "needs_login", error, at)
+
+
+def _hold(db: sqlite_utils.Database, draft_id: int, platform: str, state: str, error: str, at: str | None,
+          url: str | None = None) -> None:
+    """The (draft, platform) row waits in `state` for a person (created when no attempt wrote one yet); a row
+    already published is left alone."""
     at = at or now()
     with db.conn:
         cur = get(db, draft_id, platform)
         if cur is None:
             db["publications"].insert({
                 "draft_id": draft_id, "platform": platform, "idempotency_key": idempotency_key(draft_id, platform),
-                "state": "needs_login", "created_at": at, "updated_at": at, "attempts": 0, "error": error})
+                "state": state, "created_at": at, "updated_at": at, "attempts": 0, "error": error, "url": url})
         elif cur["state"] != "published":
-            mark(db, cur["id"], "needs_login", error, at=at)
+            mark(db, cur["id"], state, error, url=url, at=at)
 
 
 # --- pacing --------------------------------------------------------------------------------------------------

@@ -89,3 +89,27 @@ def test_data_dir_is_a_file(tmp_path: Path, cli) -> None:
     r = cli("status")
     assert r.code == 2
     assert "cannot create the data dir" in r.err
+
+
+def test_quick_check_once_per_process_for_an_unchanged_store(tmp_path, monkeypatch):
+    """The desk opens a connection per request: a sound store is checked once, and again only when its file
+    changed on disk (a restore, damage from outside)."""
+    import os
+
+    from bot.core import store
+
+    data = tmp_path / "qc"
+    store.open_db(data).close()  # created (and checked) here
+    calls = []
+    real = store.check
+    monkeypatch.setattr(store, "check", lambda conn, path: (calls.append(path), real(conn, path)))
+    path = data / store.DB_NAME
+    store.open_db(data).close()  # checked again if creating it changed the file after its check
+    n = len(calls)
+    for _ in range(3):  # unchanged since: no more checks
+        store.open_db(data).close()
+    assert len(calls) == n
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the file changed since
+    store.open_db(data).close()
+    assert len(calls) == n + 1

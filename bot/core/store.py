@@ -217,7 +217,9 @@ def open_db(data_dir: Path) -> sqlite_utils.Database:
     try:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False, factory=Connection)
         conn.execute("PRAGMA busy_timeout = 30000")
-        check(conn, path)  # before anything is written
+        if _unchecked(path):
+            check(conn, path)  # before anything is written
+            _CHECKED.add(_stamp(path))
         conn.execute("PRAGMA journal_mode = wal")
         conn.execute("PRAGMA synchronous = normal")
         db = sqlite_utils.Database(conn)
@@ -228,6 +230,24 @@ def open_db(data_dir: Path) -> sqlite_utils.Database:
                              "free some space and run the command again") from None
         raise InputError(f"{path}: cannot open the database: {exc}") from None
     return db
+
+
+_CHECKED: set[tuple[str, int, int]] = set()  # (path, size, mtime) of store files found sound in this process
+
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return (str(path), -1, -1)
+    return (str(path), st.st_size, st.st_mtime_ns)
+
+
+def _unchecked(path: Path) -> bool:
+    """Is a quick_check due? Once per process for a store file as it is on disk: the desk and the scheduler open a
+    connection per request or thread, and checking a large store each time would cost seconds; a file changed
+    since (a restore, damage from outside) is checked again."""
+    return _stamp(path) not in _CHECKED
 
 
 def check(conn: sqlite3.Connection, path: Path) -> None:

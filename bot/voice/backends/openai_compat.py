@@ -58,6 +58,10 @@ def _chunks(stream: Any, broken: tuple[type[Exception], ...]) -> Any:
             raise StreamEnded(f"{type(exc).__name__}: {exc}") from exc
 
 
+STREAM_BACKOFF_S = 0.5  # before retrying a stream that broke after it began (doubles each time)
+STREAM_MAX_BACKOFF_S = 8.0
+
+
 class OpenAIBackend:
     """A remote (or local) OpenAI-compatible server writes the draft; blogbot keeps the gates, score and review."""
 
@@ -150,7 +154,7 @@ class OpenAIBackend:
                                          f"{self._scrub(str(exc))[:200]}") from None
                 logger.warning("model server stream broke ({}); retrying ({}/{})", type(exc).__name__, attempt + 1,
                                m.max_retries)
-                time.sleep(min(8.0, 0.5 * 2**attempt))
+                time.sleep(min(STREAM_MAX_BACKOFF_S, STREAM_BACKOFF_S * 2**attempt))  # named, bounded backoff
             except openai.OpenAIError as exc:
                 raise self._error(exc) from None
         dt = time.monotonic() - t0

@@ -30,7 +30,6 @@ from bot.voice.text import (  # noqa: F401 - re-exported: the draft text helpers
     ZW,
     OnText,
     TextStream,
-    _nouns,
     clean_text,
     finish,
     suggest_tags,

@@ -79,7 +79,7 @@ class FakeBackend:
     def generate(self, topic: str, tags: list[str], examples: list[Post] | None = None, seed: int | None = None,
                  notes: str | None = None):
         p = self.prompt(topic, tags, examples, notes)
-        return SimpleNamespace(title=topic, body_markdown=p, new_tokens=3)
+        return SimpleNamespace(title=topic, body_markdown=p, new_tokens=3, params={"backend": "local"})
 
 
 def test_generate_uses_the_bench_framing_and_per_topic_examples(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,7 +182,7 @@ def test_run_targets_keep_resume_on_a_folder_corpus(en_corpus: Path, tmp_path: P
     (c,) = res["corpora"]
     assert list(c["targets"]) == ["bob"] and c["language"] == "en"
     assert c["targets"]["bob"]["adapter"]["n"] == 2
-    assert set(c["targets"]["bob"]["targets_met"]) == {"adapter", "adapter+related"}
+    assert set(c["targets"]["bob"]["targets_met"]) == {"adapter", "adapter+related", "prompting"}
     gens = sorted(p.relative_to(keep).as_posix() for p in (keep / "korean-real" / "generations").rglob("*.md"))
     assert gens == sorted(f"korean-real/generations/bob/{arm}/{i:02d}.md"
                           for arm in ("adapter", "adapter+related", "prompting") for i in range(2))
@@ -212,3 +212,147 @@ def test_run_targets_keep_resume_on_a_folder_corpus(en_corpus: Path, tmp_path: P
     assert run.main([*base, "--targets", "carol", "--resume", "--arms", "adapter", "--seed", "1"]) == 0
     (c,) = json.loads((out / "style-bench.json").read_text(encoding="utf-8"))["corpora"]
     assert calls["arms"] == [("carol", False)] and set(c["targets"]) == {"bob", "carol"}
+
+
+# --- the voice per backend: served-adapter (llama.cpp + GGUF LoRA) and api-prompting (openai backend) ------------
+
+
+def test_arm_config_builds_the_product_backend_of_each_arm(tmp_path: Path) -> None:
+    cfg = models.bench_config(tmp_path, True, None, 120)
+    assert {a: models.arm_config(cfg, a).model.backend for a in ("adapter", "prompting", "served-adapter")} == \
+        {"adapter": "local", "prompting": "local", "served-adapter": "llamacpp"}
+    api = models.arm_config(cfg, "api-prompting", "http://127.0.0.1:9/v1/", tmp_path / "store")
+    m = api.model
+    assert (m.backend, m.base_url, m.name, m.api) == ("openai", "http://127.0.0.1:9/v1", models.API_ALIAS, "chat")
+    assert m.max_tokens == 120 and m.example_tokens == models.API_EXAMPLE_TOKENS and api.data_dir == tmp_path / "store"
+    assert api.model.cache_dir == cfg.model.cache_dir  # the converted base is shared
+    assert cfg.model.backend == "local" and cfg.model.base_url is None  # the bench config itself is untouched
+    with pytest.raises(ValueError, match="api-prompting needs"):
+        models.arm_config(cfg, "api-prompting")
+
+
+def test_api_prompting_sends_the_authors_brief_from_the_bench_store(tmp_path: Path) -> None:
+    """The openai backend's request (no server needed to build it): style brief in the corpus language, the author's
+    own training posts as earlier turns, the held-out topic last, answer capped like the local arms."""
+    from bot.voice.backends import brief
+    from bot.voice.backends.openai_compat import OpenAIBackend
+
+    posts = [Post(platform="bench", source_id=f"alice/{i}", title=f"Rivers {i}", body_markdown=f"{t} {t}")
+             for i, t in enumerate(EN)]
+    store = models.author_store(tmp_path / "store", posts)
+    assert sorted(p.source_id for p in brief.author_posts(Config(data_dir=store))) == [p.source_id for p in posts]
+    models.author_store(store, posts[:1])  # a fresh store each time: nothing of an earlier author is left
+    assert [p.source_id for p in brief.author_posts(Config(data_dir=store))] == ["alice/0"]
+    models.author_store(store, posts)
+    cfg = models.arm_config(models.bench_config(tmp_path, True, None, 64), "api-prompting", "http://127.0.0.1:9/v1",
+                            store)
+    req, meta = OpenAIBackend(cfg)._request("Walking to the river", ["walk"], None, 3, None)
+    msgs = req["messages"]
+    assert msgs[0]["role"] == "system" and msgs[0]["content"].startswith("You are the author")
+    assert any(m["role"] == "assistant" and "# Rivers" in m["content"] for m in msgs[1:-1])
+    assert msgs[-1]["role"] == "user" and "Walking to the river" in msgs[-1]["content"]
+    assert req["model"] == models.API_ALIAS and req["max_tokens"] == 64 and meta["lang"] == "en"
+
+
+class ClosingBackend:
+    """A backend without a prompt to wrap (like the openai one) that must be closed after the arm."""
+
+    closed = False
+
+    def generate(self, topic, tags, examples=None, seed=None, notes=None):
+        return SimpleNamespace(title=topic, body_markdown=f"about {topic}", new_tokens=5,
+                               params={"backend": "openai", "usage": {"prompt_tokens": 321},
+                                       "examples": ["Rivers 1"], "finish_reason": "length"})
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_generate_with_a_backend_that_has_no_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.voice.generate as g
+
+    backend = ClosingBackend()
+    monkeypatch.setattr(g, "load_backend", lambda cfg, adapter=None: backend)
+    posts = [Post(platform="bench", source_id=f"a/{i}", title=f"T{i}", body_markdown=t) for i, t in enumerate(EN)]
+    (out,) = models.generate(Config(), None, posts[:1], lang="en")
+    assert backend.closed and out["body_markdown"] == "about T0" and out["backend"] == "openai"
+    assert out["prompt_tokens"] == 321 and out["examples"] == ["Rivers 1"] and out["finish_reason"] == "length"
+
+
+def test_draft_topics_cycle_the_held_out_posts() -> None:
+    assert run.draft_topics(["a", "b", "c"], 7) == ["a", "b", "c", "a", "b", "c", "a"]
+    assert run.draft_topics(["a", "b", "c"], 2) == ["a", "b"] and run.draft_topics([], 3) == []
+
+
+def test_arms_of_backend_flag() -> None:
+    assert run.arms_of(None, None) == ["adapter", "prompting"]
+    assert run.arms_of(None, ["openai", "llamacpp", "local"]) == ["adapter", "prompting", "served-adapter",
+                                                                   "api-prompting"]
+    assert run.arms_of(["adapter+related"], ["openai"]) == ["adapter+related", "api-prompting"]
+
+
+def test_targets_for_every_arm_with_prompting_the_baseline() -> None:
+    row = _row(0.8, 0.5, 18.0, 20.0, 0.5, 0.01)
+    row["served-adapter"] = {**row["adapter"], "attributed_masked": 0.9}
+    row["api-prompting"] = {**row["adapter"], "attributed_masked": 0.6}
+    got = targets.for_row(row, {"ceiling_masked": 0.9})
+    assert set(got) == {"adapter", "served-adapter", "prompting", "api-prompting"}
+    assert got["served-adapter"]["masked_attr_25pts_over_prompting"]["met"] is True
+    assert got["api-prompting"]["masked_attr_25pts_over_prompting"]["met"] is False  # 0.6 < 0.5 + 0.25
+    assert got["prompting"]["masked_attr_25pts_over_prompting"]["applies"] is False  # the baseline itself
+    assert got["served-adapter"]["own_ppl_10pct_below_best_other"]["met"] is True
+    for arm in ("prompting", "api-prompting"):  # no adapter: the perplexity target is not theirs
+        assert got[arm]["own_ppl_10pct_below_best_other"]["met"] is None
+    assert report._mark(got["prompting"]["own_ppl_10pct_below_best_other"]) == "n/a"
+    assert targets.summary(got["api-prompting"]) == "2/4 met"  # below the ceiling and the +25 rule
+
+
+def test_run_backend_arms_side_by_side(en_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: dict = {"tuned": [], "lang": set(), "arms": []}
+    _fake_models(monkeypatch, calls)
+    seen: list = []
+
+    from bot.voice.backends import brief
+
+    def generate(cfg, adapter, topics, examples=None, seed=0, lang="ko"):
+        store = [p.source_id for p in brief.author_posts(cfg)] if cfg.model.backend == "openai" else None
+        seen.append((cfg.model.backend, cfg.model.base_url, adapter.name if adapter else None, bool(examples),
+                     [t.source_id for t in topics], store))
+        return [{"topic": t.title, "title": t.title, "body_markdown": t.body_markdown, "examples": []}
+                for t in topics]
+
+    monkeypatch.setattr(models, "generate", generate)
+    started: list = []
+
+    class FakeServer:
+        def __init__(self, cfg):
+            self.cfg = cfg
+
+        @property
+        def url(self):
+            started.append(1)
+            return "http://127.0.0.1:9/v1"
+
+        def close(self):
+            started.append("closed")
+
+    monkeypatch.setattr(models, "ApiServer", FakeServer)
+    out = tmp_path / "out"
+    assert run.main(["--corpora", "korean-real", "--korean-real", str(en_corpus), "--gens", "3", "--targets", "bob",
+                     "--keep", str(tmp_path / "keep"), "--out", str(out), "--backend", "local", "llamacpp",
+                     "openai"]) == 0
+    assert [s[0] for s in seen] == ["local", "local", "llamacpp", "openai"]
+    assert seen[2][2] == "bob" and seen[3][1] == "http://127.0.0.1:9/v1" and not seen[3][3]
+    assert len({tuple(s[4]) for s in seen}) == 1 and len(seen[0][4]) == 3  # the same held-out topics for every arm
+    bob = metrics.split(metrics.load_folder(en_corpus))[1]
+    assert sorted(seen[3][5]) == sorted(p.source_id for p in bob.train)  # the brief reads bob's training posts only
+    assert started[-1] == "closed"
+    (c,) = json.loads((out / "style-bench.json").read_text(encoding="utf-8"))["corpora"]
+    assert c["arm_backends"] == {"adapter": "local", "prompting": "local", "served-adapter": "llamacpp",
+                                 "api-prompting": "openai"}
+    assert set(c["targets"]["bob"]["targets_met"]) == {"adapter", "prompting", "served-adapter", "api-prompting"}
+    text = (out / "REPORT.md").read_text(encoding="utf-8")
+    head = next(line for line in text.splitlines() if line.startswith("| author | ceiling masked |"))
+    assert "served-adapter (`llamacpp`)" in head and "api-prompting (`openai`)" in head
+    row = next(line for line in text.splitlines() if line.startswith("| bob | ") and ", dist " in line)
+    assert row.count("/3), dist ") == 4 and row.count("met**") == 4 and "+25–" in row  # prompting: its own baseline

@@ -105,24 +105,124 @@ Examples = list[Post] | Callable[[Post], list[Post]] | None
 
 def generate(cfg: Config, adapter_dir: Path | None, topics: list[Post], examples: Examples = None,
              seed: int = 0, lang: str = "ko") -> list[dict[str, Any]]:
-    """One generation per held-out topic. `examples`: posts put before the prompt (the same for every topic, or a
-    function of the held-out post, e.g. the author's related posts), framed in `lang`; with no adapter this is the
-    prompting baseline."""
+    """One generation per held-out topic, by the backend `cfg.model.backend` names (arm_config). `examples`: posts
+    put before the prompt (the same for every topic, or a function of the held-out post, e.g. the author's related
+    posts), framed in `lang`; with no adapter this is the prompting baseline. The openai backend builds its own chat
+    brief (style profile + related posts from the author's store, author_store) and has no prompt to wrap."""
     from bot.voice import generate as g
 
     backend = g.load_backend(cfg, adapter_dir)
-    bare = backend.prompt  # the product's prompt without examples; the bench frames the examples itself
-    backend.prompt = lambda topic, tags, ex, *rest, **kw: example_block(ex or [], lang) + bare(topic, tags, None,
-                                                                                              *rest, **kw)
+    if hasattr(backend, "prompt"):
+        bare = backend.prompt  # the product's prompt without examples; the bench frames the examples itself
+        backend.prompt = lambda topic, tags, ex, *rest, **kw: example_block(ex or [], lang) + bare(topic, tags, None,
+                                                                                                  *rest, **kw)
     out = []
-    for i, p in enumerate(topics):
-        ex = examples(p) if callable(examples) else examples
-        t0 = time.perf_counter()
-        gen = backend.generate(_topic(p), p.tags, examples=ex, seed=seed + i)
-        out.append({"topic": _topic(p), "title": gen.title, "body_markdown": gen.body_markdown,
-                    "examples": [e.source_id for e in ex or []], "new_tokens": gen.new_tokens,
-                    "seconds": round(time.perf_counter() - t0, 1)})
+    try:
+        for i, p in enumerate(topics):
+            ex = examples(p) if callable(examples) else examples
+            t0 = time.perf_counter()
+            gen = backend.generate(_topic(p), p.tags, examples=ex, seed=seed + i)
+            usage = gen.params.get("usage") or {}
+            out.append({"topic": _topic(p), "title": gen.title, "body_markdown": gen.body_markdown,
+                        "examples": [e.source_id for e in ex or []] or gen.params.get("examples") or [],
+                        "new_tokens": gen.new_tokens, "backend": gen.params.get("backend", "local"),
+                        "prompt_tokens": usage.get("prompt_tokens"), "finish_reason": gen.params.get("finish_reason"),
+                        "seconds": round(time.perf_counter() - t0, 1)})
+    finally:
+        if hasattr(backend, "close"):
+            backend.close()  # llama.cpp's memory back before the next arm loads
     return out
+
+
+# Which product backend drafts each arm (bot.voice.generate.BACKENDS): the local torch path, llama.cpp in-process
+# with the adapter converted to a GGUF LoRA, or the OpenAI-compatible client against a local llama.cpp server.
+ARM_BACKENDS = {"adapter": "local", "prompting": "local", "adapter+related": "local",
+                "served-adapter": "llamacpp", "api-prompting": "openai"}
+API_ALIAS = "embedded-gemma"  # the model id the local stand-in API server answers to
+API_EXAMPLE_TOKENS = 1500  # the brief's budget for the author's posts (product default 3000; halved for the CPU time)
+
+
+def arm_config(cfg: Config, arm: str, base_url: str | None = None, data_dir: Path | None = None) -> Config:
+    """The bench config with the backend of `arm`. api-prompting: the openai backend (chat: style brief + related
+    posts as turns) against `base_url`, reading the author's posts from the store in `data_dir`; its answer is capped
+    at generate.max_new_tokens like the local arms'."""
+    c = cfg.model_copy(deep=True)
+    backend = ARM_BACKENDS[arm]
+    if backend == "openai":
+        if not base_url or data_dir is None:
+            raise ValueError("api-prompting needs the stand-in server's URL and the author's store folder")
+        c.model.base_url, c.model.name, c.model.api = base_url, API_ALIAS, "chat"
+        c.model.max_tokens = cfg.generate.max_new_tokens
+        c.model.example_tokens = API_EXAMPLE_TOKENS
+        c.model.timeout_s, c.model.max_retries = 600.0, 1
+        c.data_dir = data_dir
+    c.model.backend = backend
+    return c
+
+
+def author_store(data_dir: Path, posts: list[Post]) -> Path:
+    """A fresh blogbot store in data_dir holding only `posts` (the author's training posts): what the openai
+    backend's brief reads (bot.voice.backends.brief.author_posts)."""
+    import shutil
+
+    from bot.core.posts import save_post
+    from bot.core.store import open_db
+
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    db = open_db(Config(data_dir=data_dir).data_path)
+    try:
+        for p in posts:
+            save_post(db, p, dedupe=False)
+    finally:
+        db.close()
+    return data_dir
+
+
+class ApiServer:
+    """The stand-in for an API: llama.cpp's OpenAI-compatible server on the embedded GGUF
+    (`python -m bot.voice.backends.llamacpp`, a child process on a free 127.0.0.1 port), started on first use."""
+
+    def __init__(self, cfg: Config, ctx: int = 8192) -> None:
+        self.cfg, self.ctx, self.proc, self._url = cfg, ctx, None, None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._start()
+        return self._url or ""
+
+    def _start(self) -> None:
+        import socket
+        import subprocess
+        import sys
+
+        from bot.voice.backends.llamacpp import gguf_path, threads
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "bot.voice.backends.llamacpp", str(gguf_path(self.cfg)), "--port", str(port),
+               "--threads", str(threads(self.cfg)), "--ctx", str(self.ctx), "--alias", API_ALIAS]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line, deadline = "", time.monotonic() + 180
+        while "listening" not in line and time.monotonic() < deadline:
+            line = self.proc.stdout.readline() if self.proc.stdout else ""
+            if not line and self.proc.poll() is not None:
+                raise RuntimeError(f"llama.cpp server exited with {self.proc.returncode}")
+        if "listening" not in line:
+            self.close()
+            raise RuntimeError("llama.cpp server did not start within 180 s")
+        self._url = f"http://127.0.0.1:{port}/v1"
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except Exception:
+                self.proc.kill()
+        self.proc, self._url = None, None
 
 
 def clip_posts(posts: list[Post], chars: int | None) -> list[Post]:

@@ -26,6 +26,8 @@ def num_n(v: float | None, n: int | None, fmt: str = "{:.2f}") -> str:
 
 
 def _mark(t: dict[str, Any]) -> str:
+    if not t.get("applies", True):
+        return "n/a"
     if t["met"] is None:
         return "not measured"
     val = t["value"]
@@ -33,6 +35,46 @@ def _mark(t: dict[str, Any]) -> str:
     pct = "attr" in t["rule"] or "8-grams" in t["rule"] or "perplexity" in t["rule"]
     f = (lambda x: _pct(x)) if pct else (lambda x: _num(x))
     return f"{'met' if t['met'] else 'NOT met'}: {f(val)} vs {f(thr)} (n={t['n']})"
+
+
+SHORT = {"masked_attr_ge_ceiling_minus_10pts": "ceil", "masked_attr_25pts_over_prompting": "+25",
+         "own_ppl_10pct_below_best_other": "ppl", "distance_le_own_plus_spread": "dist", "copy_le_natural": "copy"}
+
+
+def _cell(t: dict[str, Any], arm: str) -> str:
+    """One author × arm cell: masked attribution and distance with n, then each target ✓ met / ✗ not / – n/a or
+    not measured, and the count met."""
+    from bench.style.targets import summary
+
+    d, m = t.get(arm) or {}, (t.get("targets_met") or {}).get(arm)
+    if not d:
+        return "—"
+    marks = " ".join(f"{SHORT.get(k, k)}{'–' if v['met'] is None else '✓' if v['met'] else '✗'}"
+                     for k, v in (m or {}).items())
+    return (f"{share_n(d.get('attributed_masked'), d.get('n'))}, dist {_num(d.get('distance'))}<br>{marks}"
+            + (f"<br>**{summary(m)}**" if m else ""))
+
+
+def arms_table(c: dict[str, Any]) -> list[str]:
+    """The voice per road, side by side: rows = authors, columns = the arms that ran (with their backend), each
+    cell the masked attribution (n), the distance and every target met or not."""
+    from bench.style.targets import DRAFT_ARMS
+
+    arms = [a for a in DRAFT_ARMS if any(a in t for t in c["targets"].values())]
+    if not arms:
+        return []
+    be = c.get("arm_backends") or {}
+    lines = ["", "Per road (rows: authors; columns: arms, `backend` that drafted them). Cell: masked attribution "
+             "(attributed/n), median stylometric distance; targets ✓ met / ✗ not met / – n/a or not measured: "
+             "ceil = masked attr ≥ ceiling − 10 pts, +25 = ≥ prompting + 25 pts, ppl = own adapter ≥ 10 % lower "
+             "held-out perplexity, dist = distance ≤ own + spread, copy = copy ≤ natural rate.", "",
+             "| author | ceiling masked | " + " | ".join(f"{a} (`{be.get(a, 'local')}`)" for a in arms) + " |",
+             "|---" * (len(arms) + 2) + "|"]
+    sep = c["separation"]["per_author"]
+    for name, t in c["targets"].items():
+        ce = share_n(sep[name]["ceiling_masked"], sep[name]["n_test"])
+        lines.append(f"| {name} | {ce} | " + " | ".join(_cell(t, a) for a in arms) + " |")
+    return lines
 
 
 def verdict_lines(c: dict[str, Any]) -> list[str]:
@@ -64,15 +106,15 @@ def headline(res: dict[str, Any]) -> dict[str, Any]:
                  "ceiling_masked": sep["per_author"][name]["ceiling_masked"],
                  "ceiling_plain": sep["per_author"][name]["ceiling_plain"],
                  "distance_own": t["real"]["distance_own_heldout"], "natural_copy": t["real"]["natural_copy"]["share"]}
-            if "prompting" in t:
-                a = t["adapter"]
-                r.update(adapter_masked=a["attributed_masked"], adapter_plain=a["attributed_plain"],
-                         prompting_masked=t["prompting"]["attributed_masked"],
-                         prompting_plain=t["prompting"]["attributed_plain"], adapter_distance=t["adapter"]["distance"],
-                         adapter_copy=t["adapter"]["copy"]["share"], perplexity=t.get("perplexity"),
-                         n_drafts=a["n"], ppl_posts=t.get("ppl_posts"))
-            if "adapter+related" in t:
-                r["adapter_related_masked"] = t["adapter+related"]["attributed_masked"]
+            from bench.style.targets import DRAFT_ARMS
+
+            for arm in DRAFT_ARMS:
+                if arm in t:
+                    a = t[arm]
+                    r[arm] = {"masked": a["attributed_masked"], "plain": a["attributed_plain"],
+                              "distance": a["distance"], "copy": (a.get("copy") or {}).get("share"), "n": a["n"]}
+            if "perplexity" in t:
+                r.update(perplexity=t["perplexity"], ppl_posts=t.get("ppl_posts"))
             from bench.style.targets import summary
 
             r["targets"] = {arm: summary(m) for arm, m in (t.get("targets_met") or {}).items()}
@@ -88,13 +130,15 @@ def _chart(c: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from bench.style.targets import DRAFT_ARMS
+
     names = list(c["targets"])
     sep = c["separation"]["per_author"]
     series = [("ceiling plain", [sep[n]["ceiling_plain"] for n in names]),
               ("ceiling masked", [sep[n]["ceiling_masked"] for n in names])]
-    for who in ("adapter", "prompting", "adapter+related"):
+    for who in DRAFT_ARMS:  # the masked judge only: ten arms × two judges would not read
         if names and all(who in c["targets"][n] for n in names):
-            for kind in ("plain", "masked"):
+            for kind in ("masked",):
                 series.append((f"{who} {kind}", [c["targets"][n][who][f"attributed_{kind}"] for n in names]))
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
     x = np.arange(len(names))
@@ -107,7 +151,7 @@ def _chart(c: dict[str, Any], path: Path) -> Path:
     axes[0].legend(fontsize=8)
     dseries = [("own held-out", [c["targets"][n]["real"]["distance_own_heldout"] for n in names]),
                ("other authors", [c["targets"][n]["real"]["distance_other_authors"] for n in names])]
-    for who in ("adapter", "prompting", "adapter+related"):
+    for who in DRAFT_ARMS:
         if names and all(who in c["targets"][n] for n in names):
             dseries.append((who, [c["targets"][n][who]["distance"] for n in names]))
     w = 0.8 / len(dseries)
@@ -164,6 +208,7 @@ def write(res: dict[str, Any], out: Path, charts: bool = True) -> Path:
                          f"{num_n(a.get('distance'), a.get('n'))} | {num_n(p.get('distance'), p.get('n'))} | "
                          f"{num_n(r['natural_copy']['share'], nt, '{:.1%}')} | "
                          f"{num_n((a.get('copy') or {}).get('share'), a.get('n'), '{:.1%}')} |")
+        lines += arms_table(c)
         lines += ["", "Topic impostors (other authors' held-out posts with their nouns replaced by the target's most "
                   "frequent nouns) attributed to the target — plain judge vs topic-masked judge:", ""]
         lines += [f"- {n}: plain {_pct(t['real']['topic_impostors_plain'])}, masked "

@@ -26,7 +26,9 @@ from bench.style import metrics, models, report, targets
 
 QUICK_KO_TARGETS = ["demo_blogger", "it_dev", "student_diary"]  # three clearly different invented voices
 CORPORA = ("korean-real", "korean", "ebg-english")  # real Korean bloggers, invented Korean authors, real English
-ARMS = ("adapter", "prompting", "adapter+related")
+ARMS = ("adapter", "prompting", "adapter+related", "served-adapter", "api-prompting")
+# --backend NAME: the arms drafted by that product backend (bench/style/models.py ARM_BACKENDS)
+BACKEND_ARMS = {"local": ("adapter", "prompting"), "llamacpp": ("served-adapter",), "openai": ("api-prompting",)}
 RELATED_K = 2  # the lever arm: the author's adapter + this many of the author's posts related to the topic
 
 
@@ -51,6 +53,18 @@ def pick_targets(names: list[str], wanted: list[str] | None, n: int, default: li
     if default and all(a in names for a in default):
         return list(default)
     return names[:n]
+
+
+def draft_topics(test: list, n: int) -> list:
+    """n held-out posts to write about: the held-out topics in order, again from the first when there are fewer
+    than n (each draft has its own seed), so every arm drafts the same n topics."""
+    return [test[i % len(test)] for i in range(n)] if test else []
+
+
+def arms_of(arms: list[str] | None, backends: list[str] | None) -> list[str]:
+    """--arms and the arms of --backend together, in ARMS order (default: adapter and prompting)."""
+    wanted = set(arms or []) | {a for b in backends or [] for a in BACKEND_ARMS[b]}
+    return [a for a in ARMS if a in wanted] or ["adapter", "prompting"]
 
 
 def _real_side(judges: metrics.Judges, t: metrics.Author, authors: list[metrics.Author]) -> tuple[dict, Any]:
@@ -132,6 +146,11 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
     cfg = models.bench_config(work / name, args.quick, args.steps, args.new_tokens)
     out["model_config"] = {"tune": cfg.tune.model_dump(), "generate": cfg.generate.model_dump(), "gens": args.gens,
                            "ppl_posts": args.ppl_posts, "ppl_chars": args.ppl_chars, "seed": args.seed}
+    out["arm_backends"] = {a: models.ARM_BACKENDS[a] for a in args.arms}
+    if "api-prompting" in args.arms:
+        out["api_prompting"] = {"server": "llama.cpp server (xllamacpp) on the embedded GGUF, no adapter",
+                                "model": models.API_ALIAS, "api": "chat", "example_tokens": models.API_EXAMPLE_TOKENS,
+                                "max_examples": cfg.model.max_examples, "max_tokens": cfg.generate.max_new_tokens}
     same = (previous or {}).get("model_config") == json.loads(json.dumps(out["model_config"]))
     for t in chosen:  # --resume: what an earlier run with the same recipe measured is kept, arm by arm
         old = ((previous or {}).get("targets") or {}).get(t.name) if same else None
@@ -156,15 +175,24 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
     for t in chosen:
         if t.name not in todo:
             continue
-        dm, topics, row = real[t.name][1], t.test[: args.gens], out["targets"][t.name]
+        dm, topics, row = real[t.name][1], draft_topics(t.test, args.gens), out["targets"][t.name]
         inputs = {"adapter": (adapter_root / t.name, None),
                   "prompting": (None, t.train[:4]),
                   "adapter+related": (adapter_root / t.name,
-                                      lambda p, t=t: _related(t.train, p))}
+                                      lambda p, t=t: _related(t.train, p)),
+                  "served-adapter": (adapter_root / t.name, None),
+                  "api-prompting": (None, None)}  # the openai backend picks the related posts itself (brief.py)
         stage = row.get("stage_seconds") or {}
         for arm in todo[t.name]:
             s0 = time.perf_counter()
-            gens = models.generate(cfg, inputs[arm][0], topics, examples=inputs[arm][1], seed=args.seed, lang=lang)
+            arm_cfg = cfg
+            if arm == "api-prompting":
+                store = models.author_store(work / name / "api-store" / t.name, t.train)
+                arm_cfg = models.arm_config(cfg, arm, args.api.url, store)
+            elif arm in models.ARM_BACKENDS:
+                arm_cfg = models.arm_config(cfg, arm)
+            gens = models.generate(arm_cfg, inputs[arm][0], topics, examples=inputs[arm][1], seed=args.seed,
+                                   lang=lang)
             row[arm] = _generated_side(judges, t, dm, gens)
             if args.keep:
                 write_generations(work / name / "generations" / t.name / arm, gens)
@@ -211,8 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--korean-real", type=Path, default=metrics.KOREAN_REAL, help="the real Korean bloggers")
     ap.add_argument("--authors", type=int, default=5, help="target authors per corpus (first N) without --targets")
     ap.add_argument("--targets", nargs="+", help="target author names (in any corpus; an unknown name is an error)")
-    ap.add_argument("--arms", nargs="+", choices=ARMS, default=["adapter", "prompting"],
-                    help="adapter, prompting (baseline), adapter+related (adapter + the author's related posts)")
+    ap.add_argument("--arms", nargs="+", choices=ARMS,
+                    help="adapter, prompting (baseline), adapter+related (adapter + the author's related posts), "
+                         "served-adapter (the adapter through llama.cpp), api-prompting (the openai backend against "
+                         "a local llama.cpp server); default: adapter prompting")
+    ap.add_argument("--backend", nargs="+", choices=sorted(BACKEND_ARMS),
+                    help="add the arms drafted by these product backends: local (adapter, prompting), llamacpp "
+                         "(served-adapter), openai (api-prompting)")
     ap.add_argument("--gens", type=int, default=10, help="generations per target and arm")
     ap.add_argument("--steps", type=int, help="tuning steps per adapter")
     ap.add_argument("--new-tokens", type=int, help="max new tokens per generation")
@@ -227,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rescore", type=Path, help="recompute the judge/distance/copy figures of a saved JSON")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = ap.parse_args(argv)
+    args.arms = arms_of(args.arms, args.backend)
     args.ppl_posts = args.ppl_posts or (3 if args.quick else 10**6)
     args.ppl_chars = args.ppl_chars or (1500 if args.quick else None)
     if args.no_korean:
@@ -262,9 +296,13 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="stylebench-") as tmp:
         work = args.keep or Path(tmp)
-        for name, corpus in loaded.items():
-            res["corpora"].append({})
-            run_corpus(name, corpus, args, work, res["corpora"][-1], save, prev_by_name.get(name))
+        args.api = models.ApiServer(models.bench_config(work, args.quick, args.steps, args.new_tokens))
+        try:
+            for name, corpus in loaded.items():
+                res["corpora"].append({})
+                run_corpus(name, corpus, args, work, res["corpora"][-1], save, prev_by_name.get(name))
+        finally:
+            args.api.close()
     res["complete"] = True
     save()
     print(json.dumps(report.headline(res), ensure_ascii=False, indent=1))

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-DRAFT_ARMS = ("adapter", "adapter+related")  # arms that draft with the author's adapter; "prompting" is the baseline
+# every drafting arm, in report order; "prompting" is also the baseline of the +25 points rule (n/a for itself)
+DRAFT_ARMS = ("adapter", "adapter+related", "served-adapter", "prompting", "api-prompting")
+ADAPTER_ARMS = ("adapter", "adapter+related", "served-adapter")  # arms whose drafts come from the author's adapter
 
 
-def _t(met: bool | None, value: float | None, threshold: float | None, n: int | None, rule: str) -> dict[str, Any]:
-    return {"met": met, "value": value, "threshold": threshold, "n": n, "rule": rule}
+def _t(met: bool | None, value: float | None, threshold: float | None, n: int | None, rule: str,
+       applies: bool = True) -> dict[str, Any]:
+    """One target; `applies` False: the rule does not concern this arm (met None, printed n/a)."""
+    return {"met": met if applies else None, "value": value, "threshold": threshold, "n": n, "rule": rule,
+            "applies": applies}
 
 
 def for_arm(row: dict[str, Any], ceiling: dict[str, Any], arm: str) -> dict[str, dict[str, Any]]:
@@ -25,7 +30,7 @@ def for_arm(row: dict[str, Any], ceiling: dict[str, Any], arm: str) -> dict[str,
     p = prompt.get("attributed_masked")
     out["masked_attr_25pts_over_prompting"] = _t(
         None if a is None or p is None else a - p >= 0.25 - 1e-9, a, None if p is None else p + 0.25, n,
-        "masked attribution of the drafts >= prompting + 25 points")
+        "masked attribution of the drafts >= prompting + 25 points", applies=arm != "prompting")
     ppl = row.get("perplexity") or {}
     name = row.get("name")
     own = ppl.get(f"adapter:{name}")
@@ -33,7 +38,9 @@ def for_arm(row: dict[str, Any], ceiling: dict[str, Any], arm: str) -> dict[str,
     gain = (1 - own / min(others)) if own is not None and others else None
     out["own_ppl_10pct_below_best_other"] = _t(
         None if gain is None else gain >= 0.10 - 1e-9, gain, 0.10, row.get("ppl_posts"),
-        "held-out perplexity under the own adapter >= 10 % below the best other author's adapter")
+        "held-out perplexity under the own adapter >= 10 % below the best other author's adapter "
+        "(the torch path's figure; the served adapter is the same weights as a GGUF LoRA)",
+        applies=arm in ADAPTER_ARMS)
     d, d0, spread = drafts.get("distance"), real.get("distance_own_heldout"), real.get("distance_own_spread")
     limit = None if d0 is None or spread is None else d0 + spread
     out["distance_le_own_plus_spread"] = _t(

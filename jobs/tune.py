@@ -1,5 +1,6 @@
 """The tune job (`blogbot tune`, the weekly retune): train a new adapter version when the corpus changed, gate it,
-and make it active only when it beats the base and the active adapter on held-out posts."""
+and make it active only when it beats the base and the active adapter on held-out posts, in perplexity and in the voice
+measure (what it learned of the author more than of other authors)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events
         out = adapters.root(cfg) / version
         compare = {act["version"]: act["path"]} if act else {}
         metrics = tune.train(cfg, posts, out, base=base, compare=compare,
-                             work_dir=adapters.root(cfg) / f".work-{dh}")
+                             work_dir=adapters.root(cfg) / f".work-{dh}", others=tune.other_authors(cfg, posts))
         promote, reason = adapters.gate(metrics, act["version"] if act else None)
         adapters.register(db, version, out, metrics, "ready" if promote else "rejected", reason, run.id)
         if promote:
@@ -79,8 +80,8 @@ def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events
         run.count("steps", metrics["steps"])
         run.count("activated" if promote else "rejected")
         keep = ("held_out_ppl_base", "held_out_ppl_adapter", "held_out_ppl_compare", "val_loss", "train_loss",
-                "steps", "stopped", "tokens_per_s", "seconds", "resumed_from_step")
-        summary = {k: metrics[k] for k in keep}
+                "steps", "stopped", "tokens_per_s", "seconds", "resumed_from_step", "voice_gain", "voice_gain_compare")
+        summary = {k: metrics[k] for k in keep if k in metrics}
         run.details.update(version=version, status="active" if promote else "rejected", reason=reason, **summary)
         return {"status": "active" if promote else "rejected", "version": version, "reason": reason,
                 "path": str(out), **summary}

@@ -35,6 +35,7 @@ def test_first_adapter_is_activated_then_unchanged_corpus_is_skipped(env) -> Non
     r = tune_job.run(cfg, db)
     assert r["status"] == "active" and r["version"] == "v0001"
     assert r["held_out_ppl_adapter"] < r["held_out_ppl_base"]
+    assert r["voice_gain"] > 0  # learned the marked posts more than the background authors
     assert _status(db) == {"v0001": "active"}
     again = tune_job.run(cfg, db)
     assert again["status"] == "skipped" and "no posts changed since adapter v0001" in again["reason"]
@@ -74,6 +75,38 @@ def test_gate_rules() -> None:
     assert gate({**m, "held_out_ppl_adapter": 25.0}, None) == (
         False, "held-out perplexity 25.00 does not beat the base model's 20.00")
     assert gate({**m, "held_out_ppl_compare": {}}, "v0001")[0] is False
+
+
+def test_gate_needs_the_voice_measure_too() -> None:
+    """Perplexity alone is not enough: the adapter must learn more of the author than of other authors, and more
+    than the active adapter did."""
+    from bot.core.adapters import gate
+
+    m = {"held_out_ppl_adapter": 10.0, "held_out_ppl_base": 20.0, "held_out_ppl_compare": {"v0001": 11.0},
+         "voice_gain": 0.05, "voice_gain_compare": {"v0001": 0.03}}
+    assert gate(m, "v0001")[0] is True and "voice +0.0500 > v0001 +0.0300" in gate(m, "v0001")[1]
+    ok, why = gate({**m, "voice_gain_compare": {"v0001": 0.08}}, "v0001")
+    assert not ok and why.startswith("voice measure +0.0500 does not beat the active adapter v0001's +0.0800")
+    ok, why = gate({**m, "voice_gain": -0.01}, None)  # generic blog text learned, not the author
+    assert not ok and "does not beat the base model's 0" in why
+    assert gate({**m, "voice_gain_compare": {}}, "v0001")[0] is False
+    old = {k: v for k, v in m.items() if not k.startswith("voice")}  # adapters tuned before the measure existed
+    assert gate(old, "v0001")[0] is True
+
+
+def test_voice_measure_reads_other_authors_never_the_author(env) -> None:
+    from bot.core.posts import live_posts
+    from bot.voice import tune
+
+    cfg, db = env
+    own = live_posts(db)
+    others = tune.other_authors(cfg, own)
+    assert len(others) == cfg.tune.voice_posts and len({p.source_id.split("-")[0] for p in others}) >= 4
+    assert all(len(p.body_markdown) <= cfg.tune.voice_chars for p in others)
+    cfg.style.background_builtin = False
+    assert tune.other_authors(cfg, own) == []
+    cfg.style.background_builtin, cfg.tune.voice_posts = True, 0
+    assert tune.other_authors(cfg, own) == []
 
 
 def test_broken_folders_are_ignored_and_the_active_adapter_is_unchanged(env, tmp_path: Path) -> None:

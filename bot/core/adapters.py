@@ -118,18 +118,32 @@ def register(db: sqlite_utils.Database, version: str, path: Path, metrics: dict[
 
 def gate(metrics: dict[str, Any], active_version: str | None) -> tuple[bool, str]:
     """Promotion rule: held-out perplexity must beat the base and the active adapter (measured on the same
-    held-out posts). Returns (promote, reason)."""
+    held-out posts), and so must the voice measure when the tune took it (`voice_gain`: how much more the adapter
+    learned of the author than of other authors; the base scores 0). Returns (promote, reason)."""
     new, base = metrics["held_out_ppl_adapter"], metrics["held_out_ppl_base"]
+    gain = metrics.get("voice_gain")
     if not new < base:
         return False, f"held-out perplexity {new:.2f} does not beat the base model's {base:.2f}"
+    if gain is not None and not gain > 0:
+        return False, (f"voice measure {gain:+.4f} does not beat the base model's 0: the adapter learned no more of "
+                       "your posts than of other authors'")
+    voice = "" if gain is None else f"; voice {gain:+.4f}"
     if active_version:
         cur = metrics.get("held_out_ppl_compare", {}).get(active_version)
         if cur is None:
             return False, f"the active adapter {active_version} could not be measured on the same held-out posts"
         if not new < cur:
             return False, f"held-out perplexity {new:.2f} does not beat the active adapter {active_version}'s {cur:.2f}"
-        return True, f"held-out perplexity {new:.2f} < base {base:.2f} and {active_version} {cur:.2f}"
-    return True, f"held-out perplexity {new:.2f} < base {base:.2f}"
+        if gain is not None:
+            was = metrics.get("voice_gain_compare", {}).get(active_version)
+            if was is None:
+                return False, f"the active adapter {active_version}'s voice could not be measured on the same posts"
+            if not gain > was:
+                return False, (f"voice measure {gain:+.4f} does not beat the active adapter {active_version}'s "
+                               f"{was:+.4f} (perplexity {new:.2f} < {cur:.2f})")
+            voice += f" > {active_version} {was:+.4f}"
+        return True, f"held-out perplexity {new:.2f} < base {base:.2f} and {active_version} {cur:.2f}{voice}"
+    return True, f"held-out perplexity {new:.2f} < base {base:.2f}{voice}"
 
 
 def activate(db: sqlite_utils.Database, version: str) -> dict[str, Any]:

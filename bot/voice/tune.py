@@ -10,6 +10,11 @@ nats), and the held-out perplexity after training is within 0.2 % of full-vocabu
 the held-out loss over the shortlist plus the held-out labels; every perplexity the promotion gate compares (base,
 new adapter, active adapter) is over the full vocabulary.
 
+The voice measure of the promotion gate (`voice_gain`, nats per token): how much more the adapter lowered the loss on
+the author's held-out posts than on other authors' posts (`others`, the style background), both against the base.
+A lower perplexity alone also rewards an adapter that learned generic blog Korean; this one rewards what is the
+author's own. The base scores 0 by definition; an adapter that learned the author scores above 0.
+
 Library API (no database needed; the style benchmark uses it on any list of posts):
 
     metrics = bot.voice.tune.train(cfg, posts, out_dir)          # -> dict, see `train`
@@ -194,6 +199,24 @@ def perplexity_of(cfg: Config, posts: list[Post], adapter_dir: Path | None = Non
     return perplexity(model, tok, posts, cfg.tune.seq_len)
 
 
+def other_authors(cfg: Config, own: list[Post]) -> list[Post]:
+    """Up to `tune.voice_posts` posts of the style background (round-robin over its authors, each cut to
+    `tune.voice_chars`), none of them one of the author's own: what the voice measure compares against."""
+    if not cfg.tune.voice_posts:
+        return []
+    from bot.voice.style.voice import background_texts
+
+    mine = {" ".join(p.body_markdown.split())[:200] for p in own}
+    by_author = [[t for t in texts if not any(m and m in " ".join(t.split()) for m in mine)]
+                 for _, texts in sorted(background_texts(cfg).items())]
+    out: list[Post] = []
+    for i in range(max((len(t) for t in by_author), default=0)):
+        for a, texts in enumerate(by_author):
+            if i < len(texts) and len(out) < cfg.tune.voice_posts:
+                out.append(Post("background", f"{a}-{i}", "", texts[i][: cfg.tune.voice_chars]))
+    return out
+
+
 def _lora(cfg: Config, model: Any, keep_dtype: bool = False) -> Any:
     """Wrap `model` with the configured LoRA. peft upcasts bf16/fp16 adapter weights to fp32 unless `keep_dtype`
     (then `MasterWeights` keeps the fp32 copies the optimizer needs)."""
@@ -266,19 +289,21 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 
 def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
           compare: dict[str, Path] | None = None, work_dir: Path | None = None,
-          on_step: Callable[[int, float], None] | None = None) -> dict[str, Any]:
+          on_step: Callable[[int, float], None] | None = None, others: list[Post] | None = None) -> dict[str, Any]:
     """Tune a LoRA adapter on `posts` and write it to `out_dir` (atomically: a temp folder renamed at the end).
 
     `base`: a `bot.voice.model.BaseRef` (default: resolved from cfg). `compare`: other adapter folders (same base) to
     measure on the same held-out posts, e.g. {"v0003": path} for the promotion gate. `work_dir` holds the
     resumable checkpoint (default: out_dir + ".work"); a killed run started again with the same data and config
-    continues from it. `on_step(step, loss)` is called after each optimizer step.
+    continues from it. `on_step(step, loss)` is called after each optimizer step. `others`: other authors' posts
+    for the voice measure (`voice_gain`, `voice_gain_compare`; absent without them).
 
     Returns metrics: train_loss (over the training vocabulary), val_loss (full vocabulary), best_step, steps,
     epochs, tokens, tokens_per_s, seconds, held_out_ppl_base, held_out_ppl_adapter, held_out_ppl_compare
     {name: ppl}, train_vocab {mode, size, seconds, held_out_mass_covered}, data_hash, base_model,
     n_train_posts, n_held_out_posts, stopped ("early_stop" | "max_steps" | "max_minutes" | "epochs"),
-    resumed_from_step, typical_chars.
+    resumed_from_step, typical_chars, and with `others`: voice_gain, voice_gain_compare {name: gain},
+    n_voice_posts.
     """
     import torch
 
@@ -318,12 +343,25 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
         logger.info("training softmax over {} of {} tokens, holding {:.3%} of the base model's probability on the "
                     "held-out posts ({:.1f} s to choose)", len(shortlist.ids), n_vocab,
                     base_eval["covered"], vocab_info["seconds"])
+    others = [p for p in others or [] if p.body_markdown.strip()]
+    bg_base = _heldout(model, tok, others, t_cfg.seq_len)["nll_mean"] if others else None
+
+    def voice_gain(own_nll: float) -> float | None:
+        """(base − adapter) loss on the author's held-out posts minus the same on the others' posts."""
+        if bg_base is None:
+            return None
+        return (base_eval["nll_mean"] - own_nll) - (bg_base - _heldout(model, tok, others, t_cfg.seq_len)["nll_mean"])
+
     model = _lora(cfg, model, keep_dtype=True)
     compare_ppl: dict[str, float] = {}
+    compare_gain: dict[str, float] = {}
     for name, path in (compare or {}).items():
         model.load_adapter(str(path), adapter_name=f"cmp_{name}")
         model.set_adapter(f"cmp_{name}")
-        compare_ppl[name] = perplexity(model, tok, val_posts, t_cfg.seq_len)
+        own = _heldout(model, tok, val_posts, t_cfg.seq_len)["nll_mean"]
+        compare_ppl[name] = math.exp(own)
+        if (g := voice_gain(own)) is not None:
+            compare_gain[name] = g
         model.set_adapter("default")
         model.delete_adapter(f"cmp_{name}")
     weights = MasterWeights(model)
@@ -427,6 +465,7 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
     weights.load(best_w)
     val_loss = _heldout(model, tok, val_posts, t_cfg.seq_len)["nll_mean"] if val_sl is not None else state["best"]
     ppl_adapter = math.exp(val_loss)
+    gain = voice_gain(val_loss)
     metrics = {
         "train_loss": round(last_loss, 4), "val_loss": round(val_loss, 4), "best_step": state["best_step"],
         "steps": state["step"], "epochs": round(state["step"] / per_epoch, 2), "tokens": state["tokens"],
@@ -439,6 +478,9 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
         "typical_chars": corpus.typical_length(posts), "history": state["history"],
         "typical_tokens": int(statistics.median(len(tok(p.body_markdown)["input_ids"]) for p in posts)),
     }
+    if gain is not None:
+        metrics.update(voice_gain=round(gain, 4), voice_gain_compare={k: round(v, 4) for k, v in compare_gain.items()},
+                       n_voice_posts=len(others))
     _write_adapter(model, cfg, metrics, out_dir, corpus.vocab_ids(tok, posts, t_cfg.seq_len))
     shutil.rmtree(work_dir, ignore_errors=True)
     return metrics

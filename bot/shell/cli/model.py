@@ -31,6 +31,10 @@ def tune(force: bool = typer.Option(False, "--force", help="tune even when no po
     cmp = "".join(f", {k} {v}" for k, v in r["held_out_ppl_compare"].items())
     console.print(f"held-out perplexity: base {r['held_out_ppl_base']}{cmp}, new {r['held_out_ppl_adapter']}; "
                   f"{r['steps']} steps ({r['stopped']}), {r['tokens_per_s']} tok/s, {r['seconds']} s")
+    if r.get("voice_gain") is not None:
+        was = "".join(f", {k} {v:+.4f}" for k, v in (r.get("voice_gain_compare") or {}).items())
+        console.print(f"voice measure (nats/token learned of you more than of other authors; base 0{was}): "
+                      f"new {r['voice_gain']:+.4f}")
     console.print(f"folder: {r['path']}", markup=False)
 
 
@@ -87,18 +91,20 @@ def draft(stream: bool = typer.Option(None, "--stream/--no-stream", help="print 
 
 @adapters_app.command("list")
 def adapters_list() -> None:
-    """Every adapter version with its status, held-out perplexity and reason."""
+    """Every adapter version with its status, held-out perplexity, voice measure and reason."""
     from bot.core import adapters
 
     t = Table(title="adapters", title_justify="left")
-    for col in ("version", "status", "created", "ppl base", "ppl adapter", "steps", "data", "reason"):
+    for col in ("version", "status", "created", "ppl base", "ppl adapter", "voice", "steps", "data", "reason"):
         t.add_column(col)
     rows = adapters.list_all(common.db())
     for a in rows:
         m = a["metrics"]
         style = "green" if a["status"] == "active" else ("red" if a["status"] in ("rejected", "broken") else None)
         t.add_row(a["version"], a["status"], (a["created_at"] or "")[:16], str(m.get("held_out_ppl_base", "")),
-                  str(m.get("held_out_ppl_adapter", "")), str(m.get("steps", "")), a["data_hash"] or "",
+                  str(m.get("held_out_ppl_adapter", "")),
+                  "" if m.get("voice_gain") is None else f"{m['voice_gain']:+.4f}", str(m.get("steps", "")),
+                  a["data_hash"] or "",
                   escape(a["reason"] or ""), style=style)
     if rows:
         print_table(t)  # wraps between words only: a Korean reason is never cut mid-word

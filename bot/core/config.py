@@ -187,6 +187,10 @@ class TuneConfig(Section):
         "shortlist", description="training softmax: the posts' tokens plus the base's likeliest ones, or all")
     shortlist_tokens: int = Field(8192, ge=0, description="the base model's likeliest tokens added to the shortlist")
     shortlist_sample_tokens: int = Field(1024, ge=1, description="training positions sampled to choose them")
+    voice_posts: int = Field(8, ge=0, le=64, description=(
+        "other authors' posts (the style background) the promotion gate's voice measure reads: an adapter is "
+        "promoted only when it learned more of you than of them, and more than the active adapter (0 = off)"))
+    voice_chars: int = Field(1200, ge=200, description="characters read of each of those posts")
 
 
 class GenerateConfig(Section):

@@ -2,7 +2,7 @@
 
   plain     llama.cpp (xllamacpp) on the GGUF, no adapter — the reference
   llamacpp  blogbot's llamacpp backend with the adapter (target: ≥ 0.95× plain, RSS ≤ 0.5 GiB)
-  torch     blogbot's local backend (transformers, adapter merged, int8 on CPU) — the fallback
+  torch     blogbot's local backend (transformers, adapter merged, int8, output layer cut to the author's vocabulary)
   server    llama.cpp's server with the adapter, read directly over HTTP (its own tokens/s)
   openai    blogbot's openai backend against that server (target: ≤ 5 % slower than `server`)
 
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     # ratios within each round (the arms ran back to back, under the same load), then their median over the rounds:
     # on shared CPUs the load drifts between rounds far more than between two neighbouring arms
     ratios = {}
-    for arm, ref in (("llamacpp", "plain"), ("torch", "plain"), ("openai", "server")):
+    for arm, ref in (("llamacpp", "plain"), ("torch", "plain"), ("llamacpp", "torch"), ("openai", "server")):
         pairs = [a["tokens_per_s"] / b["tokens_per_s"] for a, b in zip(results.get(arm, []), results.get(ref, []),
                                                                        strict=False) if b["tokens_per_s"] > 0]
         if pairs:
@@ -179,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
               "openai ≥ 0.95× server": ratios.get("openai/server", 0) >= 0.95}
     for k, ok in checks.items():
         print(f"  {'ok  ' if ok else 'MISS'} {k}")
+    if "llamacpp/torch" in ratios:  # the rule: llamacpp drafts by default only where it beats the torch path
+        faster = ratios["llamacpp/torch"] > 1
+        print(f"  default for drafting on this machine: {'llamacpp' if faster else 'local (torch)'} "
+              f"(llamacpp/torch {ratios['llamacpp/torch']:.3f}; blogbot ships `local`)")
     if a.json:
         Path(a.json).write_text(json.dumps({"best": best, "ratios": ratios, "rounds": results, "checks": checks,
                                             "tokens": a.tokens, "threads": a.threads}, indent=2))

@@ -109,6 +109,8 @@ def test_kept_adapter_is_reused_only_for_the_same_recipe_and_posts(tmp_path: Pat
     assert models.kept_adapter(cfg, posts, d) == {"steps": 30, "reused": True}
     assert models.kept_adapters(cfg, tmp_path) == {"alice": d}
     assert models.kept_adapter(cfg, posts[:2], d) is None  # other posts
+    cfg.tune.voice_chars += 100  # what tune measures after training: the same weights, still reused
+    assert models.kept_adapter(cfg, posts, d) == {"steps": 30, "reused": True}
     cfg.tune.max_steps += 1
     assert models.kept_adapter(cfg, posts, d) is None  # another recipe
     assert models.kept_adapters(cfg, tmp_path) == {}

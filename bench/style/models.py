@@ -43,6 +43,16 @@ def bench_config(data_dir: Path, quick: bool, steps: int | None, new_tokens: int
     return cfg
 
 
+# tune settings that only steer what tune measures after training (the promotion gate's voice measure), not the
+# weights: an adapter tuned before they existed is the same recipe
+EVAL_ONLY = ("voice_posts", "voice_chars")
+
+
+def recipe(tune: dict[str, Any]) -> dict[str, Any]:
+    """The tune settings that decide an adapter's weights (JSON-normalised, EVAL_ONLY left out)."""
+    return {k: v for k, v in json.loads(json.dumps(tune)).items() if k not in EVAL_ONLY}
+
+
 def kept_adapter(cfg: Config, posts: list[Post], out_dir: Path) -> dict[str, Any] | None:
     """The metrics of an adapter already in out_dir (a --keep folder) when it was tuned with this recipe on these
     posts; None when it must be tuned again."""
@@ -53,7 +63,7 @@ def kept_adapter(cfg: Config, posts: list[Post], out_dir: Path) -> dict[str, Any
         metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    same = meta.get("tune") == json.loads(json.dumps(cfg.tune.model_dump())) and \
+    same = recipe(meta.get("tune") or {}) == recipe(cfg.tune.model_dump()) and \
         meta.get("data_hash") == corpus.data_hash(posts)
     return {**metrics, "reused": True} if same else None
 
@@ -252,6 +262,6 @@ def kept_adapters(cfg: Config, folder: Path) -> dict[str, Path]:
             meta = json.loads((d / "training.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if meta.get("tune") == json.loads(json.dumps(cfg.tune.model_dump())):
+        if recipe(meta.get("tune") or {}) == recipe(cfg.tune.model_dump()):
             out[d.name] = d
     return out

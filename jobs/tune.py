@@ -19,8 +19,8 @@ from bot.core.posts import live_posts
 from bot.core.runlog import job_run
 from bot.voice import corpus
 
-# settings that change how a tune runs but not what it learns
-OPERATIONAL = {"checkpoint_every"}
+# settings that change how a tune runs or is judged but not what it learns
+OPERATIONAL = {"checkpoint_every", "voice_posts", "voice_chars"}
 
 
 def settings_changed(cfg: Config, adapter_dir: Path) -> list[str]:

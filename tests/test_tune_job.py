@@ -42,6 +42,7 @@ def test_first_adapter_is_activated_then_unchanged_corpus_is_skipped(env) -> Non
     last = next(db.query("select status, details from runs where job = 'tune' order by id desc limit 1"))
     assert last["status"] == "skipped" and "no posts changed" in last["details"]
     cfg.tune.checkpoint_every = 5  # operational only: still skipped
+    cfg.tune.voice_posts = 4  # how the gate judges, not what is learned: still skipped
     assert tune_job.run(cfg, db)["status"] == "skipped"
     cfg.tune.lora_r = 4  # what the adapter learns changes: tune again without --force
     r = tune_job.run(cfg, db)

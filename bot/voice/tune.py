@@ -277,7 +277,9 @@ class MasterWeights:
 
 
 def _fingerprint(cfg: Config, dh: str, base_id: str) -> str:
-    return hashlib.sha1(json.dumps([cfg.tune.model_dump(), dh, base_id], sort_keys=True).encode()).hexdigest()[:12]
+    judged = {"voice_posts", "voice_chars"}  # the promotion gate's measure, not what is learned
+    learned = {k: v for k, v in cfg.tune.model_dump().items() if k not in judged}
+    return hashlib.sha1(json.dumps([learned, dh, base_id], sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:

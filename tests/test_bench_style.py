@@ -358,3 +358,10 @@ def test_run_backend_arms_side_by_side(en_corpus: Path, tmp_path: Path, monkeypa
     assert "served-adapter (`llamacpp`)" in head and "api-prompting (`openai`)" in head
     row = next(line for line in text.splitlines() if line.startswith("| bob | ") and ", dist " in line)
     assert row.count("/3), dist ") == 4 and row.count("met**") == 4 and "+25–" in row  # prompting: its own baseline
+
+
+def test_resume_keeps_arms_measured_with_another_number_of_drafts() -> None:
+    cfg = {"tune": {"max_steps": 30}, "gens": 10, "ppl_posts": 2, "seed": 0}
+    assert run.same_recipe(cfg, {**cfg, "gens": 5})  # each arm keeps its own n
+    assert not run.same_recipe(cfg, {**cfg, "seed": 1}) and not run.same_recipe(None, cfg)
+    assert not run.same_recipe(cfg, {**cfg, "tune": {"max_steps": 31}})

@@ -67,6 +67,15 @@ def arms_of(arms: list[str] | None, backends: list[str] | None) -> list[str]:
     return [a for a in ARMS if a in wanted] or ["adapter", "prompting"]
 
 
+def same_recipe(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """Whether an earlier run's figures can be kept (--resume): the same tune, generation and perplexity settings.
+    The number of drafts may differ (each arm keeps the n it was measured with, printed beside every figure)."""
+    def norm(c: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in json.loads(json.dumps(c)).items() if k != "gens"}
+
+    return old is not None and norm(old) == norm(new)
+
+
 def _real_side(judges: metrics.Judges, t: metrics.Author, authors: list[metrics.Author]) -> tuple[dict, Any]:
     dm = metrics.distance_model(t, authors)
     others = [metrics.text(p) for a in authors if a.name != t.name for p in a.test]
@@ -151,7 +160,7 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
         out["api_prompting"] = {"server": "llama.cpp server (xllamacpp) on the embedded GGUF, no adapter",
                                 "model": models.API_ALIAS, "api": "chat", "example_tokens": models.API_EXAMPLE_TOKENS,
                                 "max_examples": cfg.model.max_examples, "max_tokens": cfg.generate.max_new_tokens}
-    same = (previous or {}).get("model_config") == json.loads(json.dumps(out["model_config"]))
+    same = same_recipe((previous or {}).get("model_config"), out["model_config"])
     for t in chosen:  # --resume: what an earlier run with the same recipe measured is kept, arm by arm
         old = ((previous or {}).get("targets") or {}).get(t.name) if same else None
         kept = {k: v for k, v in (old or {}).items() if k in (*ARMS, "tune", "perplexity", "ppl_posts", "ppl_chars")}

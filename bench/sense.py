@@ -1,12 +1,17 @@
 """Benchmark of the sense gate (bot.voice.style.sense): real held-out posts pass, the embedded model's drafts and
 corrupted texts are blocked. Every figure is measured here; nothing is generated at run time.
 
-    .venv/bin/python -m bench.sense                       # Korean invented authors + demo + EBG English (≈ 1 min)
-    .venv/bin/python -m bench.sense --no-ebg --json out.json
+    .venv/bin/python -m bench.sense --json bench/sense/results.json  # every corpus, with the LM (≈ 40 min, 1 thread)
+    .venv/bin/python -m bench.sense --no-ebg --no-lm                     # Korean only, cheap signals only (≈ 1 min)
     .venv/bin/python -m bench.sense --rows bench/sense/results.json      # re-tabulate a stored run
+    .venv/bin/python -m bench.sense --rows bench/sense/results.json --bound 0.1   # … with another lm_order bound
 
-Per author (the invented Korean authors, the demo blogger, ../shared/corpora/ebg-english when present) every 4th post
-is held out; the gate's bounds are calibrated on the other posts only (as `blogbot` calibrates on the author's posts).
+Per author (the invented Korean authors, the demo blogger, the five real Korean bloggers of bench/style/corpora/
+korean-real, ../shared/corpora/ebg-english when present) every 4th post is held out; the gate's bounds are calibrated
+on the other posts only (as `blogbot` calibrates on the author's posts). The base-model sentence-order signal
+(`lm_order`, bot.voice.style.lmorder) runs through the gate as in the product (only on texts that passed the cheap
+signals); on every real and shuffled text it is also measured alone, for the separation table. Its figures are
+cached by text in ~/.cache/blogbot-bench/sense-lm.jsonl (a rerun does not recompute them).
 Judged with that author's bounds:
 - real: the held-out posts (must pass: target ≥ 95 %);
 - drafts: the embedded model's stored drafts for that author (bench/sense/*.jsonl: the bench/style runs' adapter and
@@ -18,6 +23,8 @@ Judged with that author's bounds:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import random
 import re
@@ -28,10 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.style import metrics
-from bot.core.config import GatesConfig
-from bot.voice.style import gates, layout, sense
+from bot.core.config import Config, GatesConfig
+from bot.voice.style import gates, layout, lmorder, sense
 
 HERE = Path(__file__).resolve().parent / "sense"
+KOREAN_REAL_RUN = Path(__file__).resolve().parent / "style" / "results" / "korean-real" / "style-bench.json"
+LM_CACHE = Path.home() / ".cache" / "blogbot-bench" / "sense-lm.jsonl"
 EBG = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ebg-english"
 TARGETS = {"real": 0.95, "drafts": 0.90, "corrupted": 0.90}
 GATES = GatesConfig()
@@ -73,12 +82,46 @@ def load_drafts() -> list[dict[str, Any]]:
                 d = json.loads(line)
                 d["file"] = f.name
                 out.append(d)
+    if KOREAN_REAL_RUN.is_file():  # the bench/style run on the real Korean bloggers kept its generations
+        run_ = json.loads(KOREAN_REAL_RUN.read_text(encoding="utf-8"))
+        for c in run_["corpora"]:
+            for name, t in c["targets"].items():
+                for arm in ("adapter", "prompting", "adapter+related"):
+                    for g in (t.get(arm) or {}).get("generations") or []:
+                        out.append({**g, "author": name, "arm": arm, "steps": t["tune"].get("steps"),
+                                    "file": KOREAN_REAL_RUN.parent.name})
     return out
 
 
-def run(ebg: Path | None, seed: int = 0) -> dict[str, Any]:
+class LmFigures:
+    """lmorder.gap on the embedded base, cached by text (and the window's settings) in LM_CACHE."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.judge = lmorder.judge(cfg)
+        self.cache: dict[str, dict[str, Any]] = {}
+        self.computed = 0
+        if LM_CACHE.is_file():
+            for line in LM_CACHE.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(ValueError):
+                    d = json.loads(line)
+                    self.cache[d["key"]] = d["r"]
+
+    def __call__(self, text: str) -> dict[str, Any]:
+        key = hashlib.sha1(f"{lmorder.K}|{lmorder.MAX_TOKENS}|{lmorder.JOIN}|{text}".encode()).hexdigest()
+        if key not in self.cache:
+            r = self.judge(text)
+            self.cache[key] = r
+            self.computed += 1
+            LM_CACHE.parent.mkdir(parents=True, exist_ok=True)
+            with LM_CACHE.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"key": key, "r": r}) + "\n")
+        return self.cache[key]
+
+
+def run(ebg: Path | None, seed: int = 0, lm: LmFigures | None = None, max_test: int | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
-    corpora = {"korean": metrics.load_korean()}
+    corpora = {"korean": metrics.load_korean(), "korean-real": metrics.load_folder(metrics.KOREAN_REAL)}
     if ebg is not None and ebg.is_dir():
         corpora["ebg-english"] = metrics.load_folder(ebg)
     drafts = defaultdict(list)
@@ -94,31 +137,105 @@ def run(ebg: Path | None, seed: int = 0) -> dict[str, Any]:
                                    order_texts=[metrics.text(p) for b in authors for p in b.train])
             prof.layout = layout.calibrate([metrics.text(p) for p in a.train])
             prof.max_hashtags = max(len(gates.hashtags(metrics.text(p))) for p in a.train)
-            for p in a.test:
+            for p in a.test[:max_test]:
                 t = metrics.text(p)
-                rows.append(_row(prof, cname, a.name, "real", "real", p.source_id, t))
+                rows.append(_row(prof, cname, a.name, "real", "real", p.source_id, t, lm))
                 for kind, fn in CORRUPTIONS.items():
-                    rows.append(_row(prof, cname, a.name, "corrupted", kind, p.source_id, fn(t, rng)))
+                    rows.append(_row(prof, cname, a.name, "corrupted", kind, p.source_id, fn(t, rng), lm))
             print(f"[{cname}] {a.name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             for d in drafts.get(a.name, []):
-                arm = d["arm"] + (f"-{d['steps']}steps" if d["arm"] == "adapter" else "")
+                arm = d["arm"] + (f"-{d['steps']}steps" if d["arm"].startswith("adapter") else "")
                 rows.append(_row(prof, cname, a.name, "drafts", arm, f"{d['file']}:{d.get('topic', '')[:30]}",
-                                 metrics.text_of(d)))
-    return {"rows": rows, "seconds": round(time.perf_counter() - t0, 1)}
+                                 metrics.text_of(d), lm))
+    return {"rows": rows, "seconds": round(time.perf_counter() - t0, 1),
+            "lm": None if lm is None else {"stat": lmorder.STAT, "bounds": lmorder.BOUNDS, "k": lmorder.K,
+                                           "max_tokens": lmorder.MAX_TOKENS, "computed": lm.computed}}
 
 
 def _row(prof: sense.SenseProfile, corpus: str, author: str, group: str, kind: str, ref: str,
-         text: str) -> dict[str, Any]:
-    r = prof.check(text)
+         text: str, lm: LmFigures | None = None) -> dict[str, Any]:
+    r = prof.check(text, lm=lm)  # as the product runs it: the LM only where the cheap signals passed
+    # alone (for the separation table): every real and shuffled text, and any text the LM judged above
+    alone = lm(text) if lm is not None and (group == "real" or kind == "shuffled" or "lm_order" in r["signals"]) \
+        else {}
     lay = prof.layout.check(text, GATES.layout_slack) if prof.layout else None
     rep = gates.repetition_gate(GATES, text, prof.max_hashtags)
     return {"corpus": corpus, "author": author, "group": group, "kind": kind, "ref": ref, "passed": r["passed"],
+            "lang": r["signals"]["lang"],
             "failed": r["failed"], "signals": {k: v for k, v in r["signals"].items() if k != "lang"},
+            "cheap_failed": [f for f in r["failed"] if f != "lm_order"], "lm": alone.get(lmorder.STAT),
+            "lm_gap": alone.get("gap"), "lm_seconds": alone.get("seconds"), "lm_note": r["lm_note"],
             "layout_passed": None if lay is None else lay["passed"], "layout_out": sorted((lay or {}).get("out", {})),
             "repetition_passed": rep["passed"]}
 
 
-def table(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+REAL_KEEP = 0.98  # the suggested lm_order bound lets this share of the choice split's real posts through (the cheap
+# signals already block about 2.5 % of real posts; the gate must pass 95 %)
+
+
+def choice_split(r: dict[str, Any]) -> bool:
+    """The half of the authors the lm_order bound is chosen on (the Korean invented authors + demo and every other
+    EBG author); it is reported on the other half (the real Korean bloggers and the other EBG authors)."""
+    if r["corpus"] == "korean":
+        return True
+    if r["corpus"] == "ebg-english":
+        return sum(map(ord, r["author"])) % 2 == 0
+    return False
+
+
+def regate(rows: list[dict[str, Any]], bounds: dict[str, float] | None) -> list[dict[str, Any]]:
+    """The rows judged again with other lm_order bounds per language (the cheap signals' verdicts are kept)."""
+    if bounds is None:
+        return rows
+    out = []
+    for r in rows:
+        v = r["signals"].get("lm_order")
+        bound = bounds.get(r["lang"])
+        failed = r["cheap_failed"] + (["lm_order"] if v is not None and bound is not None and v < bound else [])
+        out.append({**r, "passed": not failed, "failed": failed})
+    return out
+
+
+def lm_table(rows: list[dict[str, Any]], bounds: dict[str, float]) -> list[str]:
+    """The base-model signal alone on real and shuffled texts, per corpus and split; the bounds the choice split
+    suggests; the time per check."""
+    import numpy as np
+
+    lines = ["", f"The base-model sentence-order signal alone (`{lmorder.STAT}`, bounds "
+             + ", ".join(f"{k} {v:.3f}" for k, v in bounds.items()) + "; measured on every real and shuffled "
+             "text, whatever the other signals said; the bounds are chosen on the `choice` half of the authors "
+             "and reported on the `report` half):", "",
+             "| split | corpus | kind | n | left out | p5 | median | p95 | judged right by the bound |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    by = defaultdict(list)
+    for r in rows:
+        if r["group"] == "real" or r["kind"] == "shuffled":
+            by[("choice" if choice_split(r) else "report", r["corpus"], r["kind"])].append(r)
+    for (sp, c, k), rs in sorted(by.items()):
+        vals = np.array([r["lm"] for r in rs if r.get("lm") is not None], dtype=float)
+        bound = bounds.get(rs[0]["lang"])
+        if not len(vals) or bound is None:
+            continue
+        right = (vals >= bound).sum() if k == "real" else (vals < bound).sum()
+        p5, p50, p95 = np.percentile(vals, [5, 50, 95])
+        lines.append(f"| {sp} | {c} | {k} | {len(rs)} | {len(rs) - len(vals)} | {p5:.2f} | {p50:.2f} | {p95:.2f} | "
+                     f"{right}/{len(vals)} = {right / len(vals):.0%} |")
+    for lang in sorted({r["lang"] for r in rows}):
+        real = [r["lm"] for r in rows if r["group"] == "real" and choice_split(r) and r.get("lm") is not None
+                and r["lang"] == lang]
+        if len(real) >= 10:
+            lines.append(f"- {lang}: bound suggested by the choice split (its {len(real)} real posts' "
+                         f"{1 - REAL_KEEP:.0%} quantile): {np.quantile(real, 1 - REAL_KEEP):.3f}; the gate uses "
+                         f"{bounds.get(lang)}")
+    secs = [r["lm_seconds"] for r in rows if r.get("lm_seconds")]
+    if secs:
+        lines.append(f"- time per check ({len(secs)} texts computed in this run): median {np.median(secs):.1f} s, "
+                     f"p95 {np.percentile(secs, 95):.1f} s ({lmorder.K + 1} orderings of ≤ {lmorder.MAX_TOKENS} "
+                     "tokens in one forward pass)")
+    return lines
+
+
+def table(rows: list[dict[str, Any]], bounds: dict[str, float] | None = None) -> tuple[str, dict[str, Any]]:
     """The confusion table (per group and kind: passed, blocked, rate) and whether each target holds."""
     by = defaultdict(list)
     for r in rows:
@@ -171,6 +288,17 @@ def table(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
         lines.append(f"| {g} | {k} | {c} | {len(rs)} | {sum(r['layout_passed'] for r in lay)}/{len(lay)} | "
                      + ", ".join(f"{s}: {m}" for s, m in why.most_common())
                      + f" | {sum(r['repetition_passed'] for r in rs)}/{len(rs)} |")
+    kinds = []
+    for k in sorted({r["kind"] for r in rows if r["group"] == "corrupted"}):
+        rs = [r for r in rows if r["kind"] == k and r["group"] == "corrupted"]
+        good = sum(not r["passed"] for r in rs)
+        kinds.append(f"{k} {good}/{len(rs)} = {good / len(rs):.1%}{'' if good / len(rs) >= 0.9 else ' (NOT met)'}")
+        verdict[f"corrupted_{k}"] = {"n": len(rs), "good": good, "rate": round(good / len(rs), 4), "target": 0.9,
+                                     "met": good / len(rs) >= 0.9}
+    if kinds:
+        lines.append("- corrupted, per kind (target ≥ 90 % each): " + "; ".join(kinds))
+    if any(r.get("lm") is not None for r in rows):
+        lines += lm_table(rows, bounds or lmorder.BOUNDS)
     real = [r for r in rows if r["group"] == "real" and r["layout_passed"] is not None]
     if real:
         rate = sum(r["layout_passed"] for r in real) / len(real)
@@ -188,21 +316,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", type=Path, default=HERE / "REPORT.md")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rows", type=Path, help="re-tabulate the rows of an earlier --json run (no measuring)")
+    ap.add_argument("--no-lm", action="store_true", help="leave the base-model sentence-order signal out")
+    ap.add_argument("--max-test", type=int, help="at most this many held-out posts per author (a bounded run)")
+    ap.add_argument("--bounds", help="judge lm_order with these bounds instead of lmorder.BOUNDS: ko=0.05,en=0.01")
     args = ap.parse_args(argv)
     if args.rows:
         res = json.loads(args.rows.read_text(encoding="utf-8"))
     else:
-        res = run(None if args.no_ebg else args.ebg, args.seed)
-    text, verdict = table(res["rows"])
+        lm = None
+        if not args.no_lm:
+            from bench.style.models import bench_config
+
+            lm = LmFigures(bench_config(Path("/tmp/blogbot-bench-sense"), True, None, None))
+        res = run(None if args.no_ebg else args.ebg, args.seed, lm, args.max_test)
+        res["args"] = {"no_ebg": args.no_ebg, "no_lm": args.no_lm, "max_test": args.max_test, "seed": args.seed}
+    bounds = {k: float(v) for k, v in (x.split("=") for x in args.bounds.split(","))} if args.bounds else None
+    text, verdict = table(regate(res["rows"], bounds), bounds)
     print(text)
     print(f"({res['seconds']} s)", file=sys.stderr)
-    if args.json and not args.rows:
-        args.json.write_text(json.dumps({**res, "verdict": verdict}, ensure_ascii=False, indent=1), encoding="utf-8")
+    if args.json:
+        args.json.write_text(json.dumps({**res, "verdict": verdict, "bounds": bounds or lmorder.BOUNDS},
+                                        ensure_ascii=False, indent=1), encoding="utf-8")
     if args.report:
+        how = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+                       for k, v in (res.get("args") or {}).items() if v and k != "seed")
         args.report.write_text("# bench/sense — the sense gate's confusion table\n\n"
-                               "Written by `.venv/bin/python -m bench.sense`"
-                               f"{' --no-ebg' if args.no_ebg else ''} ({res['seconds']} s).\n\n" + text + "\n",
-                               encoding="utf-8")
+                               f"Measured by `.venv/bin/python -m bench.sense {how}`".replace(" `", "`") +
+                               f" ({res['seconds']} s)" + (f"; tabulated from `{args.rows}`" if args.rows else "")
+                               + ".\n\n" + text + "\n", encoding="utf-8")
     return 0 if all(v["met"] for v in verdict.values()) else 1
 
 

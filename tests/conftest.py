@@ -24,7 +24,10 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for k in list(os.environ):
         if k.startswith("BLOGBOT_"):
             monkeypatch.delenv(k)
-    (tmp_path / "config.yaml").write_text("data_dir: data\ntopics_file: topics.yaml\n", encoding="utf-8")
+    # gates.sense_lm off: a test's own data dir would convert the 270M base for the sense gate (tests that want that
+    # check turn it on with a cache: embedded_cache)
+    (tmp_path / "config.yaml").write_text("data_dir: data\ntopics_file: topics.yaml\ngates:\n  sense_lm: false\n",
+                                          encoding="utf-8")
     monkeypatch.setenv("BLOGBOT_CONFIG", str(tmp_path / "config.yaml"))
     monkeypatch.chdir(tmp_path)
 

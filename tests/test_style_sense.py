@@ -98,3 +98,72 @@ def test_candidate_record_has_every_gate_and_the_prompt_hash() -> None:
     assert [g["name"] for g in rec["gates"]] == ["sense", "copy"] and rec["held_back"].startswith("nonsense")
     assert rec["params"]["seed"] == 3 and rec["backend"] == "local" and rec["score"]["style"] == 0.4
     json.dumps(rec, ensure_ascii=False)
+
+
+def _fake_voice(prof: sense.SenseProfile):
+    """Just what check_text reads of a fitted voice (no classifiers to fit)."""
+    from types import SimpleNamespace
+
+    from bot.voice.style.gates import CopyIndex
+
+    return SimpleNamespace(score=lambda text, mc: {"reliable": True, "lang": "ko"}, sense=prof, max_hashtags=0,
+                           copy_index=CopyIndex.build(["다른 글입니다. 전혀 겹치지 않아요."]), length_range=None,
+                           layout=None, posts=20, lang="ko", title_lengths=None)
+
+
+def test_the_sense_lm_switch_and_the_lm_verdict_reach_the_gate(demo, cfg, monkeypatch) -> None:
+    from bot.voice.style import check_text, lmorder
+
+    train, held, prof = demo
+    text = held[0]
+    assert prof.check(text)["passed"]
+    seen = []
+
+    def fake_gap(cfg_, t):
+        seen.append(t)
+        return {"gap": -0.2, "t": -1.0, "sentences": 9, "seconds": 0.1}
+
+    monkeypatch.setattr(lmorder, "gap", fake_gap)
+    cfg.gates.sense_lm = False
+    off = {g["name"]: g for g in check_text(cfg, _fake_voice(prof), "", text)["gates"]}["sense"]
+    assert off["passed"] and not seen and "gates.sense_lm is off" in off["detail"]
+    cfg.gates.sense_lm = True
+    on = {g["name"]: g for g in check_text(cfg, _fake_voice(prof), "", text)["gates"]}["sense"]
+    assert seen and not on["passed"] and on["figure"]["failed"] == ["lm_order"]
+    assert "sentence order under the base model" in on["detail"] and "lm_order" in on["threshold"]
+    # a text the cheap signals already block is not read by the model
+    seen.clear()
+    assert not prof.check(text + "\ufffd", lm=lmorder.judge(cfg))["passed"] and not seen
+
+
+def test_lm_order_separates_a_post_from_its_shuffled_copy(demo, embedded_cache, tmp_path) -> None:
+    """On the embedded model: a real held-out post reads better in its order than re-ordered, its shuffled copy
+    does not; a text of three sentences is left out with the reason."""
+    from bot.core.config import Config
+    from bot.voice.style import lmorder
+
+    cfg = Config(data_dir=tmp_path / "data", model={"cache_dir": str(embedded_cache)})
+    train, held, prof = demo
+    text = held[0]
+    real = lmorder.gap(cfg, text)
+    mixed = lmorder.gap(cfg, bench_sense.shuffled(text, random.Random(3)))
+    assert real["sentences"] >= lmorder.MIN_SENTENCES and real["tokens"] <= lmorder.MAX_TOKENS
+    assert real[lmorder.STAT] >= lmorder.BOUNDS["ko"] > mixed[lmorder.STAT], (real, mixed)
+    assert real["gap"] > mixed["gap"] + 0.05
+    r = prof.check(text, lm=lambda t: real)  # (the figure just measured: no second forward pass)
+    assert r["passed"] and r["signals"]["lm_order"] == real[lmorder.STAT]
+    assert "sentence order under the base model" in sense.describe(r)
+    short = lmorder.gap(cfg, "오늘은 비가 왔어요. 우산을 챙겼어요. 집에 왔어요.")
+    assert short[lmorder.STAT] is None and "only 3 sentence(s)" in short["reason"]
+    r = prof.check(text, lm=lambda t: short)
+    assert "not checked: only 3 sentence(s)" in sense.describe(r)
+
+
+def test_repeated_lines_in_code_blocks_and_tables_do_not_count() -> None:
+    code = "```c\n} catch (err) {\n  return 0;\n}\n} catch (err) {\n  return 0;\n}\n```"
+    table = "| a | b |\n| :--: | :--: |\n| 0 | 0 |\n| 0 | 0 |"
+    para = "오늘은 두부랑 한강 공원에 다녀왔는데 바람이 정말 선선했어요."
+    f = sense.measure(f"{para}\n\n{code}\n\n{table}\n\n마지막 문장이에요.")
+    assert f["dup_lines"] == 0.0 and f["dup_chars"] == 0.0
+    f = sense.measure(f"{para}\n\n{code}\n\n{para}")
+    assert f["dup_chars"] == len(para) and f["dup_lines"] > 0

@@ -401,6 +401,8 @@ class GatesConfig(Section):
     max_repeat_share: float = Field(0.3, ge=0, le=1)
     max_hashtags: int | None = Field(None, ge=0, description="hashtags per draft; null = your own posts' most, min 5")
     sense: bool = Field(True, description="the sense gate: word salad, sentence order, degeneration, broken text")
+    sense_lm: bool = Field(True, description="the sense gate also reads the sentence order with the base model "
+                           "(a few seconds per draft on 1 CPU thread; off on a tiny machine)")
     layout: bool = Field(True, description="the layout gate: paragraphs, headings, lists, line breaks, emoji")
     layout_slack: float = Field(0.5, ge=0, description="allowed beyond your posts' layout range, as a share of it")
     min_notes_coverage: float = Field(0.6, ge=0, le=1, description="share of the topic notes' points the draft covers")

@@ -42,7 +42,7 @@ def check_text(cfg: Config, v: Any, title: str, body: str, topic: str = "", tags
                notes: str | None = None) -> dict[str, Any]:
     """Every gate and the score of one text against a fitted voice (bot.voice.style.voice.Voice)."""
     from bot.voice.style import gates as G
-    from bot.voice.style import layout, sense
+    from bot.voice.style import layout, lmorder, sense
 
     body = body.strip()
     text = draft_text({"title": title, "body_markdown": body}) if body else ""
@@ -60,7 +60,7 @@ def check_text(cfg: Config, v: Any, title: str, body: str, topic: str = "", tags
         elif not body:
             results.append(G.gate("sense", False, "empty text"))
         else:
-            r = v.sense.check(body[:cfg.style.max_chars])
+            r = v.sense.check(body[:cfg.style.max_chars], lm=lmorder.judge(cfg) if g.sense_lm else None)
             sig = {k: (round(x, 4) if isinstance(x, float) else x) for k, x in r["signals"].items()}
             ref = f" [reference: {v.sense.source}" + ("" if v.sense.order is not None else
                                                        "; sentence order not checked: it does not separate your "

@@ -12,8 +12,11 @@ the reference spread plus a margin. The signals and what they catch:
 - drift: the lowest similarity of one paragraph to the rest of the text (a paragraph about something else);
 - hashtags, symbols: share of words that are hashtags, share of characters that are neither letters, digits nor
   spaces (hashtag runs, "- - - ... -" degeneration);
-- dup_lines: share of lines (of 2+ characters) that occur earlier in the text (repeated list items and short lines,
-  repeated paragraphs); broken: replacement characters and lone jamo or broken syllables.
+- dup_lines, dup_chars: share of lines (of 2+ characters; code blocks, tables and display math aside) that occur
+  earlier in the text, characters in such lines (repeated list items and short lines, repeated paragraphs);
+- broken: replacement characters and lone jamo or broken syllables;
+- lm_order (bot.voice.style.lmorder, when `gates.sense_lm` is on and the cheap signals passed): how much better the
+  base model reads the text's sentences in their given order than shuffled (shuffled sentences score about 0).
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from __future__ import annotations
 import math
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from bot.voice.style import lmorder
 from bot.voice.style.features import EN_FUNCTION, kiwi, language
 from bot.voice.style.order import OrderModel, sentence_list, shuffle_sentences  # noqa: F401 (re-exported)
 
@@ -169,7 +174,7 @@ def measure(text: str) -> dict[str, Any]:
     nonspace = re.sub(r"\s", "", txt)
     f["symbols"] = (sum(1 for ch in nonspace if not (ch.isalnum() or ch in ".,!?~'\"")) / len(nonspace)
                     if nonspace else 0.0)
-    lines = [re.sub(r"\s+", " ", ln.strip()) for ln in txt.split("\n") if len(ln.strip()) >= 2]
+    lines = [re.sub(r"\s+", " ", ln) for ln in _prose_lines(body) if len(ln) >= 2]
     f["dup_lines"] = (len(lines) - len(set(lines))) / len(lines) if lines else 0.0
     seen: set[str] = set()
     f["dup_chars"] = 0.0
@@ -178,6 +183,21 @@ def measure(text: str) -> dict[str, Any]:
             f["dup_chars"] += len(ln)
         seen.add(ln)
     return f
+
+
+def _prose_lines(body: str) -> list[str]:
+    """The text's lines without code blocks, tables and display math (whose lines repeat in real posts: `}`,
+    `| :--: |`, a helper written out twice), Markdown markers removed."""
+    out, fence, math_ = [], False, False
+    for ln in body.split("\n"):
+        s = ln.strip()
+        if s.startswith(("```", "~~~")):
+            fence = not fence
+        elif s == "$$":
+            math_ = not math_
+        elif not (fence or math_ or s.startswith("|")):
+            out.append(plain(s).strip())
+    return out
 
 
 @dataclass
@@ -199,7 +219,10 @@ class SenseProfile:
         f["broken"] = broken(text, self.allowed_rare)
         return f
 
-    def check(self, text: str, measured: dict[str, Any] | None = None) -> dict[str, Any]:
+    def check(self, text: str, measured: dict[str, Any] | None = None,
+              lm: Callable[[str], dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Every cheap signal against its bound; then, when `lm` is given (bot.voice.style.lmorder.gap bound to a
+        config) and the text passed them, the sentence order under the base model (`lm_order`)."""
         f = measured or self.measure(text)
         fails = []
         for k, (direction, _) in SIGNALS.items():
@@ -212,7 +235,23 @@ class SenseProfile:
             fails.append("broken")
         if f["sentences"] < 2 and "sentences" not in fails:
             fails.append("sentences")
-        return {"passed": not fails, "failed": fails, "signals": f, "bounds": self.bounds}
+        bounds = dict(self.bounds)
+        lm_note = None
+        if lm is None:
+            lm_note = "not checked (gates.sense_lm is off)"
+        elif fails:
+            lm_note = "not needed (the text already failed)"
+        else:
+            bound = lmorder.BOUNDS.get(f["lang"])
+            r = lm(text) if bound is not None else {"reason": f"no bound measured for language {f['lang']!r}"}
+            f["lm_order"], f["lm_seconds"] = r.get(lmorder.STAT), r.get("seconds")
+            if f["lm_order"] is None:
+                lm_note = f"not checked: {r.get('reason', 'no figure')}"
+            else:
+                bounds["lm_order"] = bound
+                if f["lm_order"] < bound:
+                    fails.append("lm_order")
+        return {"passed": not fails, "failed": fails, "signals": f, "bounds": bounds, "lm_note": lm_note}
 
 
 def calibrate(texts: list[str], source: str = "", order_texts: list[str] | None = None) -> SenseProfile:
@@ -263,9 +302,13 @@ def describe(result: dict[str, Any]) -> str:
     names = {"oov": "unknown words", "morph": "morpheme log-prob", "unended": "unfinished sentences",
              "flow": "sentence-to-sentence flow", "drift": "paragraph-to-text overlap", "hashtags": "hashtag share",
              "symbols": "symbol share", "dup_lines": "repeated lines",
-             "dup_chars": "characters in repeated lines", "order": "sentence order", "sentences": "sentences"}
+             "dup_chars": "characters in repeated lines", "order": "sentence order", "sentences": "sentences",
+             "lm_order": f"sentence order under the base model ({lmorder.STAT})"}
+    lm = (f"; sentence order under the base model: {lmorder.STAT} {f['lm_order']:.2f} ≥ {b['lm_order']:.2f}"
+          if f.get("lm_order") is not None and "lm_order" in b else
+          f"; sentence order under the base model {result['lm_note']}" if result.get("lm_note") else "")
     if not result["failed"]:
-        return f"reads as prose ({f['sentences']} sentences; every signal within the reference range)"
+        return f"reads as prose ({f['sentences']} sentences; every signal within the reference range{lm})"
     parts = []
     for k in result["failed"]:
         if k == "broken":
@@ -273,6 +316,6 @@ def describe(result: dict[str, Any]) -> str:
         elif k == "sentences" and "sentences" not in b:
             parts.append(f"only {f['sentences']} sentence(s)")
         else:
-            op = ">" if SIGNALS[k][0] > 0 else "<"
+            op = ">" if SIGNALS.get(k, (-1, 0.0))[0] > 0 else "<"  # lm_order: lower is worse
             parts.append(f"{names[k]} {f[k]:.3f} {op} {b[k]:.3f}")
-    return "; ".join(parts)
+    return "; ".join(parts) + ("" if "lm_order" in result["failed"] else lm)

@@ -44,10 +44,11 @@ def test_classifier_separates_invented_authors_on_held_out_posts() -> None:
 def test_check_draft_contract_and_held_out_posts_score_high(cfg, db) -> None:
     held = ingest_demo(db)
     title, body, tags = _held_text(held[0])
-    r = check_draft(cfg, db, {"title": title, "body_markdown": body, "topic": title, "tags": tags})
+    # the topic line a user would queue (the post's tags); the title gate fails a title that copies it
+    r = check_draft(cfg, db, {"title": title, "body_markdown": body, "topic": " ".join(tags), "tags": tags})
     assert set(r) == {"score", "gates", "passed"}
     assert all(set(g) == {"name", "passed", "detail", "figure", "threshold"} for g in r["gates"])
-    assert {"sense", "layout", "repetition", "copy", "length", "topic"} <= {g["name"] for g in r["gates"]}
+    assert {"sense", "layout", "repetition", "copy", "length", "topic", "title"} <= {g["name"] for g in r["gates"]}
     s = r["score"]
     assert s["reliable"] and s["posts"] == 27
     assert s["fidelity"] >= 0.8 and s["attributed"], s
@@ -121,7 +122,7 @@ def _gen(title: str, body: str, tags: list[str]) -> Generation:
 def test_best_of_n_picks_the_best_scoring_candidate(cfg, db) -> None:
     held = ingest_demo(db)
     title, body, tags = _held_text(held[2])
-    topic = {"id": 1, "topic": title, "tags": tags}
+    topic = {"id": 1, "topic": " ".join(tags), "tags": tags}  # a topic line, not the title (the title gate)
     foreign = read_folder(BACKGROUND / "mom_review")["mom_review"][5]
     copied = _held_text(demo_files()[0][0])[1]  # an already stored post: trips the copy gate
     cands = [_gen(title, foreign, tags), _gen(title, body, tags), _gen(title, "맛있어요 " * 200, tags),
@@ -158,7 +159,7 @@ def test_cli_score_and_style(cli, cfg, db, tmp_path) -> None:
     title, body, tags = _held_text(held[1])
     from bot.core import drafts
 
-    draft_id = drafts.create(db, cfg, {"id": None, "topic": title}, _gen(title, body, tags))
+    draft_id = drafts.create(db, cfg, {"id": None, "topic": " ".join(tags)}, _gen(title, body, tags))
     assert draft_job.route(cfg, db, draft_id) == "pending_review"  # review mode is manual by default
     stored = drafts.get(db, draft_id)
     assert stored["score"]["fidelity"] >= 0.8 and all(g["passed"] for g in stored["gates"])

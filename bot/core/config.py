@@ -407,6 +407,8 @@ class GatesConfig(Section):
     layout_slack: float = Field(0.5, ge=0, description="allowed beyond your posts' layout range, as a share of it")
     min_notes_coverage: float = Field(0.6, ge=0, le=1, description="share of the topic notes' points the draft covers")
     length_tolerance: float = Field(0.5, ge=0)
+    title_tolerance: float = Field(0.5, ge=0, description="a title longer than your longest by more than this "
+                                   "share of it fails the title gate")
     min_topic_overlap: float = Field(0.1, ge=0, le=1)
     forbidden_words: list[str] = []
     min_chars: int = Field(30, ge=0, description="a draft shorter than this is empty output")

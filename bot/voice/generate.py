@@ -32,6 +32,7 @@ from bot.voice.text import (  # noqa: F401 - re-exported: the draft text helpers
     TextStream,
     clean_text,
     finish,
+    split_title,
     suggest_tags,
     trim_unfinished,
     with_context,
@@ -119,6 +120,9 @@ class LocalBackend:
         self.dtype = "int8-dynamic" if self.quantized else str(self.model.dtype).removeprefix("torch.")
         # a restricted output layer already leaves the banned tokens out
         self.banned = [] if self.vocab_size < len(self.tok) else [[i] for i in banned]
+        from bot.voice.title import TitleStep
+
+        self.titles = TitleStep(cfg, self.complete_title)
 
     def prompt(self, topic: str, tags: list[str], examples: list[Post] | None, notes: str | None = None) -> str:
         p = corpus.render_prompt(topic, tags, corpus.length_bucket(self.typical_chars))
@@ -170,10 +174,36 @@ class LocalBackend:
         dt = time.monotonic() - t0
         new = out[0, enc["input_ids"].shape[1]:]
         ended = bool(len(new)) and int(new[-1]) == self.tok.eos_token_id
-        title, body = finish(self.tok.decode(new, skip_special_tokens=True), ended, topic)
+        own, body = split_title(self.tok.decode(new, skip_special_tokens=True), ended)
+        title, info = self.titles(own, body, topic, tags, examples)
+        params.update(info)
         return Generation(title=title, body_markdown=body, tags=suggest_tags(topic, tags, body, examples),
                           adapter_version=self.adapter_version, base_model=self.base.identity, params=params,
                           duration_s=dt, new_tokens=int(len(new)))
+
+    def complete_title(self, prompt: str) -> tuple[str, int, int]:
+        """The title step's completion (bot/voice/title.py): greedy, at most title.MAX_NEW_TOKENS, stopped at the
+        end of the first non-empty line. Returns (text, new tokens, prompt tokens)."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        from bot.voice.title import MAX_NEW_TOKENS
+
+        enc = self.tok(prompt, return_tensors="pt").to(self.model.device)
+        tok, n_prompt = self.tok, enc["input_ids"].shape[1]
+
+        class LineEnd(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> Any:
+                text = tok.decode(input_ids[0, n_prompt:], skip_special_tokens=True).lstrip()
+                return torch.full((input_ids.shape[0],), "\n" in text, dtype=torch.bool)
+
+        with torch.inference_mode():
+            out = self.model.generate(**enc, do_sample=False, max_new_tokens=MAX_NEW_TOKENS, use_cache=True,
+                                      bad_words_ids=self.banned or None, pad_token_id=tok.pad_token_id,
+                                      eos_token_id=tok.eos_token_id,
+                                      stopping_criteria=StoppingCriteriaList([LineEnd()]))
+        new = out[0, n_prompt:]
+        return tok.decode(new, skip_special_tokens=True), int(len(new)), int(n_prompt)
 
 
 def _openai(cfg: Config, adapter_dir: Path | None, adapter_version: str | None) -> Backend:

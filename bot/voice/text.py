@@ -1,5 +1,5 @@
-"""Draft text shared by every backend: cleaning, the tune's prompt with related posts and notes, the finishing of a
-completion into title and body, streaming that never shows half a character, tag suggestions."""
+"""Draft text shared by every backend: cleaning, the tune's prompt with related posts and notes, the splitting of a
+completion into its own title and body, streaming that never shows half a character, tag suggestions."""
 
 from __future__ import annotations
 
@@ -82,17 +82,24 @@ def with_context(prompt: str, examples: list[Post] | None = None, notes: str | N
     return refs + "---\n\n" + prompt if refs else prompt
 
 
-def finish(raw: str, ended: bool, topic: str) -> tuple[str, str]:
-    """(title, body) from a completion of the tune's prompt: cut at a new prompt block, prompt lines dropped,
-    cleaned, trimmed to the last whole sentence when the token limit cut it, a leading `# title` taken as title."""
+def split_title(raw: str, ended: bool) -> tuple[str | None, str]:
+    """(the completion's own title or None, body) from a completion of the tune's prompt or of the API brief: cut
+    at a new prompt block, prompt lines dropped, cleaned, trimmed to the last whole sentence when the token limit
+    cut it, a leading `# title` line taken as its title."""
     cut = raw.find(STOP_MARK, 1)
     raw = PROMPT_LINE.sub("", raw[:cut] if cut > 0 else raw)
     body = clean_text(raw if ended else trim_unfinished(raw))
-    title = " ".join(topic.split())
-    m = re.match(r"#\s+(.+)\n+", body)
+    m = re.match(r"#\s+(.+)(?:\n+|$)", body)
     if m:
-        title, body = m.group(1).strip(), body[m.end():]
-    return title, body
+        return m.group(1).strip(), body[m.end():]
+    return None, body
+
+
+def finish(raw: str, ended: bool, topic: str) -> tuple[str, str]:
+    """(title, body): split_title with the topic line as the title when the completion wrote none (the backends
+    use the title step instead: bot/voice/title.py)."""
+    own, body = split_title(raw, ended)
+    return own or " ".join(topic.split()), body
 
 
 def suggest_tags(topic: str, tags: list[str], body: str, examples: list[Post] | None = None, k: int = 5) -> list[str]:

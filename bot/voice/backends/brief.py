@@ -126,13 +126,19 @@ def pick_examples(posts: list[Post], topic: str, tags: list[str], budget: int, k
 SYSTEM_KO = ("당신은 아래 블로그 글쓴이 본인입니다. 글쓴이의 말투, 어미, 1인칭, 이모지와 문장부호 "
              "습관, 문단과 소제목 구성, 글 길이를 그대로 따라 새 글을 한 편 씁니다. 예시 글의 "
              "문장을 그대로 베끼지 말고, 주제에 맞는 내용을 구체적이고 말이 되게 씁니다. 첫 줄은 "
-             "'# 제목', 그 뒤에 마크다운 본문만 쓰고 설명이나 인사말은 덧붙이지 않습니다."
+             "'# 제목', 그 뒤에 마크다운 본문만 쓰고 설명이나 인사말은 덧붙이지 않습니다. 제목은 주제 문장을 "
+             "그대로 옮기지 말고, 글쓴이가 예전 글에 붙인 제목처럼 길이와 말투를 맞춰 새로 짓습니다."
              "\n\n글쓴이의 문체 특징(글 {n}편에서 잰 값):\n{profile}")
 SYSTEM_EN = ("You are the author of the blog below. Write one new post in the author's own voice: their register, "
              "person, emoji and punctuation habits, paragraph and heading layout and usual length. Do not copy "
              "sentences from the examples; make the content specific and sensible for the topic. First line "
-             "'# Title', then the Markdown body only, no explanations.\n\nThe author's style (measured on {n} posts):"
-             "\n{profile}")
+             "'# Title', then the Markdown body only, no explanations. Do not copy the topic line as the title: "
+             "write a new one the way the author titles their posts (length and tone).\n\nThe author's style "
+             "(measured on {n} posts):\n{profile}")
+TITLE_INSTRUCTION_KO = ("아래는 한 블로그 글쓴이의 글 첫머리와 그 글에 붙인 제목입니다. 마지막 글의 제목을 같은 "
+                        "글쓴이의 말투와 길이로 한 줄만 쓰세요. 제목만 쓰고 다른 말은 덧붙이지 마세요.")
+TITLE_INSTRUCTION_EN = ("Below are openings of a blogger's posts, each with the title the author gave it. Write the "
+                        "title of the last post, in the same author's way and length, on one line. Only the title.")
 
 
 def request_text(topic: str, tags: list[str], notes: str | None, chars: int, ko: bool) -> str:
@@ -161,8 +167,11 @@ def messages(cfg: Config, topic: str, tags: list[str], notes: str | None, posts:
     chosen = pick_examples(posts, topic, tags, m.example_tokens, m.max_examples, given)
     system = (SYSTEM_KO if ko else SYSTEM_EN).format(n=prof["posts"], profile=describe(prof) if posts else "-")
     msgs = [{"role": "system", "content": system}]
-    for p in chosen:
-        msgs.append({"role": "user", "content": request_text(p.title, p.tags, None, len(p.body_markdown), ko)})
+    from bot.voice.title import topic_line
+
+    for p in chosen:  # asked as a topic line, answered with the author's own title: no title copies its topic
+        msgs.append({"role": "user", "content": request_text(topic_line(p.title, p.tags), p.tags, None,
+                                                             len(p.body_markdown), ko)})
         msgs.append({"role": "assistant", "content": f"# {p.title}\n\n{p.body_markdown.strip()}"})
     msgs.append({"role": "user", "content": request_text(topic, tags, notes, prof["median_chars"], ko)})
     meta = {"examples": [p.title for p in chosen], "lang": prof["lang"], "profile_posts": prof["posts"],

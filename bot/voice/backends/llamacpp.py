@@ -21,7 +21,8 @@ from bot.core.config import Config
 from bot.core.errors import ModelError
 from bot.core.records import Generation, Post
 from bot.voice import corpus
-from bot.voice.text import HIGH_BYTE, STOP_MARK, OnText, TextStream, finish, suggest_tags, with_context
+from bot.voice.text import HIGH_BYTE, STOP_MARK, OnText, TextStream, split_title, suggest_tags, with_context
+from bot.voice.title import MAX_NEW_TOKENS, TitleStep
 
 
 def gguf_path(cfg: Config) -> Path:
@@ -157,6 +158,7 @@ class LlamaCppBackend:
                              + (f" with the adapter {self.lora}" if self.lora else "") + f": {exc}") from exc
         logger.debug("llama.cpp loaded {} in {:.1f} s", self.gguf.name, time.monotonic() - t0)
         self.base_model = base_identity(cfg, self.gguf)
+        self.titles = TitleStep(cfg, self.complete_title)
 
     def close(self) -> None:
         """Stop llama.cpp and free its memory."""
@@ -200,18 +202,43 @@ class LlamaCppBackend:
         dt = time.monotonic() - t0
         if state.get("error") or (isinstance(err, dict) and "error" in err):
             raise ModelError(f"llama.cpp failed on {self.gguf.name}: {state.get('error') or err['error']}")
-        title, body = finish(state["raw"], state["reason"] != "length", topic)
+        own, body = split_title(state["raw"], state["reason"] != "length")
+        title, info = self.titles(own, body, topic, tags, examples)
         tm = state["timings"]
         params = {"backend": "llamacpp", "gguf": self.gguf.name, "lora": self.lora.name if self.lora else None,
                   "max_new_tokens": max_new, "temperature": g.temperature, "top_p": g.top_p, "top_k": g.top_k,
                   "repetition_penalty": g.repetition_penalty, "seed": seed, "threads": self.threads,
                   "finish_reason": state["reason"], "examples": [e.title for e in examples or []],
                   "notes": bool(notes), "usage": {k: v for k, v in state["usage"].items() if k.endswith("_tokens")},
-                  "decode_tokens_per_s": round(tm.get("predicted_per_second") or 0.0, 2)}
+                  "decode_tokens_per_s": round(tm.get("predicted_per_second") or 0.0, 2), **info}
         new = int(state["usage"].get("completion_tokens") or tm.get("predicted_n") or 0)
         return Generation(title=title, body_markdown=body, tags=suggest_tags(topic, tags, body, examples),
                           adapter_version=self.adapter_version, base_model=self.base_model, params=params,
                           duration_s=dt, new_tokens=new)
+
+
+    def complete_title(self, prompt: str) -> tuple[str, int, int]:
+        """The title step's completion (bot/voice/title.py): greedy, at most MAX_NEW_TOKENS, stopped at the end of
+        the first non-empty line. Returns (text, new tokens, prompt tokens)."""
+        req = {"prompt": prompt, "n_predict": MAX_NEW_TOKENS, "temperature": 0.0, "top_k": 1, "stream": True,
+               "logit_bias": [[i, False] for i in self.banned], "cache_prompt": True, "timings_per_token": True}
+        state: dict[str, Any] = {"raw": "", "n": 0, "prompt": 0}
+
+        def chunk(c: dict) -> bool:
+            if "error" in c:
+                state["error"] = c["error"]
+                return True
+            for ch in c.get("choices") or []:
+                state["raw"] += ch.get("text") or ""
+            tm = c.get("timings") or {}
+            state["n"] = int(tm.get("predicted_n") or state["n"] + 1)
+            state["prompt"] = int((tm.get("prompt_n") or 0) + (tm.get("cache_n") or 0)) or state["prompt"]
+            return "\n" in state["raw"].lstrip()  # the line is complete: stop
+
+        err = self.server.handle_completions(req, chunk)
+        if state.get("error") or (isinstance(err, dict) and "error" in err):
+            raise ModelError(f"llama.cpp failed on {self.gguf.name}: {state.get('error') or err['error']}")
+        return state["raw"], state["n"], state["prompt"]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,7 +20,8 @@ from bot.core.config import Config
 from bot.core.errors import ConfigError, ModelError, TransientError
 from bot.core.records import Generation, Post
 from bot.voice import corpus
-from bot.voice.text import STOP_MARK, OnText, TextStream, finish, suggest_tags, with_context
+from bot.voice.text import STOP_MARK, OnText, TextStream, split_title, suggest_tags, with_context
+from bot.voice.title import MAX_NEW_TOKENS, TitleStep
 
 THINK = re.compile(r"<think>.*?(?:</think>|$)", re.S)
 
@@ -80,6 +81,8 @@ class OpenAIBackend:
         meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file and meta_file.is_file() else {}
         self.typical_chars = int(meta.get("typical_chars") or 900)
         self._author: tuple[list[Post], dict[str, Any]] | None = None
+        self.titles = TitleStep(cfg, self.complete_title)
+        self._title_usage: dict[str, Any] = {}
 
     # --- requests ---------------------------------------------------------------------------------------------
 
@@ -162,15 +165,51 @@ class OpenAIBackend:
         if not text.strip():
             raise ModelError(f"model.name: {m.name!r} at {m.base_url} answered no text (finish reason {reason}"
                              + (", only reasoning" if raw.strip() else "") + ")")
-        title, body = finish(text, reason != "length", topic)
+        own, body = split_title(text, reason != "length")
+        self._title_usage = {}
+        title, info = self.titles(own, body, topic, tags, examples)
         params = {"backend": "openai", "api": m.api, "base_url": m.base_url, "model": m.name,
                   "max_tokens": req["max_tokens"], "temperature": req["temperature"], "top_p": req["top_p"],
                   "seed": seed, "finish_reason": reason, "notes": bool(notes), "first_text_s": round(first, 3),
-                  "usage": self._usage(usage), **meta}
+                  "usage": self._usage(usage), **meta, **info}
         new_tokens = params["usage"].get("completion_tokens") or chunks
+        if self._title_usage:  # the title request's tokens and cost count in the draft's usage too
+            params["title_usage"] = self._title_usage
+            params["usage"] = {k: (v + self._title_usage[k] if isinstance(v, int | float) and not isinstance(v, bool)
+                                   and k in self._title_usage else v) for k, v in params["usage"].items()}
         return Generation(title=title, body_markdown=body, tags=suggest_tags(topic, tags, body, examples),
                           adapter_version=self.adapter_version, base_model=self.base_model, params=params,
                           duration_s=dt, new_tokens=int(new_tokens))
+
+    def complete_title(self, prompt: str) -> tuple[str, int, int]:
+        """The title step's completion (bot/voice/title.py) on the same server and model: greedy, at most
+        MAX_NEW_TOKENS; chat servers get the few-shot prompt with a one-line instruction. A failed request is a
+        ModelError (the title step then falls back to the topic line, saying why)."""
+        import openai
+
+        m = self.cfg.model
+        req: dict[str, Any] = {"model": m.name, "max_tokens": MAX_NEW_TOKENS, "temperature": 0, "stream": False}
+        try:
+            if m.api == "chat":
+                from bot.voice.backends.brief import TITLE_INSTRUCTION_EN, TITLE_INSTRUCTION_KO
+
+                ko = "제목:" in prompt.rsplit("\n", 1)[-1]
+                msgs = [{"role": "system", "content": TITLE_INSTRUCTION_KO if ko else TITLE_INSTRUCTION_EN},
+                        {"role": "user", "content": prompt}]
+                r = self.client.with_options(max_retries=min(1, m.max_retries)).chat.completions.create(
+                    messages=msgs, **req)
+                raw = visible((r.choices[0].message.content or "") if r.choices else "")
+            else:
+                r = self.client.with_options(max_retries=min(1, m.max_retries)).completions.create(
+                    prompt=prompt, stop=["\n\n"], **req)
+                raw = (r.choices[0].text or "") if r.choices else ""
+        except openai.OpenAIError as exc:
+            raise self._error(exc) from None
+        except (ValueError, AttributeError, TypeError) as exc:  # an answer the client cannot read
+            raise ModelError(f"model: {m.base_url}: unreadable title answer: {type(exc).__name__}") from None
+        self._title_usage = self._usage(getattr(r, "usage", None))
+        return raw, int(self._title_usage.get("completion_tokens") or 0), int(self._title_usage.get("prompt_tokens")
+                                                                                or 0)
 
     # --- usage and errors -------------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Quality gates of a draft: copying the author's posts, degeneration, length, topic and notes, forbidden words."""
+"""Quality gates of a draft: copying the author's posts, degeneration, length, topic and notes, the title, forbidden
+words."""
 
 from __future__ import annotations
 
@@ -251,3 +252,53 @@ def forbidden_gate(g: GatesConfig, text: str) -> dict[str, Any]:
     hits = [w for w in g.forbidden_words if w and w.lower() in low]
     return gate("forbidden", not hits, ("contains: " + ", ".join(hits)) if hits else
                 f"none of {len(g.forbidden_words)} forbidden words", len(hits), 0)
+
+
+def _norm_title(text: str) -> str:
+    return re.sub(r"[\W_]", "", (text or "").lower())
+
+
+def title_copies_topic(title: str, topic: str) -> bool:
+    """The title is the topic line copied verbatim (spaces, punctuation and case aside)."""
+    t = _norm_title(topic)
+    return bool(t) and _norm_title(title) == t
+
+
+def title_letters(title: str) -> float:
+    """Share of a title's non-space characters that are letters or digits (`# # # - #` is not a title)."""
+    chars = re.sub(r"\s", "", title)
+    return sum(1 for c in chars if c.isalnum()) / len(chars) if chars else 0.0
+
+
+def title_gate(g: GatesConfig, title: str, topic: str, lengths: dict[str, int] | None,
+               allowed_rare: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+    """The title must be one line of words (not empty, at least half letters or digits), not the topic line
+    copied, without broken characters, and not longer than the author's longest title by more than
+    gates.title_tolerance of it. `lengths`: the author's title lengths ({"n", "min", "median", "max"}; None:
+    unknown)."""
+    from bot.voice.style.sense import broken
+
+    t = title.strip()
+    limit = int(lengths["max"] * (1 + g.title_tolerance)) if lengths and lengths.get("n") else None
+    copied = title_copies_topic(t, topic)
+    bad = broken(t, allowed_rare)
+    figure = {"chars": len(t), "copied_topic": copied, "broken": bad}
+    threshold = {"max_chars": limit, "copied_topic": False, "broken": 0}
+    yours = (f"your titles {lengths['min']}–{lengths['max']} characters, median {lengths['median']}"
+             if limit is not None else "your title lengths unknown")
+    if not t:
+        why = "empty title"
+    elif "\n" in t:
+        why = "the title runs over more than one line"
+    elif title_letters(t) < 0.5:
+        why = f"the title is mostly symbols ({title_letters(t):.0%} letters or digits)"
+    elif copied:
+        why = "the title is the topic line copied verbatim, not written your way"
+    elif bad:
+        why = f"{bad} broken characters in the title"
+    elif limit is not None and len(t) > limit:
+        why = f"title of {len(t)} characters, over your longest ({lengths['max']}) by more than " \
+              f"{g.title_tolerance:.0%} (max {limit})"
+    else:
+        return gate("title", True, f"title of {len(t)} characters ({yours}); not the topic line", figure, threshold)
+    return gate("title", False, f"{why} ({yours})", figure, threshold)

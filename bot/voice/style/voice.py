@@ -21,7 +21,7 @@ from bot.voice.style import classifier, distance, features, layout, sense
 from bot.voice.style.gates import CopyIndex, hashtags
 
 BUILTIN_BACKGROUND = Path(__file__).resolve().parents[1] / "data" / "background"
-VERSION = "8"  # bump when the fitted model's contents change: invalidates caches
+VERSION = "9"  # bump when the fitted model's contents change: invalidates caches
 _MEMO: dict[str, Voice] = {}
 
 
@@ -33,6 +33,19 @@ def author_texts(db: sqlite_utils.Database) -> list[str]:
     from bot.core.posts import live_posts
 
     return [post_text(p.title, p.body_markdown) for p in live_posts(db) if p.body_markdown.strip()]
+
+
+def author_titles(db: sqlite_utils.Database) -> list[str]:
+    """The titles of the posts author_texts reads (empty ones left out)."""
+    from bot.core.posts import live_posts
+
+    return [" ".join(p.title.split()) for p in live_posts(db) if p.body_markdown.strip() and p.title.strip()]
+
+
+def title_lengths(titles: list[str]) -> dict[str, int] | None:
+    """The spread of the author's title lengths in characters (None without titles)."""
+    lens = sorted(len(t) for t in titles if t.strip())
+    return {"n": len(lens), "min": lens[0], "median": lens[len(lens) // 2], "max": lens[-1]} if lens else None
 
 
 def read_folder(folder: Path) -> dict[str, list[str]]:
@@ -97,12 +110,13 @@ class Voice:
     sense: sense.SenseProfile | None = None
     layout: layout.LayoutProfile | None = None
     max_hashtags: int = 0
+    title_lengths: dict[str, int] | None = None  # the author's titles: n, min, median, max characters
 
     def profile(self) -> dict[str, Any]:
         f = features.features(self.counts)
         return {"posts": self.posts, "lang": self.lang, "features": f, "honorific": features.honorific_level(f),
                 "lengths": self.lengths, "expressions": self.expressions, "natural_copy_rate": self.natural_copy,
-                "copy_window_chars": self.copy_index.window,
+                "copy_window_chars": self.copy_index.window, "title_lengths": self.title_lengths,
                 "layout": ({"low": self.layout.low, "high": self.layout.high} if self.layout else None),
                 "sense_reference": (f"{self.sense.source} ({self.sense.n} posts)" if self.sense else None)}
 
@@ -161,8 +175,10 @@ def _expressions(author: list[str], background: dict[str, list[str]], top: int =
     return [(u, round(s, 2)) for u, s in sorted(scored, key=lambda x: -x[1])[:top]]
 
 
-def fit(author: list[str], background: dict[str, list[str]], cfg: Config, key: str) -> Voice:
-    """Fit the profile, the copy index, the distance and both classifiers (the last two need enough posts)."""
+def fit(author: list[str], background: dict[str, list[str]], cfg: Config, key: str,
+        titles: list[str] | None = None) -> Voice:
+    """Fit the profile, the copy index, the distance and both classifiers (the last two need enough posts);
+    `titles`: the author's titles (their length spread)."""
     mc = cfg.style.max_chars
     author = [t[:mc] for t in author]
     own = set(author)
@@ -183,7 +199,8 @@ def fit(author: list[str], background: dict[str, list[str]], cfg: Config, key: s
               lengths={"min": lens[0], "median": lens[n // 2], "max": lens[-1]} if n else {},
               copy_index=CopyIndex.build(author), natural_copy=0.0,
               background_authors={k: len(v) for k, v in background.items()},
-              max_hashtags=max((len(hashtags(t)) for t in author), default=0), layout=layout.calibrate(author))
+              max_hashtags=max((len(hashtags(t)) for t in author), default=0), layout=layout.calibrate(author),
+              title_lengths=title_lengths(titles or []))
     v.natural_copy = round(v.copy_index.natural_share, 4)
     bg_all = [t for ts in background.values() for t in ts]
     if n >= sense.MIN_REFERENCE:
@@ -224,7 +241,7 @@ def load(cfg: Config, db: sqlite_utils.Database) -> Voice:
             logger.warning("style cache {} unreadable ({}); refitting", path, exc)
     if voice is None:
         logger.info("fitting the style model on {} posts and {} background authors", len(author), len(background))
-        voice = fit(author, background, cfg, key)
+        voice = fit(author, background, cfg, key, author_titles(db))
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("voice-*.pkl"):
             old.unlink(missing_ok=True)

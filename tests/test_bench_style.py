@@ -358,6 +358,9 @@ def test_run_backend_arms_side_by_side(en_corpus: Path, tmp_path: Path, monkeypa
     assert "served-adapter (`llamacpp`)" in head and "api-prompting (`openai`)" in head
     row = next(line for line in text.splitlines() if line.startswith("| bob | ") and ", dist " in line)
     assert row.count("/3), dist ") == 4 and row.count("met**") == 4 and "+25–" in row  # prompting: its own baseline
+    total = next(line for line in text.splitlines() if line.startswith("| **pooled** |"))
+    assert total.count("/3) of drafts") == 4 and total.count("ceil 1/1") + total.count("ceil 0/1") == 4
+    assert total.count("ppl ") == 2  # the adapter arms only
 
 
 def test_resume_keeps_arms_measured_with_another_number_of_drafts() -> None:

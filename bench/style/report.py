@@ -74,7 +74,26 @@ def arms_table(c: dict[str, Any]) -> list[str]:
     for name, t in c["targets"].items():
         ce = share_n(sep[name]["ceiling_masked"], sep[name]["n_test"])
         lines.append(f"| {name} | {ce} | " + " | ".join(_cell(t, a) for a in arms) + " |")
+    hit = sum(round(sep[n]["ceiling_masked"] * sep[n]["n_test"]) for n in c["targets"])
+    tot = sum(sep[n]["n_test"] for n in c["targets"])
+    lines.append(f"| **pooled** | {share_n(hit / tot if tot else None, tot)} | "
+                 + " | ".join(pooled(c, a) for a in arms) + " |")
     return lines
+
+
+def pooled(c: dict[str, Any], arm: str) -> str:
+    """An arm over all authors that ran it: drafts attributed / drafts, then per target the authors meeting it over
+    the authors where it was measured."""
+    rows = [t for t in c["targets"].values() if arm in t]
+    n = sum(t[arm]["n"] for t in rows)
+    hit = sum(round((t[arm]["attributed_masked"] or 0) * t[arm]["n"]) for t in rows)
+    per: dict[str, list[bool]] = {}
+    for t in rows:
+        for k, v in ((t.get("targets_met") or {}).get(arm) or {}).items():
+            if v["met"] is not None:
+                per.setdefault(k, []).append(v["met"])
+    marks = " ".join(f"{SHORT.get(k, k)} {sum(v)}/{len(v)}" for k, v in per.items())
+    return f"{share_n(hit / n if n else None, n)} of drafts<br>authors meeting: {marks}" if rows else "—"
 
 
 def verdict_lines(c: dict[str, Any]) -> list[str]:

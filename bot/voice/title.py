@@ -175,9 +175,10 @@ class TitleStep:
 
         topic_line = " ".join(topic.split())
         own = clean(own) if own is not None else None
-        if own is not None and problem(own, topic) is None:
+        shown = {" ".join(e.title.split()) for e in examples or []}  # the related posts in the prompt
+        if own is not None and problem(own, topic, past=shown) is None:
             return own, {"title_source": "draft"}
-        reasons = [f"the draft's own title: {problem(own, topic)}"] if own is not None else []
+        reasons = [f"the draft's own title: {problem(own, topic, past=shown)}"] if own is not None else []
         if not body.strip():
             return topic_line, {"title_source": "topic", "title_reason": "; ".join(reasons + ["empty body"])}
         title, info = self.write(body, topic, tags, examples)

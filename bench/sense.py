@@ -229,9 +229,9 @@ def lm_table(rows: list[dict[str, Any]], bounds: dict[str, float]) -> list[str]:
                          f"{bounds.get(lang)}")
     secs = [r["lm_seconds"] for r in rows if r.get("lm_seconds")]
     if secs:
-        lines.append(f"- time per check ({len(secs)} texts computed in this run): median {np.median(secs):.1f} s, "
-                     f"p95 {np.percentile(secs, 95):.1f} s ({lmorder.K + 1} orderings of ≤ {lmorder.MAX_TOKENS} "
-                     "tokens in one forward pass)")
+        lines.append(f"- time per check ({len(secs)} texts, timed when first computed, 1 torch thread): "
+                     f"median {np.median(secs):.1f} s, p95 {np.percentile(secs, 95):.1f} s ({lmorder.K + 1} "
+                     f"orderings of ≤ {lmorder.MAX_TOKENS} tokens in one forward pass)")
     return lines
 
 
@@ -288,6 +288,17 @@ def table(rows: list[dict[str, Any]], bounds: dict[str, float] | None = None) ->
         lines.append(f"| {g} | {k} | {c} | {len(rs)} | {sum(r['layout_passed'] for r in lay)}/{len(lay)} | "
                      + ", ".join(f"{s}: {m}" for s, m in why.most_common())
                      + f" | {sum(r['repetition_passed'] for r in rs)}/{len(rs)} |")
+    if any("cheap_failed" in r for r in rows):  # the baseline: the same gate with gates.sense_lm off
+        base = []
+        for g in TARGETS:
+            rs = [r for r in rows if r["group"] == g]
+            good = sum(not r["cheap_failed"] for r in rs) if g == "real" else sum(bool(r["cheap_failed"]) for r in rs)
+            base.append(f"{g} {good}/{len(rs)} = {good / len(rs):.1%}")
+        rs = [r for r in rows if r["kind"] == "shuffled"]
+        base.append(f"shuffled {sum(bool(r['cheap_failed']) for r in rs)}/{len(rs)} = "
+                    f"{sum(bool(r['cheap_failed']) for r in rs) / len(rs):.1%} blocked")
+        lines.append("- baseline, the same run without the base-model signal (`gates.sense_lm: false`): "
+                     + "; ".join(base))
     kinds = []
     for k in sorted({r["kind"] for r in rows if r["group"] == "corrupted"}):
         rs = [r for r in rows if r["kind"] == k and r["group"] == "corrupted"]
@@ -340,9 +351,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         how = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
                        for k, v in (res.get("args") or {}).items() if v and k != "seed")
+        cmd = " ".join(["python -m bench.sense", how]).strip()
+        lm = res.get("lm") or {}
+        cached = (f"; base-model figures: {lm['computed']} computed in that run, the others read from its cache "
+                  f"(measured at first by the same code, {lmorder.K + 1} orderings of ≤ {lmorder.MAX_TOKENS} tokens)"
+                  if lm.get("computed") is not None else "")
         args.report.write_text("# bench/sense — the sense gate's confusion table\n\n"
-                               f"Measured by `.venv/bin/python -m bench.sense {how}`".replace(" `", "`") +
-                               f" ({res['seconds']} s)" + (f"; tabulated from `{args.rows}`" if args.rows else "")
+                               f"Measured by `{cmd}` ({res['seconds']} s{cached})"
+                               + (f"; tabulated from `{args.rows.name}`" if args.rows else "")
                                + ".\n\n" + text + "\n", encoding="utf-8")
     return 0 if all(v["met"] for v in verdict.values()) else 1
 

@@ -186,8 +186,8 @@ def measure(text: str) -> dict[str, Any]:
 
 
 def _prose_lines(body: str) -> list[str]:
-    """The text's lines without code blocks, tables and display math (whose lines repeat in real posts: `}`,
-    `| :--: |`, a helper written out twice), Markdown markers removed."""
+    """The text's lines without code blocks, tables, HTML markup and display math (whose lines repeat in real
+    posts: `}`, `| :--: |`, `<td></td>`, a helper written out twice), Markdown markers removed."""
     out, fence, math_ = [], False, False
     for ln in body.split("\n"):
         s = ln.strip()
@@ -195,7 +195,7 @@ def _prose_lines(body: str) -> list[str]:
             fence = not fence
         elif s == "$$":
             math_ = not math_
-        elif not (fence or math_ or s.startswith("|")):
+        elif not (fence or math_ or s.startswith(("|", "<"))):  # tables, HTML markup
             out.append(plain(s).strip())
     return out
 

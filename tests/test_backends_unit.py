@@ -132,6 +132,21 @@ def test_llamacpp_backend_applies_the_adapter(tmp_path, gguf) -> None:
     assert "\ufffd" not in g.body_markdown
 
 
+def test_a_gguf_without_a_chat_template_is_served_with_gemmas_own(gguf) -> None:
+    """Not ChatML (llama.cpp's fallback), which Gemma never saw: its chat replies echoed `<|im_end|>`."""
+    import xllamacpp as x
+
+    from bot.voice.backends.llamacpp import params
+
+    p = params(gguf, None, 1, 256)
+    assert (p.chat_template, p.use_jinja) == ("gemma", False)
+    s = x.Server(p)
+    r = s.handle_chat_completions({"messages": [{"role": "user", "content": "안녕"}], "max_tokens": 1,
+                                   "temperature": 0})
+    # "<start_of_turn>user\n안녕<end_of_turn>\n<start_of_turn>model\n" (+ BOS): ChatML would be ~10 tokens longer
+    assert r["usage"]["prompt_tokens"] <= 12, r["usage"]
+
+
 def test_llamacpp_backend_needs_a_gguf(tmp_path, tiny_base) -> None:
     from bot.core.errors import ModelError
     from bot.voice.generate import load_backend

@@ -118,7 +118,22 @@ def params(model: Path, lora: Path | None, n_threads: int, n_ctx: int, port: int
         p.api_keys = [api_key]
     if alias:
         p.model_alias = alias
+    if (fallback := chat_template(model)) is not None:
+        p.chat_template, p.use_jinja = fallback, False
     return p
+
+
+@functools.lru_cache(maxsize=4)
+def chat_template(model: Path) -> str | None:
+    """llama.cpp's built-in chat template to use for a GGUF that carries none, or None to keep the file's own.
+    Without it llama.cpp formats chat requests as ChatML, which Gemma never saw (its replies echo `<|im_end|>`); the
+    embedded Gemma 3 GGUF carries no template."""
+    from bot.voice.backends.lora_gguf import gguf_meta
+
+    meta = gguf_meta(Path(model), {"tokenizer.chat_template", "general.architecture"})
+    if meta.get("tokenizer.chat_template"):
+        return None
+    return "gemma" if str(meta.get("general.architecture", "")).startswith("gemma") else None
 
 
 def serve(model: Path, lora: Path | None = None, port: int = 8080, n_threads: int = 1, n_ctx: int = 2048,

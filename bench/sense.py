@@ -108,7 +108,7 @@ class LmFigures:
                     self.cache[d["key"]] = d["r"]
 
     def __call__(self, text: str) -> dict[str, Any]:
-        key = hashlib.sha1(f"{lmorder.K}|{lmorder.MAX_TOKENS}|{lmorder.JOIN}|{text}".encode()).hexdigest()
+        key = hashlib.sha1(f"{lmorder.K}|{lmorder.window_tokens(text)}|{lmorder.JOIN}|{text}".encode()).hexdigest()
         if key not in self.cache:
             r = self.judge(text)
             self.cache[key] = r
@@ -184,9 +184,9 @@ def choice_split(r: dict[str, Any]) -> bool:
 
 
 def regate(rows: list[dict[str, Any]], bounds: dict[str, float] | None) -> list[dict[str, Any]]:
-    """The rows judged again with other lm_order bounds per language (the cheap signals' verdicts are kept)."""
-    if bounds is None:
-        return rows
+    """The rows judged again with the lm_order bounds per language (default lmorder.BOUNDS; the cheap signals'
+    verdicts are kept)."""
+    bounds = bounds or lmorder.BOUNDS
     out = []
     for r in rows:
         v = r["signals"].get("lm_order")
@@ -231,7 +231,7 @@ def lm_table(rows: list[dict[str, Any]], bounds: dict[str, float]) -> list[str]:
     if secs:
         lines.append(f"- time per check ({len(secs)} texts, timed when first computed, 1 torch thread): "
                      f"median {np.median(secs):.1f} s, p95 {np.percentile(secs, 95):.1f} s ({lmorder.K + 1} "
-                     f"orderings of ≤ {lmorder.MAX_TOKENS} tokens in one forward pass)")
+                     f"orderings of ≤ {lmorder.MAX_TOKENS} tokens, {lmorder.WINDOW} by language in one forward pass)")
     return lines
 
 
@@ -354,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd = " ".join(["python -m bench.sense", how]).strip()
         lm = res.get("lm") or {}
         cached = (f"; base-model figures: {lm['computed']} computed in that run, the others read from its cache "
-                  f"(measured at first by the same code, {lmorder.K + 1} orderings of ≤ {lmorder.MAX_TOKENS} tokens)"
+                  f"(measured at first by the same code, {lmorder.K + 1} orderings of ≤ {lmorder.MAX_TOKENS} "
+                  f"tokens, {lmorder.WINDOW} by language)"
                   if lm.get("computed") is not None else "")
         args.report.write_text("# bench/sense — the sense gate's confusion table\n\n"
                                f"Measured by `{cmd}` ({res['seconds']} s{cached})"

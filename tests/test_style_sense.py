@@ -131,6 +131,8 @@ def test_the_sense_lm_switch_and_the_lm_verdict_reach_the_gate(demo, cfg, monkey
     on = {g["name"]: g for g in check_text(cfg, _fake_voice(prof), "", text)["gates"]}["sense"]
     assert seen and not on["passed"] and on["figure"]["failed"] == ["lm_order"]
     assert "sentence order under the base model" in on["detail"] and "lm_order" in on["threshold"]
+    # English essays' long sentences get a longer window
+    assert lmorder.window_tokens(text) == lmorder.MAX_TOKENS < lmorder.window_tokens("I walked. It rained. We ate.")
     # a text the cheap signals already block is not read by the model
     seen.clear()
     assert not prof.check(text + "\ufffd", lm=lmorder.judge(cfg))["passed"] and not seen

@@ -238,6 +238,27 @@ def test_a_failed_or_copied_title_falls_back_to_the_topic_with_the_reason(tmp_pa
     assert "the topic line copied" in gen.params["title_reason"]
 
 
+def test_title_step_off_keeps_the_topic_line_and_the_gate_accepts_it() -> None:
+    from bot.core.config import Config
+    from bot.core.records import Post
+    from bot.voice.style.gates import title_gate
+    from bot.voice.title import TitleStep
+
+    calls = []
+    posts = [Post("files", str(i), f"지난 글 제목 {i}", "본문입니다. " * 20) for i in range(3)]
+    cfg = Config(generate={"title_step": False})
+    step = TitleStep(cfg, lambda prompt: calls.append(prompt) or ("모델 제목", 3, 10), posts)
+    title, info = step(None, "본문입니다. 오늘은 산책을 했다.", TOPIC)
+    assert (title, info["title_source"], calls) == (TOPIC, "topic", [])
+    assert "generate.title_step is off" in info["title_reason"]
+    cfg.generate.title_step = True
+    title, info = step(None, "본문입니다. 오늘은 산책을 했다.", TOPIC)
+    assert len(calls) == 1 and info["title_source"] == "model" and title == "모델 제목"
+    # the gate: a copied topic fails only while the step is on (check_text passes no topic when it is off)
+    assert not title_gate(cfg.gates, TOPIC, TOPIC, None)["passed"]
+    assert title_gate(cfg.gates, TOPIC, "", None)["passed"]
+
+
 # --- review edit rescoring the title ------------------------------------------------------------------------------
 
 

@@ -48,7 +48,7 @@ def test_a_few_steps_teach_a_marked_style(embedded_cache: Path, tmp_path: Path) 
     cfg = Config(data_dir=tmp_path / "data", model={"cache_dir": str(embedded_cache)},
                  tune={"max_steps": 10, "eval_every": 5, "seq_len": 128, "batch_tokens": 512, "learning_rate": 1e-3,
                        "min_posts": 4, "holdout": 0.2, "patience": 5},
-                 generate={"max_new_tokens": 60, "temperature": 0.7})
+                 generate={"max_new_tokens": 60, "temperature": 0.7, "title_step": False})
     topics = ["봄날 공원 산책", "주말에 만든 김치볶음밥"]
     before = generate.load_backend(cfg, None)
     base_text = " ".join(before.generate(t, [], seed=1).body_markdown for t in topics)

@@ -208,6 +208,9 @@ class GenerateConfig(Section):
     vocab: Literal["author", "full"] = Field(
         "author", description="author: output layer limited to the author's tokens + Hangul/punctuation/emoji")
     min_new_tokens: int = Field(0, ge=0, description="0 = steered from the author's typical post length")
+    title_step: bool = Field(True, description=(
+        "write the title your way after the body (one short extra generation, ~4 s on a CPU); off: a draft without "
+        "its own `# title` is titled with the topic line, and the title gate accepts that"))
 
 
 class IngestConfig(Section):

@@ -181,6 +181,9 @@ class TitleStep:
         reasons = [f"the draft's own title: {problem(own, topic, past=shown)}"] if own is not None else []
         if not body.strip():
             return topic_line, {"title_source": "topic", "title_reason": "; ".join(reasons + ["empty body"])}
+        if not self.cfg.generate.title_step:
+            return topic_line, {"title_source": "topic", "title_reason": "; ".join(reasons + [
+                "generate.title_step is off"])}
         title, info = self.write(body, topic, tags, examples)
         posts = self.author_posts()
         longest = max((len(p.title) for p in posts if p.title), default=None)

@@ -53,7 +53,8 @@ def check_text(cfg: Config, v: Any, title: str, body: str, topic: str = "", tags
     rare = v.sense.allowed_rare if v.sense is not None else frozenset()
     results = [G.repetition_gate(g, body, v.max_hashtags, rare), G.copy_gate(g, v.copy_index, text),
                G.length_gate(g, v.length_range, body), G.topic_gate(g, topic, tags, body, notes),
-               G.forbidden_gate(g, text), G.title_gate(g, title, topic, getattr(v, "title_lengths", None), rare)]
+               G.forbidden_gate(g, text), G.title_gate(g, title, topic if cfg.generate.title_step else "",
+                                                    getattr(v, "title_lengths", None), rare)]
     if g.sense:
         if v.sense is None:
             results.append(G.gate("sense", True, "no reference posts to calibrate the sense gate on"))

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -198,26 +199,20 @@ class LlamaCppBackend:
                "stream": True, "logit_bias": [[i, False] for i in self.banned], "cache_prompt": True}
         if seed is not None:
             req["seed"] = seed
-        out, state = TextStream(on_text), {"raw": "", "reason": None, "usage": {}, "timings": {}}
+        out, state = TextStream(on_text), {"reason": None, "usage": {}, "timings": {}}
 
-        def chunk(c: dict) -> bool:
-            if "error" in c:
-                state["error"] = c["error"]
-                return True
+        def chunk(c: dict, raw: str) -> bool:
             for ch in c.get("choices") or []:
-                state["raw"] += ch.get("text") or ""
                 state["reason"] = ch.get("finish_reason") or state["reason"]
             state["usage"] = c.get("usage") or state["usage"]
             state["timings"] = c.get("timings") or state["timings"]
-            out.update(state["raw"])
+            out.update(raw)
             return False
 
         t0 = time.monotonic()
-        err = self.server.handle_completions(req, chunk)
+        raw = self._stream(req, chunk)
         dt = time.monotonic() - t0
-        if state.get("error") or (isinstance(err, dict) and "error" in err):
-            raise ModelError(f"llama.cpp failed on {self.gguf.name}: {state.get('error') or err['error']}")
-        own, body = split_title(state["raw"], state["reason"] != "length")
+        own, body = split_title(raw, state["reason"] != "length")
         title, info = self.titles(own, body, topic, tags, examples)
         tm = state["timings"]
         params = {"backend": "llamacpp", "gguf": self.gguf.name, "lora": self.lora.name if self.lora else None,
@@ -231,13 +226,25 @@ class LlamaCppBackend:
                           adapter_version=self.adapter_version, base_model=self.base_model, params=params,
                           duration_s=dt, new_tokens=new)
 
-
     def complete_title(self, prompt: str) -> tuple[str, int, int]:
         """The title step's completion (bot/voice/title.py): greedy, at most MAX_NEW_TOKENS, stopped at the end of
         the first non-empty line. Returns (text, new tokens, prompt tokens)."""
         req = {"prompt": prompt, "n_predict": MAX_NEW_TOKENS, "temperature": 0.0, "top_k": 1, "stream": True,
                "logit_bias": [[i, False] for i in self.banned], "cache_prompt": True, "timings_per_token": True}
-        state: dict[str, Any] = {"raw": "", "n": 0, "prompt": 0}
+        state: dict[str, Any] = {"n": 0, "prompt": 0}
+
+        def chunk(c: dict, raw: str) -> bool:
+            tm = c.get("timings") or {}
+            state["n"] = int(tm.get("predicted_n") or state["n"] + 1)
+            state["prompt"] = int((tm.get("prompt_n") or 0) + (tm.get("cache_n") or 0)) or state["prompt"]
+            return "\n" in raw.lstrip()  # the line is complete: stop
+
+        return self._stream(req, chunk), state["n"], state["prompt"]
+
+    def _stream(self, req: dict[str, Any], on_chunk: Callable[[dict, str], bool]) -> str:
+        """One streamed completion; `on_chunk(chunk, text so far)` returns True to stop it. Returns the text; a
+        llama.cpp error is a ModelError."""
+        state: dict[str, Any] = {"raw": "", "error": None}
 
         def chunk(c: dict) -> bool:
             if "error" in c:
@@ -245,15 +252,12 @@ class LlamaCppBackend:
                 return True
             for ch in c.get("choices") or []:
                 state["raw"] += ch.get("text") or ""
-            tm = c.get("timings") or {}
-            state["n"] = int(tm.get("predicted_n") or state["n"] + 1)
-            state["prompt"] = int((tm.get("prompt_n") or 0) + (tm.get("cache_n") or 0)) or state["prompt"]
-            return "\n" in state["raw"].lstrip()  # the line is complete: stop
+            return bool(on_chunk(c, state["raw"]))
 
         err = self.server.handle_completions(req, chunk)
-        if state.get("error") or (isinstance(err, dict) and "error" in err):
-            raise ModelError(f"llama.cpp failed on {self.gguf.name}: {state.get('error') or err['error']}")
-        return state["raw"], state["n"], state["prompt"]
+        if state["error"] or (isinstance(err, dict) and "error" in err):
+            raise ModelError(f"llama.cpp failed on {self.gguf.name}: {state['error'] or err['error']}")
+        return state["raw"]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -146,3 +146,27 @@ def test_distance_anchors_and_unusable_profile() -> None:
     assert 0.7 < d.normalized([1.0, 3.0]) < 1.3
     same = distance.fit(own, {"x": own})  # others write exactly like the author: no separation
     assert not same.usable and same.normalized([5.0, 5.0]) is None
+
+
+def test_repetition_gate_passes_real_post_layout() -> None:
+    """Forms seen in real tech posts that are layout, not degeneration (five real Korean bloggers' posts failed on
+    each): table padding and rules, code blocks with repeated lines and `#include`, `<br>` lines, the same fence
+    opened again and again, `#1` in inline code, a label repeated under parallel sections."""
+    post = _posts()[0]
+    table = "| 구분      | callback                  | promise |\n| :-------------------: | :--: | :---: |\n| 장점 | 쉽다 | 길다 |"
+    code = "```c\n#include <stdio.h>\n#include <stdlib.h>\n" + "}\n" * 5 + "####################\n```"
+    fences = "\n".join(f"```yml\nkey{i}: value\n```" for i in range(5))
+    breaks = "<br>\n" * 5
+    inline = "코드 상의 `#1`과 `#4`, `#2`와 `#3`, 다시 `#1`과 `#2`에서 `#3`으로 `#4`가 `#1`" * 2
+    sections = "\n".join(f"### 방법 {i}\n- 장점\n- 빠르다 {i}\n- 단점\n- 느리다 {i}" for i in range(3))
+    rule = "-" * 40
+    for extra in (table, code, fences, breaks, inline, sections, rule):
+        r = G.repetition_gate(G_DEFAULT, post + "\n\n" + extra + "\n\n" + post[:200])
+        assert r["passed"], (extra[:40], r["detail"])
+    # the same degeneration outside the code block is still caught, and a block left open is read as prose
+    assert not G.repetition_gate(G_DEFAULT, post + "\n\n" + "#" * 20)["passed"]
+    assert not G.repetition_gate(G_DEFAULT, post + "\n\n```\n" + "ㅋ" * 40)["passed"]
+    r = G.repetition_gate(G_DEFAULT, post + "\n\n- 빵\n- 빵\n- 우유")  # an item right after itself
+    assert r["passed"]  # one repeat is not a run
+    r = G.repetition_gate(G_DEFAULT, post + "\n\n- 빵\n- 빵\n- 빵")
+    assert not r["passed"] and "cycling" in r["detail"]

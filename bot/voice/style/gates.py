@@ -4,6 +4,7 @@ words."""
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -113,60 +114,80 @@ def copy_gate(g: GatesConfig, idx: CopyIndex | None, text: str) -> dict[str, Any
                 threshold={"longest_run_chars": max_run, "share": round(max_share, 4)})
 
 
-_HASHTAG = re.compile(r"(?<![\w#])#([^\s#]+)")
+_HASHTAG = re.compile(r"(?<![\w#\[(/&])#([^\s#]+)")  # not `[#1](…)`, `/#anchor`, `&#39;`
+_INLINE_CODE = re.compile(r"`[^`\n]+`")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•✔]|\d+[.)])\s+(.+?)\s*$", re.M)
+_CHAR_RUN = re.compile(r"(\S)\1{19,}")  # one character hammered (spaces are layout, not degeneration)
+LIST_REPEAT_SHARE = 1 / 3  # most of a post's list items that may repeat an earlier one
+_LABEL = re.compile(r"^(?:#{1,6}\s|[-*+•✔]\s|\d+[.)]\s|\*\*.*\*\*$|__.*__$)")
+_RULE = re.compile(r"^\s*[-=_*]{3,}\s*$")  # a Markdown rule or setext underline drawn long
 
 
 def hashtags(text: str) -> list[str]:
-    """Hashtags of a text (`#태그`; Markdown headings `# Title` are not hashtags)."""
-    return _HASHTAG.findall(text)
+    """Hashtags of a text (`#태그`; Markdown headings `# Title`, inline code `#1` and link labels are not)."""
+    return _HASHTAG.findall(_INLINE_CODE.sub(" ", text))
 
 
 def repetition_gate(g: GatesConfig, text: str, max_hashtags: int | None = None,
                     allowed_rare: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     """Empty or garbage output and every form of degeneration seen from small models: one character hammered,
     repeated 4-grams, repeated lines (short ones too), repeated list items, hashtag runs and hashtag families
-    (#난리 #난리남 #난리할때는 …), broken characters. `max_hashtags`: the author's own most per post (config
-    overrides); `allowed_rare`: uncommon syllables the author uses."""
+    (#난리 #난리남 #난리할때는 …), broken characters. `max_hashtags`: the author's own most per post (the limit is half
+    as much again; config overrides); `allowed_rare`: uncommon syllables the author uses. Code blocks, tables, HTML
+    lines and display math are left out of every check but the broken characters: their lines repeat in real posts
+    (`| :-----: |`, table padding, `<br>`, the same fence opened four times)."""
+    from bot.voice.style.sense import broken, prose_lines
+
     body = text.strip()
     if len(body) < g.min_chars:
         return gate("repetition", False, f"empty or almost empty ({len(body)} characters, min {g.min_chars})",
                     len(body), g.min_chars)
-    letters = len(_LETTER.findall(body))
-    nonspace = len(re.sub(r"\s", "", body)) or 1
-    if letters / nonspace < 0.5:
-        return gate("repetition", False, f"garbage: only {letters / nonspace:.0%} of the characters are letters",
-                    round(letters / nonspace, 3), 0.5)
-    from bot.voice.style.sense import broken
-
     bad = broken(body, allowed_rare)
     if bad:
         return gate("repetition", False, f"{bad} broken characters (replacement characters or broken syllables)",
                     bad, 0)
-    run = re.search(r"(.)\1{19,}", body)
+    raw_lines = prose_lines(body, markup=True)
+    prose = "\n".join(raw_lines)
+    letters = len(_LETTER.findall(prose))
+    nonspace = len(re.sub(r"\s", "", prose))
+    if nonspace and letters / nonspace < 0.5:
+        return gate("repetition", False, f"garbage: only {letters / nonspace:.0%} of the characters are letters",
+                    round(letters / nonspace, 3), 0.5)
+    run = _CHAR_RUN.search("\n".join(ln for ln in raw_lines if not _RULE.match(ln)))
     if run:
         return gate("repetition", False, f"a character repeated {len(run.group(0))} times", len(run.group(0)), 19)
-    tags = hashtags(body)
-    limit = g.max_hashtags if g.max_hashtags is not None else max(5, max_hashtags or 0)
+    tags = hashtags(prose)
+    limit = g.max_hashtags if g.max_hashtags is not None else max(5, math.ceil(1.5 * (max_hashtags or 0)))
     if len(tags) > limit:
         return gate("repetition", False, f"{len(tags)} hashtags (max {limit}: a hashtag run)", len(tags), limit)
     family = Counter(t[:2] for t in tags if len(t) >= 2).most_common(1)
     if family and family[0][1] >= 6:
         return gate("repetition", False, f"{family[0][1]} hashtags starting with #{family[0][0]} (a hashtag family)",
                     family[0][1], 5)
-    items = [re.sub(r"\s+", " ", m.lower()) for m in _LIST_ITEM.findall(body)]
+    items = [re.sub(r"\s+", " ", m.lower()) for m in _LIST_ITEM.findall(prose)]
     rep_items = len(items) - len(set(items))
-    if rep_items >= 2:
-        return gate("repetition", False, f"{rep_items} list items repeat an earlier item", rep_items, 1)
-    ws = words(body)
+    # real posts repeat a list item under parallel sections ("장점", "특징": up to a fifth of the items on five real
+    # Korean bloggers, with other items between); degeneration cycles through one to three items (A B A B A)
+    cycling = any(len(set(items[i:i + 5])) <= 2 for i in range(len(items) - 4)) or any(
+        a == b for a, b in zip(items, items[1:], strict=False))
+    if rep_items >= 2 and (rep_items / len(items) > LIST_REPEAT_SHARE or cycling):
+        return gate("repetition", False, f"{rep_items} of {len(items)} list items repeat an earlier item"
+                    + (" (cycling through a few)" if cycling else ""), round(rep_items / len(items), 3),
+                    LIST_REPEAT_SHARE)
+    ws = words(prose)
     grams = ngrams(ws, 4)
     rep = (len(grams) - len(set(grams))) / len(grams) if grams else 0.0
-    lines = [re.sub(r"\s+", " ", ln.strip()) for ln in body.split("\n") if re.search(r"\w", ln)]
+    lines = [re.sub(r"\s+", " ", ln) for ln in raw_lines if re.search(r"\w", ln)]
     rep_lines = (len(lines) - len(set(lines))) / len(lines) if lines else 0.0
-    short = Counter(ln for ln in lines if len(ln) <= 20).most_common(1)
+    # section labels (headings, list items, bold lines: "#### 아이디어" 13 times in one real post) may repeat;
+    # other short lines may not, and no line may cycle with one or two others (ㅋㅋ 진짜 / 좋아요 / ㅋㅋ 진짜 …)
+    short = Counter(ln for ln in lines if len(ln) <= 20 and not _LABEL.match(ln)).most_common(1)
     if short and short[0][1] >= 3:
         return gate("repetition", False, f"a short line repeated {short[0][1]} times: {short[0][0][:20]!r}",
                     short[0][1], 2)
+    cycle = next((lines[i] for i in range(len(lines) - 4) if len(set(lines[i:i + 5])) <= 2), None)
+    if cycle is not None:
+        return gate("repetition", False, f"lines cycling through two or fewer: {cycle[:20]!r}", 1, 0)
     worst = max(rep, rep_lines)
     return gate("repetition", worst <= g.max_repeat_share,
                 f"repeated 4-grams {rep:.0%}, repeated lines {rep_lines:.0%} (max {g.max_repeat_share:.0%}); "

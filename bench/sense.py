@@ -159,7 +159,7 @@ def _row(prof: sense.SenseProfile, corpus: str, author: str, group: str, kind: s
     alone = lm(text) if lm is not None and (group == "real" or kind == "shuffled" or "lm_order" in r["signals"]) \
         else {}
     lay = prof.layout.check(text, GATES.layout_slack) if prof.layout else None
-    rep = gates.repetition_gate(GATES, text, prof.max_hashtags)
+    rep = gates.repetition_gate(GATES, text, prof.max_hashtags, prof.allowed_rare)  # as the product calls it
     return {"corpus": corpus, "author": author, "group": group, "kind": kind, "ref": ref, "passed": r["passed"],
             "lang": r["signals"]["lang"],
             "failed": r["failed"], "signals": {k: v for k, v in r["signals"].items() if k != "lang"},

@@ -169,3 +169,34 @@ def test_repeated_lines_in_code_blocks_and_tables_do_not_count() -> None:
     assert f["dup_lines"] == 0.0 and f["dup_chars"] == 0.0
     f = sense.measure(f"{para}\n\n{code}\n\n{para}")
     assert f["dup_chars"] == len(para) and f["dup_lines"] > 0
+
+
+def test_the_base_model_has_the_last_word_on_sentence_order(demo) -> None:
+    """When the cheap order model is the only signal against a text, the base model's order figure decides; without
+    a figure from it the cheap verdict stands."""
+    from dataclasses import replace
+
+    from bot.voice.style import lmorder
+
+    train, held, prof = demo
+    text = held[0]
+    strict = replace(prof, bounds={**prof.bounds, "order": 1e9})  # the cheap order model now rejects every text
+    assert strict.check(text)["failed"] == ["order"]
+    good = {lmorder.STAT: lmorder.BOUNDS["ko"] + 0.1, "seconds": 0.1}
+    r = strict.check(text, lm=lambda t: good)
+    assert r["passed"] and "overruling the cheap order model" in r["lm_note"]
+    bad = {lmorder.STAT: lmorder.BOUNDS["ko"] - 0.1, "seconds": 0.1}
+    assert strict.check(text, lm=lambda t: bad)["failed"] == ["lm_order"]
+    assert strict.check(text, lm=lambda t: {"reason": "only 3 sentence(s)"})["failed"] == ["order"]
+    # another cheap failure beside the order: no second opinion is asked
+    seen = []
+    assert not strict.check(text + "\ufffd", lm=lambda t: seen.append(t) or good)["passed"] and not seen
+
+
+def test_code_blocks_are_not_read_as_prose() -> None:
+    para = "오늘은 두부랑 한강 공원에 다녀왔는데 바람이 정말 선선했어요. 저녁에는 라면을 먹었어요."
+    code = "```js\nconsole.log(1);\nsetTimeout(() => console.log(2), 0);\nPromise.resolve().then(() => 3);\n```"
+    assert sense.measure(f"{para}\n\n{code}")["sentences"] == sense.measure(para)["sentences"]
+    assert sense.measure(f"{para}\n\n{code}")["morph"] == sense.measure(para)["morph"]
+    # a block opened and never closed is read: a draft cannot hide in it
+    assert sense.measure(f"{para}\n\n```\n{para}")["sentences"] > sense.measure(para)["sentences"]

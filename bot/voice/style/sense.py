@@ -17,6 +17,9 @@ the reference spread plus a margin. The signals and what they catch:
 - broken: replacement characters and lone jamo or broken syllables;
 - lm_order (bot.voice.style.lmorder, when `gates.sense_lm` is on and the cheap signals passed): how much better the
   base model reads the text's sentences in their given order than shuffled (shuffled sentences score about 0).
+  When `order` is the only cheap signal that failed, the base model gives the second opinion and its verdict stands.
+
+Every signal reads the prose: code blocks, tables, HTML lines and display math are left out (`prose_lines`).
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ def measure(text: str) -> dict[str, Any]:
     short to tell (fewer than 4 sentences / 2 paragraphs)."""
     body = text.strip()
     lang = language(body)
-    txt = plain(body)
+    txt = plain("\n".join(prose_lines(body, markup=True)))  # code blocks, tables and HTML are not prose
     sents = _sentences(txt, lang)
     f: dict[str, Any] = {"lang": lang, "sentences": len(sents), "broken": broken(body)}
     toks = [t for _, ts in sents for t in ts if not t.tag.startswith(("S", "W_", "Z_"))]
@@ -174,7 +177,8 @@ def measure(text: str) -> dict[str, Any]:
     nonspace = re.sub(r"\s", "", txt)
     f["symbols"] = (sum(1 for ch in nonspace if not (ch.isalnum() or ch in ".,!?~'\"")) / len(nonspace)
                     if nonspace else 0.0)
-    lines = [re.sub(r"\s+", " ", ln) for ln in _prose_lines(body) if len(ln) >= 2]
+    # compared with their markup: a heading that repeats an item of the post's own contents list is not a repeat
+    lines = [re.sub(r"\s+", " ", ln) for ln in prose_lines(body, markup=True) if len(ln) >= 2]
     f["dup_lines"] = (len(lines) - len(set(lines))) / len(lines) if lines else 0.0
     seen: set[str] = set()
     f["dup_chars"] = 0.0
@@ -185,19 +189,26 @@ def measure(text: str) -> dict[str, Any]:
     return f
 
 
-def _prose_lines(body: str) -> list[str]:
+def prose_lines(body: str, markup: bool = False) -> list[str]:
     """The text's lines without code blocks, tables, HTML markup and display math (whose lines repeat in real
-    posts: `}`, `| :--: |`, `<td></td>`, a helper written out twice), Markdown markers removed."""
-    out, fence, math_ = [], False, False
-    for ln in body.split("\n"):
+    posts: `}`, `| :--: |`, `<br>`, a helper written out twice), stripped; Markdown markers removed unless `markup`.
+    A block opened and never closed is not code (a draft that opens a fence and runs on is judged as it reads)."""
+    out, fence, math_, opened = [], False, False, 0
+    lines = body.split("\n")
+    for i, ln in enumerate(lines):
         s = ln.strip()
         if s.startswith(("```", "~~~")):
-            fence = not fence
+            fence, opened = not fence, i
         elif s == "$$":
-            math_ = not math_
+            math_, opened = not math_, i
         elif not (fence or math_ or s.startswith(("|", "<"))):  # tables, HTML markup
-            out.append(plain(s).strip())
+            out.append(s if markup else plain(s).strip())
+    if fence or math_:
+        rest = [ln.strip() for ln in lines[opened + 1:]]
+        out += [s if markup else plain(s).strip() for s in rest if not s.startswith(("|", "<"))]
     return out
+
+
 
 
 @dataclass
@@ -237,6 +248,9 @@ class SenseProfile:
             fails.append("sentences")
         bounds = dict(self.bounds)
         lm_note = None
+        second_opinion = lm is not None and fails == ["order"] and lmorder.BOUNDS.get(f["lang"]) is not None
+        if second_opinion:  # the cheap order model is a first screen; the base model has the last word on order
+            fails = []
         if lm is None:
             lm_note = "not checked (gates.sense_lm is off)"
         elif fails:
@@ -247,10 +261,14 @@ class SenseProfile:
             f["lm_order"], f["lm_seconds"] = r.get(lmorder.STAT), r.get("seconds")
             if f["lm_order"] is None:
                 lm_note = f"not checked: {r.get('reason', 'no figure')}"
+                if second_opinion:  # no second opinion to be had: the cheap order model's verdict stands
+                    fails.append("order")
             else:
                 bounds["lm_order"] = bound
                 if f["lm_order"] < bound:
                     fails.append("lm_order")
+                elif second_opinion:
+                    lm_note = "the base model reads the order as the author's, overruling the cheap order model"
         return {"passed": not fails, "failed": fails, "signals": f, "bounds": bounds, "lm_note": lm_note}
 
 

@@ -21,7 +21,7 @@ from bot.voice.style import classifier, distance, features, layout, sense
 from bot.voice.style.gates import CopyIndex, hashtags
 
 BUILTIN_BACKGROUND = Path(__file__).resolve().parents[1] / "data" / "background"
-VERSION = "10"  # bump when the fitted model's contents change: invalidates caches
+VERSION = "11"  # bump when the fitted model's contents change: invalidates caches
 _MEMO: dict[str, Voice] = {}
 
 

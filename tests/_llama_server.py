@@ -113,9 +113,10 @@ def send_json(h: BaseHTTPRequestHandler, status: int, body: dict, headers: dict 
 
 
 class ScriptedServer:
-    """Each POST is answered by script(handler, request_json, n) (n counts from 0); requests are recorded."""
+    """Each POST is answered by script(handler, request_json, n) (n counts from 0); requests are recorded. GET
+    /models lists `models`, owned by `owner` (llama.cpp's server says "llamacpp", vLLM "vllm")."""
 
-    def __init__(self, script: Script, models: list[str] | None = None) -> None:
+    def __init__(self, script: Script, models: list[str] | None = None, owner: str = "t") -> None:
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         outer = self
@@ -128,7 +129,7 @@ class ScriptedServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 send_json(self, 200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0,
-                                                                  "owned_by": "t"} for m in models or []]})
+                                                                  "owned_by": owner} for m in models or []]})
 
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

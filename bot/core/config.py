@@ -140,6 +140,20 @@ class ModelConfig(Section):
     price_in_per_mtok: float | None = Field(None, ge=0, description="cost per million prompt tokens (when the "
                                                                    "server does not report a cost)")
     price_out_per_mtok: float | None = Field(None, ge=0)
+    sampling_extras: Literal["auto", "none", "llamacpp", "vllm"] = Field(
+        "auto", description="generate.top_k and generate.repetition_penalty (not in the OpenAI API) as the server "
+                            "names them: llamacpp (top_k, repeat_penalty), vllm (top_k, repetition_penalty), none; "
+                            "auto: only to a server whose /models says llama.cpp or vLLM (never to DeepSeek/OpenAI)")
+    extra_body: dict[str, Any] = Field(default_factory=dict, description=(
+        "fields added to every request's body as given (a server's own options); they win over sampling_extras"))
+    reasoning: Literal["auto"] | bool = Field(
+        "auto", description="true: a reasoning model (room for its thinking, no temperature/top_p); auto: by name "
+                            "(deepseek-reasoner, o1/o3/o4…, gpt-5…) or once the server sends reasoning text")
+    reasoning_tokens: int = Field(8000, ge=0, description="added to the answer's token limit for a reasoning "
+                                                          "model's thinking (it counts against the limit)")
+    max_tokens_param: Literal["auto", "max_tokens", "max_completion_tokens"] = Field(
+        "auto", description="the token limit's name; auto: max_completion_tokens for OpenAI (api.openai.com, Azure, "
+                            "o1/o3/o4/gpt-5 names), else max_tokens")
     # backend: llamacpp
     gguf: str | None = Field(None, description="the GGUF llama.cpp runs (default: model.base when it is a .gguf, "
                                                "else the embedded model)")
@@ -163,6 +177,9 @@ class ModelConfig(Section):
             raise ValueError("backend llamacpp runs a GGUF; model.load_in_4bit applies to the local backend only")
         if self.gguf is not None and not self.gguf.endswith(".gguf"):
             raise ValueError(f'model.gguf must be a .gguf file (got "{self.gguf}")')
+        fixed = sorted(set(self.extra_body) & {"model", "messages", "prompt", "stream", "stream_options"})
+        if fixed:
+            raise ValueError(f"model.extra_body cannot set {', '.join(fixed)} (blogbot builds those itself)")
         return self
 
 

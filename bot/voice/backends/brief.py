@@ -155,6 +155,30 @@ def request_text(topic: str, tags: list[str], notes: str | None, chars: int, ko:
     return "\n".join(lines)
 
 
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
+
+
+def stand_in_title(p: Post) -> tuple[str, str]:
+    """(title, body) of an example turn: the post's own title, else — a post without one (plain text files, English
+    essays) — its opening heading, its short first line, or the first words of its first sentence, so the example's
+    topic line is never empty (the body is then kept as the author wrote it)."""
+    if p.title.strip():
+        return p.title.strip(), p.body_markdown.strip()
+    body = p.body_markdown.strip()
+    lines = body.splitlines()
+    first = lines[0].strip() if lines else ""
+    head = _HEADING.match(first)
+    if head:
+        return head.group(1).strip(), body
+    if first and len(first) <= 80 and len(lines) > 1 and not re.search(r"[.!?~…。]$", first):
+        return first.strip("*_ "), body  # a plain file's title line, left in the body as the author wrote it
+    from bot.voice.title import opening
+
+    sentence = re.split(r"(?<=[.!?~…])\s", opening(body, 200), maxsplit=1)[0]
+    words = sentence.split()
+    return " ".join(words[:8]).rstrip(".,;:!?~…") + ("…" if len(words) > 8 else ""), body
+
+
 def messages(cfg: Config, topic: str, tags: list[str], notes: str | None, posts: list[Post],
              given: list[Post] | None = None, prof: dict[str, Any] | None = None
              ) -> tuple[list[dict[str, str]], dict[str, Any]]:
@@ -169,11 +193,15 @@ def messages(cfg: Config, topic: str, tags: list[str], notes: str | None, posts:
     msgs = [{"role": "system", "content": system}]
     from bot.voice.title import topic_line
 
+    titles = []
     for p in chosen:  # asked as a topic line, answered with the author's own title: no title copies its topic
-        msgs.append({"role": "user", "content": request_text(topic_line(p.title, p.tags), p.tags, None,
+        title, body = stand_in_title(p)
+        titles.append(title)
+        msgs.append({"role": "user", "content": request_text(topic_line(title, p.tags), p.tags, None,
                                                              len(p.body_markdown), ko)})
-        msgs.append({"role": "assistant", "content": f"# {p.title}\n\n{p.body_markdown.strip()}"})
+        # a post without a title of its own is answered without one: no title is made up in the author's name
+        msgs.append({"role": "assistant", "content": f"# {title}\n\n{body}" if p.title.strip() else body})
     msgs.append({"role": "user", "content": request_text(topic, tags, notes, prof["median_chars"], ko)})
-    meta = {"examples": [p.title for p in chosen], "lang": prof["lang"], "profile_posts": prof["posts"],
+    meta = {"examples": titles, "lang": prof["lang"], "profile_posts": prof["posts"],
             "typical_chars": prof["median_chars"], "brief_tokens_est": sum(est_tokens(x["content"]) for x in msgs)}
     return msgs, meta

@@ -1,5 +1,6 @@
 """The `openai` backend: drafts from any OpenAI-compatible server (DeepSeek, OpenAI, vLLM, a llama.cpp server, Ollama)
 through the official `openai` client: streamed, retried with backoff, usage and cost recorded, reasoning text dropped.
+What each request carries for this server and model (sampling extras, reasoning models' rules): openai_request.py.
 
 api: chat — a style brief with the author's related posts (bot/voice/backends/brief.py); api: completions — the
 tune's own prompt, for a server that carries the author's exported adapter (`blogbot adapters export`).
@@ -20,6 +21,7 @@ from bot.core.config import Config
 from bot.core.errors import ConfigError, ModelError, TransientError
 from bot.core.records import Generation, Post
 from bot.voice import corpus
+from bot.voice.backends import openai_request as rq
 from bot.voice.text import STOP_MARK, OnText, TextStream, split_title, suggest_tags, with_context
 from bot.voice.title import MAX_NEW_TOKENS, TitleStep
 
@@ -83,12 +85,29 @@ class OpenAIBackend:
         self._author: tuple[list[Post], dict[str, Any]] | None = None
         self.titles = TitleStep(cfg, self.complete_title)
         self._title_usage: dict[str, Any] = {}
+        self._kind: str | None = None  # the server's kind (rq.server_kind), asked once when sampling_extras: auto
+        self._kind_asked = False
+        self._seen_reasoning = False  # an answer of this server carried reasoning text
+
+    def rules(self) -> rq.Rules:
+        """How this server and model are asked (rq.rules); the first call with sampling_extras: auto reads the
+        server's /models once (a failure there only means: nothing non-standard is sent)."""
+        m = self.cfg.model
+        if m.sampling_extras == "auto" and not self._kind_asked and rq.rules(m, "llamacpp").extras != "none":
+            self._kind_asked = True
+            try:
+                listing = self.client.with_options(max_retries=0, timeout=min(10.0, m.timeout_s)).models.list()
+                self._kind = rq.server_kind(list(listing))
+            except Exception as exc:  # a hint only: the draft's own request says what is wrong, if anything
+                logger.debug("model server {}: /models not read ({})", m.base_url, type(exc).__name__)
+        return rq.rules(m, self._kind, self._seen_reasoning)
 
     # --- requests ---------------------------------------------------------------------------------------------
 
     def _request(self, topic: str, tags: list[str], examples: list[Post] | None, seed: int | None,
                  notes: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
         m, g = self.cfg.model, self.cfg.generate
+        r = self.rules()
         if m.api == "chat":
             from bot.voice.backends import brief
 
@@ -97,25 +116,28 @@ class OpenAIBackend:
                 self._author = (posts, brief.profile(posts))
             msgs, meta = brief.messages(self.cfg, topic, tags, notes, *self._author[:1], examples, self._author[1])
             # room for a whole post at the author's usual length (Hangul ~1.5 characters a token) and a margin
-            max_tokens = m.max_tokens or max(g.max_new_tokens, int(meta["typical_chars"] / 1.5 * 1.5) + 200)
+            answer = max(g.max_new_tokens, int(meta["typical_chars"] / 1.5 * 1.5) + 200)
             req: dict[str, Any] = {"messages": msgs}
         else:
             prompt = with_context(corpus.render_prompt(topic, tags, corpus.length_bucket(self.typical_chars)),
                                   examples, notes)
             meta = {"examples": [e.title for e in examples or []], "typical_chars": self.typical_chars}
-            max_tokens = m.max_tokens or min(g.max_new_tokens, max(32, int(self.typical_chars / 1.4 * 1.3)))
-            req = {"prompt": prompt, "stop": [STOP_MARK],
-                   "extra_body": {"top_k": g.top_k, "repeat_penalty": g.repetition_penalty}}
-        req.update(model=m.name, max_tokens=max_tokens, temperature=g.temperature, top_p=g.top_p, stream=True,
-                   stream_options={"include_usage": True})
+            answer = min(g.max_new_tokens, max(32, int(self.typical_chars / 1.4 * 1.3)))
+            req = {"prompt": prompt, "stop": [STOP_MARK]}
+        req.update(model=m.name, stream=True, stream_options={"include_usage": True})
+        rq.apply(req, m, g, r, rq.token_limit(m, r, answer), g.temperature, g.top_p)
         if seed is not None:
             req["seed"] = seed
+        meta.update(reasoning=r.reasoning, reasoning_rule=r.why, max_tokens_param=r.limit_param,
+                    sampling_extras=r.extras)
         return req, meta
 
-    def _stream(self, req: dict[str, Any], on_text: OnText | None) -> tuple[str, str | None, Any, int, float]:
-        """One streamed request: (raw text, finish reason, usage, chunks, seconds to the first text)."""
+    def _stream(self, req: dict[str, Any], on_text: OnText | None) -> tuple[str, str | None, Any, int, float, bool]:
+        """One streamed request: (raw text, finish reason, usage, chunks, seconds to the first text, whether the
+        server sent reasoning text)."""
         api = self.client.chat.completions if "messages" in req else self.client.completions
         out, raw, reason, usage, chunks, t0, first = TextStream(on_text), "", None, None, 0, time.monotonic(), 0.0
+        thought = False
         stream = api.create(**req)
         import httpx2
         import openai
@@ -124,8 +146,11 @@ class OpenAIBackend:
             for chunk in _chunks(stream, (openai.APIConnectionError, httpx2.TransportError)):
                 usage = getattr(chunk, "usage", None) or usage
                 for ch in chunk.choices or []:
-                    # delta.reasoning_content (DeepSeek's reasoner, vLLM/llama.cpp reasoning parsers) is never read
-                    piece = ch.delta.content if "messages" in req else ch.text
+                    # delta.reasoning_content (DeepSeek's reasoner, llama.cpp) or .reasoning (vLLM): only noticed
+                    delta = getattr(ch, "delta", None)
+                    thought = thought or bool(getattr(delta, "reasoning_content", None)
+                                              or getattr(delta, "reasoning", None))
+                    piece = delta.content if "messages" in req else ch.text
                     if piece:
                         chunks += 1
                         first = first or time.monotonic() - t0
@@ -136,19 +161,16 @@ class OpenAIBackend:
             stream.close()
         if reason is None:  # the connection ended without the server saying it was done
             raise StreamEnded("the stream ended without a finish reason")
-        return raw, reason, usage, chunks, first
+        return raw, reason, usage, chunks, first, thought or "<think>" in raw
 
-    def generate(self, topic: str, tags: list[str], examples: list[Post] | None = None, seed: int | None = None,
-                 on_text: OnText | None = None, notes: str | None = None) -> Generation:
+    def _attempts(self, req: dict[str, Any], on_text: OnText | None) -> tuple[str, str | None, Any, int, float, bool]:
+        """_stream, a stream that broke after it began retried as a whole; server errors as one line."""
         import openai
 
         m = self.cfg.model
-        req, meta = self._request(topic, tags, examples, seed, notes)
-        t0 = time.monotonic()
         for attempt in range(m.max_retries + 1):
             try:
-                raw, reason, usage, chunks, first = self._stream(req, on_text)
-                break
+                return self._stream(req, on_text)
             except StreamEnded as exc:
                 # the client retries a request that fails to start; this is a stream that broke after it began
                 if attempt == m.max_retries:
@@ -159,17 +181,39 @@ class OpenAIBackend:
                                m.max_retries)
                 time.sleep(min(STREAM_MAX_BACKOFF_S, STREAM_BACKOFF_S * 2**attempt))  # named, bounded backoff
             except openai.OpenAIError as exc:
-                raise self._error(exc) from None
+                raise self._error(exc, req) from None
+        raise AssertionError("unreachable")
+
+    def generate(self, topic: str, tags: list[str], examples: list[Post] | None = None, seed: int | None = None,
+                 on_text: OnText | None = None, notes: str | None = None) -> Generation:
+        m = self.cfg.model
+        t0 = time.monotonic()
+        for _ in range(2):
+            req, meta = self._request(topic, tags, examples, seed, notes)
+            raw, reason, usage, chunks, first, thought = self._attempts(req, on_text)
+            self._seen_reasoning = self._seen_reasoning or thought
+            text = visible(raw)
+            if text.strip() or reason != "length" or not thought or meta["reasoning"] or m.max_tokens \
+                    or m.reasoning != "auto":
+                break
+            # a served model thought through the whole limit: once more, with room for its reasoning
+            logger.info("model {} reasoned through its {} tokens; asking again with model.reasoning_tokens {} more",
+                        m.name, req[meta["max_tokens_param"]], m.reasoning_tokens)
         dt = time.monotonic() - t0
-        text = visible(raw)
+        limit = req[meta["max_tokens_param"]]
+        if not text.strip() and thought and reason == "length":
+            key = "model.max_tokens" if m.max_tokens else "model.reasoning_tokens"
+            raise ModelError(f"{key}: {m.name!r} at {m.base_url} spent its whole limit ({limit} tokens) reasoning "
+                             f"and wrote no answer: raise {key}")
         if not text.strip():
             raise ModelError(f"model.name: {m.name!r} at {m.base_url} answered no text (finish reason {reason}"
-                             + (", only reasoning" if raw.strip() else "") + ")")
+                             + (", only reasoning" if thought else "") + ")")
         own, body = split_title(text, reason != "length")
         self._title_usage = {}
         title, info = self.titles(own, body, topic, tags, examples)
         params = {"backend": "openai", "api": m.api, "base_url": m.base_url, "model": m.name,
-                  "max_tokens": req["max_tokens"], "temperature": req["temperature"], "top_p": req["top_p"],
+                  "max_tokens": limit, "temperature": req.get("temperature"), "top_p": req.get("top_p"),
+                  "extra_body": req.get("extra_body", {}),
                   "seed": seed, "finish_reason": reason, "notes": bool(notes), "first_text_s": round(first, 3),
                   "usage": self._usage(usage), **meta, **info}
         new_tokens = params["usage"].get("completion_tokens") or chunks
@@ -184,11 +228,15 @@ class OpenAIBackend:
     def complete_title(self, prompt: str) -> tuple[str, int, int]:
         """The title step's completion (bot/voice/title.py) on the same server and model: greedy, at most
         MAX_NEW_TOKENS; chat servers get the few-shot prompt with a one-line instruction. A failed request is a
-        ModelError (the title step then falls back to the topic line, saying why)."""
+        ModelError (the title step then falls back to the topic line, saying why). A reasoning model gets room for
+        its thinking and no temperature."""
         import openai
 
         m = self.cfg.model
-        req: dict[str, Any] = {"model": m.name, "max_tokens": MAX_NEW_TOKENS, "temperature": 0, "stream": False}
+        r = self.rules()
+        limit = MAX_NEW_TOKENS + (m.reasoning_tokens if r.reasoning else 0)
+        req = rq.apply({"model": m.name, "stream": False}, m, self.cfg.generate, r,
+                       min(limit, m.max_tokens) if m.max_tokens else limit, 0.0, None, extras=False)
         try:
             if m.api == "chat":
                 from bot.voice.backends.brief import TITLE_INSTRUCTION_EN, TITLE_INSTRUCTION_KO
@@ -204,7 +252,7 @@ class OpenAIBackend:
                     prompt=prompt, stop=["\n\n"], **req)
                 raw = (r.choices[0].text or "") if r.choices else ""
         except openai.OpenAIError as exc:
-            raise self._error(exc) from None
+            raise self._error(exc, req) from None
         except (ValueError, AttributeError, TypeError) as exc:  # an answer the client cannot read
             raise ModelError(f"model: {m.base_url}: unreadable title answer: {type(exc).__name__}") from None
         self._title_usage = self._usage(getattr(r, "usage", None))
@@ -214,58 +262,17 @@ class OpenAIBackend:
     # --- usage and errors -------------------------------------------------------------------------------------
 
     def _usage(self, usage: Any) -> dict[str, Any]:
-        """Token counts as the server reported them, and the cost: reported (OpenRouter and others), or estimated
-        from model.price_*_per_mtok when set."""
-        if usage is None:
-            return {}
-        u = usage.model_dump() if hasattr(usage, "model_dump") else dict(usage)
-        out: dict[str, Any] = {k: u[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens") if u.get(k)
-                               is not None}
-        details = u.get("completion_tokens_details") or {}
-        if details.get("reasoning_tokens"):
-            out["reasoning_tokens"] = details["reasoning_tokens"]
-        for k in ("prompt_cache_hit_tokens", "prompt_cache_miss_tokens"):  # DeepSeek's context cache
-            if u.get(k) is not None:
-                out[k] = u[k]
-        m = self.cfg.model
-        if isinstance(u.get("cost"), int | float):
-            out["cost"] = float(u["cost"])
-        elif m.price_in_per_mtok is not None or m.price_out_per_mtok is not None:
-            out["cost"] = round((out.get("prompt_tokens", 0) * (m.price_in_per_mtok or 0)
-                                 + out.get("completion_tokens", 0) * (m.price_out_per_mtok or 0)) / 1e6, 6)
-            out["cost_estimated"] = True
-        return out
+        return rq.usage(usage, self.cfg.model)
 
     def _scrub(self, text: str) -> str:
         if self._key:
             text = text.replace(self._key, "***")
         return re.sub(r"\b(sk|key)-[A-Za-z0-9_\-*]{6,}", r"\1-***", text)
 
-    def _error(self, exc: Exception) -> Exception:
-        """One clear line naming the setting to look at; never the key."""
-        import openai
-
-        m = self.cfg.model
-        where = f"{m.base_url} (model.base_url)"
+    def _error(self, exc: Exception, req: dict[str, Any] | None = None) -> Exception:
+        """One clear line naming the setting to look at (rq.server_error); never the key."""
         detail = self._scrub(" ".join(str(getattr(exc, "message", None) or exc).split()))[:300]
-        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-            secret = f"the secret {m.api_key_secret!r}" if m.api_key_secret else "no key (model.api_key_secret unset)"
-            return ModelError(f"model.api_key_secret: {where} rejected {secret} (HTTP {exc.status_code}): {detail}")
-        if isinstance(exc, openai.NotFoundError):
-            return ModelError(f"model.name: {where} has no model {m.name!r}{self._known_models()} "
-                              f"(HTTP 404: {detail})")
-        if isinstance(exc, openai.RateLimitError | openai.InternalServerError | openai.APITimeoutError):
-            what = "timed out" if isinstance(exc, openai.APITimeoutError) else f"answered HTTP {exc.status_code}"
-            return TransientError(f"model server {where} {what} after {m.max_retries} retries "
-                                  f"(model.max_retries, model.timeout_s): {detail}")
-        if isinstance(exc, openai.APIConnectionError | OSError):
-            return ModelError(f"model.base_url: cannot reach {m.base_url} after {m.max_retries} retries: {detail}")
-        if isinstance(exc, openai.APIStatusError):
-            if exc.status_code in (502, 503, 504, 529):
-                return TransientError(f"model server {where} answered HTTP {exc.status_code} after "
-                                      f"{m.max_retries} retries: {detail}")
-            return ModelError(f"model: {where} refused the request for {m.name!r} (HTTP {exc.status_code}): {detail}")
-        return ModelError(f"model: {where}: {type(exc).__name__}: {detail}")
+        return rq.server_error(exc, self.cfg.model, detail, req, self.rules(), self._known_models)
 
     def _known_models(self) -> str:
         try:

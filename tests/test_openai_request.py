@@ -262,10 +262,12 @@ def test_llama_cpp_server_is_recognised_and_takes_the_extras(tmp_path_factory, t
     s = LlamaServer(embedded_gguf(tmp_path_factory.mktemp("gguf")), log=tmp_path / "server.log")
     try:
         cfg = make_cfg(tmp_path, s.url, False, name="gemma", max_tokens=20, api="completions")
-        gen = load_backend(cfg).generate("빵집 이야기", ["빵"], seed=1)
+        backend = load_backend(cfg)
+        gen = backend.generate("빵집 이야기", ["빵"], seed=1)
         assert gen.params["sampling_extras"] == "llamacpp"
         assert gen.params["extra_body"] == {"top_k": 50, "repeat_penalty": 1.15}
         assert gen.new_tokens == 20 and gen.params["finish_reason"] == "length"
+        assert backend._known_models() == "; it serves: gemma"  # --alias is the model's one name, not its letters
         cfg = make_cfg(tmp_path, s.url, False, name="gemma", max_tokens=16, max_tokens_param="max_completion_tokens",
                        sampling_extras="none", example_tokens=0)
         gen = load_backend(cfg).generate("빵집 이야기", ["빵"], seed=1)

@@ -118,7 +118,7 @@ def params(model: Path, lora: Path | None, n_threads: int, n_ctx: int, port: int
     if api_key:
         p.api_keys = [api_key]
     if alias:
-        p.model_alias = alias
+        p.model_alias = {alias}  # a set of names (a str would become one alias per character)
     if (fallback := chat_template(model)) is not None:
         p.chat_template, p.use_jinja = fallback, False
     return p

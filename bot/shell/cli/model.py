@@ -140,15 +140,16 @@ app.add_typer(model_app, name="model")
 def adapters_export(
     version: str = typer.Argument(..., help="e.g. v0002 (see `blogbot adapters list`)"),
     out: Path = typer.Argument(..., help="folder to write into"),
-    fmt: str = typer.Option("gguf", "--format", help="gguf: llama.cpp --lora; peft: vLLM --enable-lora"),
+    fmt: str = typer.Option("gguf", "--format", help="gguf: llama.cpp --lora; gguf-merged: the base GGUF with the "
+                                                      "adapter merged in (llama.cpp -m); peft: vLLM --enable-lora"),
 ) -> None:
     """Write an adapter so a server can carry it: llama.cpp (`--lora FILE`) or vLLM (`--lora-modules NAME=DIR`)."""
     from bot.core import adapters
     from bot.core.errors import InputError
     from bot.voice.backends import lora_gguf
 
-    if fmt not in ("gguf", "peft"):
-        raise InputError(f"--format must be gguf or peft, not {fmt!r}")
+    if fmt not in ("gguf", "gguf-merged", "peft"):
+        raise InputError(f"--format must be gguf, gguf-merged or peft, not {fmt!r}")
     a = adapters.get(common.db(), version)
     src = Path(a["path"])
     adapters.validate(src)
@@ -161,6 +162,15 @@ def adapters_export(
     from bot.voice.backends.llamacpp import gguf_path
 
     base = gguf_path(common.cfg())
+    if fmt == "gguf-merged":
+        from bot.voice.backends.merge_gguf import merge
+
+        dest = merge(src, base, out / f"{base.stem}-{version}.gguf", note=version)
+        console.print(f"GGUF with the adapter merged in: {dest} (from {base.name})", markup=False)
+        console.print(f"serve: llama-server -m {dest} --alias {version}   (or: python -m bot.voice.backends.llamacpp "
+                      f"{dest} --alias {version})\nthen set model.backend: openai, model.api: completions, "
+                      f"model.name: {version}", markup=False)
+        return
     dest = lora_gguf.to_gguf(src, out / f"{version}.gguf", base)
     console.print(f"GGUF LoRA: {dest} (for {base.name})", markup=False)
     console.print(f"serve: llama-server -m {base} --lora {dest} --alias {version}   (or: python -m "

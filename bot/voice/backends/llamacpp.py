@@ -84,6 +84,36 @@ def lora_path(cfg: Config, adapter_dir: Path, base: Path) -> Path:
     return out
 
 
+def merges(cfg: Config) -> bool:
+    """Whether the adapter is merged into the GGUF (model.llamacpp_adapter). auto: on the embedded model, where the
+    merged file decodes faster than base + `--lora` (bench/backends.py); not on other GGUFs, where the merge writes
+    the LoRA's target weights in Q8_0 — for a 4-bit 7B nearly twice the bytes read per token — and is unmeasured."""
+    mode = cfg.model.llamacpp_adapter
+    return mode == "merge" or (mode == "auto" and not cfg.model.gguf and not cfg.model.base)
+
+
+def merged_path(cfg: Config, adapter_dir: Path, base: Path) -> Path:
+    """The GGUF with the adapter merged into it (bot/voice/backends/merge_gguf.py), written once per adapter content
+    and base and cached; only the two most recently used are kept (each is as big as the base)."""
+    from bot.voice import model as bm
+    from bot.voice.backends.merge_gguf import FORMAT, merge, prune
+
+    h = hashlib.sha1(f"{base_identity(cfg, base)}|Q8_0|{FORMAT}".encode())
+    for f in ("adapter_model.safetensors", "adapter_config.json"):
+        if (adapter_dir / f).is_file():
+            h.update((adapter_dir / f).read_bytes())
+    out = bm.cache_root(cfg) / "merged-gguf" / f"{adapter_dir.name}-{h.hexdigest()[:12]}.gguf"
+    with bm.file_lock(out.parent / ".merge.lock"):
+        if out.is_file():
+            out.touch()  # most recently used: kept by prune
+        else:
+            t0 = time.monotonic()
+            merge(adapter_dir, base, out, note=f"{adapter_dir.name} {h.hexdigest()[:12]}")
+            logger.info("merged adapter {} into {} in {:.1f} s", adapter_dir.name, base.name, time.monotonic() - t0)
+        prune(out.parent, keep=2)
+    return out
+
+
 @functools.lru_cache(maxsize=4)
 def high_byte_ids(gguf: str) -> list[int]:
     """The byte-fallback tokens of non-ASCII bytes in a GGUF's vocabulary (banned: see generate.HIGH_BYTE)."""
@@ -158,7 +188,9 @@ class LlamaCppBackend:
             raise ModelError("backend llamacpp needs xllamacpp: pip install -r requirements.txt") from None
         self.cfg = cfg
         self.gguf = gguf_path(cfg)
-        self.lora = lora_path(cfg, adapter_dir, self.gguf) if adapter_dir is not None else None
+        merged = adapter_dir is not None and merges(cfg)
+        self.model = merged_path(cfg, adapter_dir, self.gguf) if merged else self.gguf
+        self.lora = lora_path(cfg, adapter_dir, self.gguf) if adapter_dir is not None and not merged else None
         self.adapter_version = adapter_version or (adapter_dir.name if adapter_dir else None)
         meta_file = adapter_dir / "prompt_template.json" if adapter_dir is not None else None
         meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file and meta_file.is_file() else {}
@@ -168,9 +200,9 @@ class LlamaCppBackend:
         self.banned = high_byte_ids(str(self.gguf))
         t0 = time.monotonic()
         try:
-            self.server = x.Server(params(self.gguf, self.lora, self.threads, cfg.model.context_tokens))
+            self.server = x.Server(params(self.model, self.lora, self.threads, cfg.model.context_tokens))
         except Exception as exc:
-            raise ModelError(f"{self.gguf}: llama.cpp cannot load it"
+            raise ModelError(f"{self.model}: llama.cpp cannot load it"
                              + (f" with the adapter {self.lora}" if self.lora else "") + f": {exc}") from exc
         logger.debug("llama.cpp loaded {} in {:.1f} s", self.gguf.name, time.monotonic() - t0)
         self.base_model = base_identity(cfg, self.gguf)
@@ -215,7 +247,7 @@ class LlamaCppBackend:
         own, body = split_title(raw, state["reason"] != "length")
         title, info = self.titles(own, body, topic, tags, examples)
         tm = state["timings"]
-        params = {"backend": "llamacpp", "gguf": self.gguf.name, "lora": self.lora.name if self.lora else None,
+        params = {"backend": "llamacpp", "gguf": self.model.name, "lora": self.lora.name if self.lora else None,
                   "max_new_tokens": max_new, "temperature": g.temperature, "top_p": g.top_p, "top_k": g.top_k,
                   "repetition_penalty": g.repetition_penalty, "seed": seed, "threads": self.threads,
                   "finish_reason": state["reason"], "examples": [e.title for e in examples or []],

@@ -163,7 +163,7 @@ def _row(prof: sense.SenseProfile, corpus: str, author: str, group: str, kind: s
     return {"corpus": corpus, "author": author, "group": group, "kind": kind, "ref": ref, "passed": r["passed"],
             "lang": r["signals"]["lang"],
             "failed": r["failed"], "signals": {k: v for k, v in r["signals"].items() if k != "lang"},
-            "cheap_failed": [f for f in r["failed"] if f != "lm_order"], "lm": alone.get(lmorder.STAT),
+            "cheap_failed": r["cheap_failed"], "lm": alone.get(lmorder.STAT),
             "lm_gap": alone.get("gap"), "lm_seconds": alone.get("seconds"), "lm_note": r["lm_note"],
             "layout_passed": None if lay is None else lay["passed"], "layout_out": sorted((lay or {}).get("out", {})),
             "repetition_passed": rep["passed"]}
@@ -191,7 +191,11 @@ def regate(rows: list[dict[str, Any]], bounds: dict[str, float] | None) -> list[
     for r in rows:
         v = r["signals"].get("lm_order")
         bound = bounds.get(r["lang"])
-        failed = r["cheap_failed"] + (["lm_order"] if v is not None and bound is not None and v < bound else [])
+        lm_fails = v is not None and bound is not None and v < bound
+        if r["cheap_failed"] == ["order"] and v is not None and bound is not None:  # the LM's second opinion
+            failed = ["lm_order"] if lm_fails else []
+        else:
+            failed = r["cheap_failed"] + (["lm_order"] if lm_fails and not r["cheap_failed"] else [])
         out.append({**r, "passed": not failed, "failed": failed})
     return out
 
@@ -308,6 +312,15 @@ def table(rows: list[dict[str, Any]], bounds: dict[str, float] | None = None) ->
                                      "met": good / len(rs) >= 0.9}
     if kinds:
         lines.append("- corrupted, per kind (target ≥ 90 % each): " + "; ".join(kinds))
+    together = []  # what the product does: a draft goes out only when every gate passes
+    for g in TARGETS:
+        rs = [r for r in rows if r["group"] == g]
+        ok = [r["passed"] and r["repetition_passed"] and r["layout_passed"] is not False for r in rs]
+        good = sum(ok) if g == "real" else len(ok) - sum(ok)
+        together.append(f"{g} {good}/{len(rs)} = {good / len(rs):.1%} {'passed' if g == 'real' else 'blocked'}")
+        verdict[f"together_{g}"] = {"n": len(rs), "good": good, "rate": round(good / len(rs), 4)}
+    lines.append("- the sense, repetition and layout gates together (a text passes only when all three do): "
+                 + "; ".join(together))
     if any(r.get("lm") is not None for r in rows):
         lines += lm_table(rows, bounds or lmorder.BOUNDS)
     real = [r for r in rows if r["group"] == "real" and r["layout_passed"] is not None]

@@ -247,7 +247,7 @@ class SenseProfile:
         if f["sentences"] < 2 and "sentences" not in fails:
             fails.append("sentences")
         bounds = dict(self.bounds)
-        lm_note = None
+        lm_note, cheap = None, list(fails)
         second_opinion = lm is not None and fails == ["order"] and lmorder.BOUNDS.get(f["lang"]) is not None
         if second_opinion:  # the cheap order model is a first screen; the base model has the last word on order
             fails = []
@@ -269,7 +269,8 @@ class SenseProfile:
                     fails.append("lm_order")
                 elif second_opinion:
                     lm_note = "the base model reads the order as the author's, overruling the cheap order model"
-        return {"passed": not fails, "failed": fails, "signals": f, "bounds": bounds, "lm_note": lm_note}
+        return {"passed": not fails, "failed": fails, "signals": f, "bounds": bounds, "lm_note": lm_note,
+                "cheap_failed": cheap}
 
 
 def calibrate(texts: list[str], source: str = "", order_texts: list[str] | None = None) -> SenseProfile:

@@ -368,3 +368,8 @@ def test_resume_keeps_arms_measured_with_another_number_of_drafts() -> None:
     assert run.same_recipe(cfg, {**cfg, "gens": 5})  # each arm keeps its own n
     assert not run.same_recipe(cfg, {**cfg, "seed": 1}) and not run.same_recipe(None, cfg)
     assert not run.same_recipe(cfg, {**cfg, "tune": {"max_steps": 31}})
+    # a generate setting that leaves the body alone (the title step, added later) does not change the recipe
+    gen = {**cfg, "generate": {"top_k": 50}}
+    assert run.same_recipe(gen, {**gen, "generate": {"top_k": 50, "title_step": False}})
+    assert not run.same_recipe(gen, {**gen, "generate": {"top_k": 40, "title_step": False}})
+    assert models.bench_config(Path("/nonexistent"), True, None, None).generate.title_step is False

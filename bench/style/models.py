@@ -40,12 +40,16 @@ def bench_config(data_dir: Path, quick: bool, steps: int | None, new_tokens: int
     cfg.generate.max_new_tokens = new_tokens or (160 if quick else 700)
     cfg.generate.n_candidates = 1
     cfg.generate.retrieve_examples = 0
+    cfg.generate.title_step = False  # drafts are judged on their bodies; the title is the held-out post's
     return cfg
 
 
 # tune settings that only steer what tune measures after training (the promotion gate's voice measure), not the
 # weights: an adapter tuned before they existed is the same recipe
 EVAL_ONLY = ("voice_posts", "voice_chars")
+# generate settings that leave a draft's body as it is (the benchmark judges bodies): a run recorded before they
+# existed is the same recipe
+BODY_NEUTRAL = ("title_step",)
 
 
 def recipe(tune: dict[str, Any]) -> dict[str, Any]:

@@ -71,7 +71,10 @@ def same_recipe(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
     """Whether an earlier run's figures can be kept (--resume): the same tune, generation and perplexity settings.
     The number of drafts may differ (each arm keeps the n it was measured with, printed beside every figure)."""
     def norm(c: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in json.loads(json.dumps(c)).items() if k != "gens"}
+        c = {k: v for k, v in json.loads(json.dumps(c)).items() if k != "gens"}
+        if isinstance(c.get("generate"), dict):
+            c["generate"] = {k: v for k, v in c["generate"].items() if k not in models.BODY_NEUTRAL}
+        return c
 
     return old is not None and norm(old) == norm(new)
 

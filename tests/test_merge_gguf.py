@@ -93,6 +93,15 @@ def test_the_merged_file_is_the_base_with_the_targets_rewritten(base, adapter, m
         assert abs(float(np.linalg.norm(got) / np.linalg.norm(want)) - 1) < 0.15, name
 
 
+def test_a_merged_file_is_not_merged_into_again(adapter, merged, tmp_path) -> None:
+    from bot.core.errors import ModelError
+    from bot.voice.backends.merge_gguf import merge
+
+    with pytest.raises(ModelError, match=r"already has an adapter merged into it \(v0001 test\)"):
+        merge(adapter, merged, tmp_path / "twice.gguf")
+    assert not list(tmp_path.glob("*.gguf*"))
+
+
 def top_probs(model: Path, prompts: list[str], lora: Path | None = None) -> list[dict[int, float]]:
     import xllamacpp as x
 

@@ -165,15 +165,11 @@ def test_the_backend_drafts_from_the_merged_file_written_once(base, tmp_path, mo
     assert merged_path(cfg, adapter, base) == b.model
 
 
-def test_auto_merges_on_the_embedded_model_only(tmp_path) -> None:
+def test_the_run_time_lora_stays_the_default(tmp_path) -> None:
     from bot.core.errors import ConfigError
-    from bot.voice.backends.llamacpp import merges
 
-    assert merges(llama_cfg(tmp_path, ""))
-    assert not merges(llama_cfg(tmp_path, "  llamacpp_adapter: lora\n"))
-    assert not merges(llama_cfg(tmp_path, "  gguf: my.gguf\n"))
-    assert merges(llama_cfg(tmp_path, "  gguf: my.gguf\n  llamacpp_adapter: merge\n"))
-    with pytest.raises(ConfigError, match="model.llamacpp_adapter: Input should be 'auto', 'merge' or 'lora'"):
+    assert llama_cfg(tmp_path, "").model.llamacpp_adapter == "lora"
+    with pytest.raises(ConfigError, match="model.llamacpp_adapter: Input should be 'lora' or 'merge'"):
         llama_cfg(tmp_path, "  llamacpp_adapter: fuse\n")
 
 

@@ -158,10 +158,9 @@ class ModelConfig(Section):
     gguf: str | None = Field(None, description="the GGUF llama.cpp runs (default: model.base when it is a .gguf, "
                                                "else the embedded model)")
     context_tokens: int = Field(4096, ge=256, description="llama.cpp context size")
-    llamacpp_adapter: Literal["auto", "merge", "lora"] = Field(
-        "auto", description="merge: the adapter merged into a copy of the GGUF once per adapter version (cached); "
-                            "lora: the GGUF LoRA applied by llama.cpp at run time; auto: merge on the embedded "
-                            "model (measured faster), lora on any other GGUF")
+    llamacpp_adapter: Literal["lora", "merge"] = Field(
+        "lora", description="lora: the GGUF LoRA applied by llama.cpp at run time; merge: the adapter merged into a "
+                            "copy of the GGUF once per adapter version (cached; not measurably faster)")
 
     @field_validator("base_url")
     @classmethod

@@ -2,10 +2,10 @@
 once to a GGUF LoRA) run through llama.cpp in this process (xllamacpp: llama.cpp's server, prebuilt CPU wheels);
 started on first use, stopped by close(). Also `serve()`: the same server on a local port, for the openai backend.
 
-The adapter either rides along as a GGUF LoRA that llama.cpp applies at run time (`--lora`), or is merged into a copy
-of the GGUF once per adapter version (merge_gguf.py; model.llamacpp_adapter, auto: merged on the embedded model).
-bench/backends.py on the embedded model, 1 thread: merged 0.96x plain llama.cpp, run-time LoRA 0.93x, both with a
-peak RSS ≤ 0.44 GiB."""
+The adapter rides along as a GGUF LoRA that llama.cpp applies at run time (`--lora`), or, with
+model.llamacpp_adapter: merge, is merged into a copy of the GGUF once per adapter version (merge_gguf.py).
+bench/backends.py on the embedded model, 1 thread, three runs: run-time LoRA 0.93-0.95x plain llama.cpp, merged
+0.93-0.96x (its Q8_0 weights cost what the LoRA matmuls did), both with a peak RSS under 0.45 GiB."""
 
 from __future__ import annotations
 
@@ -84,14 +84,6 @@ def lora_path(cfg: Config, adapter_dir: Path, base: Path) -> Path:
                 logger.info("converting adapter {} to a GGUF LoRA", adapter_dir.name)
                 to_gguf(adapter_dir, out, base)
     return out
-
-
-def merges(cfg: Config) -> bool:
-    """Whether the adapter is merged into the GGUF (model.llamacpp_adapter). auto: on the embedded model, where the
-    merged file decodes faster than base + `--lora` (bench/backends.py); not on other GGUFs, where the merge writes
-    the LoRA's target weights in Q8_0 — for a 4-bit 7B nearly twice the bytes read per token — and is unmeasured."""
-    mode = cfg.model.llamacpp_adapter
-    return mode == "merge" or (mode == "auto" and not cfg.model.gguf and not cfg.model.base)
 
 
 def merged_path(cfg: Config, adapter_dir: Path, base: Path) -> Path:
@@ -190,7 +182,7 @@ class LlamaCppBackend:
             raise ModelError("backend llamacpp needs xllamacpp: pip install -r requirements.txt") from None
         self.cfg = cfg
         self.gguf = gguf_path(cfg)
-        merged = adapter_dir is not None and merges(cfg)
+        merged = adapter_dir is not None and cfg.model.llamacpp_adapter == "merge"
         self.model = merged_path(cfg, adapter_dir, self.gguf) if merged else self.gguf
         self.lora = lora_path(cfg, adapter_dir, self.gguf) if adapter_dir is not None and not merged else None
         self.adapter_version = adapter_version or (adapter_dir.name if adapter_dir else None)

@@ -373,3 +373,31 @@ def test_resume_keeps_arms_measured_with_another_number_of_drafts() -> None:
     assert run.same_recipe(gen, {**gen, "generate": {"top_k": 50, "title_step": False}})
     assert not run.same_recipe(gen, {**gen, "generate": {"top_k": 40, "title_step": False}})
     assert models.bench_config(Path("/nonexistent"), True, None, None).generate.title_step is False
+
+
+def test_resume_with_more_drafts_again_the_arms_measured_with_fewer(tmp_path: Path, monkeypatch) -> None:
+    """--resume --more: an arm measured with fewer drafts than --gens is not kept (so it is drafted again)."""
+    import argparse
+
+    seen = {}
+
+    def fake_real_side(judges, t, authors):
+        return {"n_test": len(t.test)}, None
+
+    monkeypatch.setattr(run, "_real_side", fake_real_side)
+    monkeypatch.setattr(run.models, "unavailable", lambda: None)
+    monkeypatch.setattr(run.models, "tune", lambda cfg, posts, d: {"steps": 3})  # (a kept adapter; not under test)
+    corpus = {a: [Post(platform="bench", source_id=f"{a}/{i}", title=f"t{i}", body_markdown=t)
+                  for i, t in enumerate(EN)] for a in ("alice", "bob")}
+    cfg = models.bench_config(tmp_path / "w" / "c", True, None, None)
+    prev_cfg = {"tune": cfg.tune.model_dump(), "generate": cfg.generate.model_dump(), "gens": 5, "ppl_posts": 3,
+                "ppl_chars": 1500, "seed": 0}
+    previous = {"model_config": prev_cfg, "targets": {"alice": {"adapter": {"n": 5}, "tune": {"steps": 3}}}}
+    for more, kept in ((False, True), (True, False)):
+        args = argparse.Namespace(targets=["alice"], authors=None, quick=True, steps=None, new_tokens=None, gens=10,
+                                  ppl_posts=3, ppl_chars=1500, seed=0, arms=["adapter"], tune_only=True, more=more,
+                                  no_model=False, keep=None)
+        out: dict = {}
+        run.run_corpus("c", corpus, args, tmp_path / "w", out, lambda: None, previous)
+        seen[more] = "adapter" in out["targets"]["alice"]
+        assert seen[more] is kept

@@ -166,7 +166,8 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
     same = same_recipe((previous or {}).get("model_config"), out["model_config"])
     for t in chosen:  # --resume: what an earlier run with the same recipe measured is kept, arm by arm
         old = ((previous or {}).get("targets") or {}).get(t.name) if same else None
-        kept = {k: v for k, v in (old or {}).items() if k in (*ARMS, "tune", "perplexity", "ppl_posts", "ppl_chars")}
+        kept = {k: v for k, v in (old or {}).items() if k in (*ARMS, "tune", "perplexity", "ppl_posts", "ppl_chars")
+                and (k not in ARMS or not getattr(args, "more", False) or (v.get("n") or 0) >= args.gens)}
         if kept:
             out["targets"][t.name].update(kept, resumed=sorted(kept))
     for k, v in ((previous or {}).get("targets") or {}).items() if same else ():
@@ -269,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tune-only", action="store_true", help="tune (or reuse) the adapters, measure nothing else")
     ap.add_argument("--resume", action="store_true",
                     help="keep what the JSON already in --out measured with the same recipe (arm by arm)")
+    ap.add_argument("--more", action="store_true",
+                    help="with --resume: an arm measured with fewer than --gens drafts is drafted again with --gens")
     ap.add_argument("--rescore", type=Path, help="recompute the judge/distance/copy figures of a saved JSON")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = ap.parse_args(argv)

@@ -101,13 +101,12 @@ def gguf_arch(base_gguf: Path | None) -> tuple[str, int | None]:
     return arch, int(gguf_meta(base_gguf, {f"{arch}.block_count"})[f"{arch}.block_count"])
 
 
-def to_gguf(adapter_dir: Path, out: Path, base_gguf: Path | None = None, dtype: str = "f16") -> Path:
-    """Write adapter_dir as a GGUF LoRA at `out` (written to a temp file, then renamed). Tensors in F16 by default:
-    llama.cpp reads the adapter once per token next to a 4-bit base, and F32 made decoding ~8 % slower."""
+def lora_targets(adapter_dir: Path, tensors: dict[str, np.ndarray], base_gguf: Path | None
+                 ) -> tuple[str, dict[str, dict[str, np.ndarray]]]:
+    """(architecture, {GGUF tensor base name (`blk.0.attn_q`): {"A": (r, in), "B": (out, r)}}): where each of a
+    PEFT adapter's LoRA weights goes in a GGUF of the base's architecture (gemma3 when no base is given)."""
     import gguf
 
-    conf = adapter_config(adapter_dir)
-    tensors = read_safetensors(adapter_dir / "adapter_model.safetensors")
     arch, blocks = gguf_arch(base_gguf)
     layer_ids = [int(m.group(1)) for k in tensors if (m := re.search(r"\.layers\.(\d+)\.", k))]
     blocks = blocks or (max(layer_ids) + 1 if layer_ids else 1)
@@ -115,9 +114,6 @@ def to_gguf(adapter_dir: Path, out: Path, base_gguf: Path | None = None, dtype: 
     if arch_enum is None:
         raise ModelError(f"{base_gguf}: architecture {arch!r} is unknown to the gguf package")
     names = gguf.TensorNameMap(arch_enum, blocks)
-    alpha, r = float(conf["lora_alpha"]), int(conf["r"])
-    if conf.get("use_rslora"):  # llama.cpp scales by alpha / r; rsLoRA by alpha / sqrt(r)
-        alpha *= math.sqrt(r)
     pairs: dict[str, dict[str, np.ndarray]] = {}
     for key, arr in tensors.items():
         m = _KEY.match(key)
@@ -127,6 +123,22 @@ def to_gguf(adapter_dir: Path, out: Path, base_gguf: Path | None = None, dtype: 
         if target is None:
             raise ModelError(f"{adapter_dir}: no {arch} GGUF tensor for {m['module']}")
         pairs.setdefault(target, {})[m["ab"]] = arr
+    for target, ab in pairs.items():
+        if set(ab) != {"A", "B"}:
+            raise ModelError(f"{adapter_dir}: {target} has lora_{'A' if 'A' in ab else 'B'} only")
+    return arch, pairs
+
+
+def to_gguf(adapter_dir: Path, out: Path, base_gguf: Path | None = None, dtype: str = "f16") -> Path:
+    """Write adapter_dir as a GGUF LoRA at `out` (written to a temp file, then renamed). Tensors in F16 by default:
+    llama.cpp reads the adapter once per token next to a 4-bit base, and F32 made decoding ~8 % slower."""
+    import gguf
+
+    conf = adapter_config(adapter_dir)
+    arch, pairs = lora_targets(adapter_dir, read_safetensors(adapter_dir / "adapter_model.safetensors"), base_gguf)
+    alpha, r = float(conf["lora_alpha"]), int(conf["r"])
+    if conf.get("use_rslora"):  # llama.cpp scales by alpha / r; rsLoRA by alpha / sqrt(r)
+        alpha *= math.sqrt(r)
     tmp = out.with_name(out.name + ".tmp")
     out.parent.mkdir(parents=True, exist_ok=True)
     w = gguf.GGUFWriter(str(tmp), arch)
@@ -135,8 +147,6 @@ def to_gguf(adapter_dir: Path, out: Path, base_gguf: Path | None = None, dtype: 
     w.add_float32("adapter.lora.alpha", alpha)
     w.add_string("general.name", f"blogbot adapter {adapter_dir.name}")
     for target, ab in sorted(pairs.items()):
-        if set(ab) != {"A", "B"}:
-            raise ModelError(f"{adapter_dir}: {target} has lora_{'A' if 'A' in ab else 'B'} only")
         np_dtype = np.float16 if dtype == "f16" else np.float32
         w.add_tensor(f"{target}.weight.lora_a", np.ascontiguousarray(ab["A"], dtype=np_dtype))  # (r, in)
         w.add_tensor(f"{target}.weight.lora_b", np.ascontiguousarray(ab["B"], dtype=np_dtype))  # (out, r)

@@ -21,7 +21,7 @@ import numpy as np
 
 from bot.core.errors import ModelError
 from bot.core.fsio import atomic_path
-from bot.voice.backends.lora_gguf import _KEY, _SCALAR, adapter_config, read_safetensors
+from bot.voice.backends.lora_gguf import _SCALAR, adapter_config, lora_targets, read_safetensors
 
 FORMAT = 1  # bump when the merged file's content changes for the same inputs (part of the cache key)
 NOTE = "blogbot.merged_adapter"  # the metadata key naming the adapter merged into a file
@@ -115,31 +115,11 @@ def quantize(w: np.ndarray, qtype: int) -> bytes:
 def lora_pairs(adapter_dir: Path, base_gguf: Path) -> tuple[float, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """(scale, {GGUF tensor name (`blk.0.attn_q.weight`): (A, B)}): the change to each weight is scale·B·A, as
     llama.cpp applies the adapter at run time."""
-    import gguf
-
-    from bot.voice.backends.lora_gguf import gguf_arch
-
     conf = adapter_config(adapter_dir)
-    arch, blocks = gguf_arch(base_gguf)
-    arch_enum = next((a for a, n in gguf.MODEL_ARCH_NAMES.items() if n == arch), None)
-    if arch_enum is None:
-        raise ModelError(f"{base_gguf}: architecture {arch!r} is unknown to the gguf package")
-    names = gguf.TensorNameMap(arch_enum, blocks or 1)
     r = int(conf["r"])
     scale = float(conf["lora_alpha"]) / (r ** 0.5 if conf.get("use_rslora") else r)
-    pairs: dict[str, dict[str, np.ndarray]] = {}
-    for key, arr in read_safetensors(adapter_dir / "adapter_model.safetensors").items():
-        m = _KEY.match(key)
-        if not m:
-            raise ModelError(f"{adapter_dir}: tensor {key} is not a LoRA A/B weight")
-        target = names.get_name(m["module"]) or names.get_name(m["module"].removeprefix("model."))
-        if target is None:
-            raise ModelError(f"{adapter_dir}: no {arch} GGUF tensor for {m['module']}")
-        pairs.setdefault(f"{target}.weight", {})[m["ab"]] = arr
-    for name, ab in pairs.items():
-        if set(ab) != {"A", "B"}:
-            raise ModelError(f"{adapter_dir}: {name} has lora_{'A' if 'A' in ab else 'B'} only")
-    return scale, {name: (ab["A"], ab["B"]) for name, ab in pairs.items()}
+    _, pairs = lora_targets(adapter_dir, read_safetensors(adapter_dir / "adapter_model.safetensors"), base_gguf)
+    return scale, {f"{name}.weight": (ab["A"], ab["B"]) for name, ab in pairs.items()}
 
 
 def merge(adapter_dir: Path, base_gguf: Path, out: Path, qtype: str = "Q8_0", note: str | None = None) -> Path:

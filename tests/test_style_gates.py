@@ -153,7 +153,8 @@ def test_repetition_gate_passes_real_post_layout() -> None:
     each): table padding and rules, code blocks with repeated lines and `#include`, `<br>` lines, the same fence
     opened again and again, `#1` in inline code, a label repeated under parallel sections."""
     post = _posts()[0]
-    table = "| 구분      | callback                  | promise |\n| :-------------------: | :--: | :---: |\n| 장점 | 쉽다 | 길다 |"
+    table = ("| 구분      | callback                  | promise |\n| :-------------------: | :--: | :---: |\n"
+             "| 장점 | 쉽다 | 길다 |")
     code = "```c\n#include <stdio.h>\n#include <stdlib.h>\n" + "}\n" * 5 + "####################\n```"
     fences = "\n".join(f"```yml\nkey{i}: value\n```" for i in range(5))
     breaks = "<br>\n" * 5

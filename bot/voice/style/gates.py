@@ -118,7 +118,7 @@ _HASHTAG = re.compile(r"(?<![\w#\[(/&])#([^\s#]+)")  # not `[#1](…)`, `/#ancho
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•✔]|\d+[.)])\s+(.+?)\s*$", re.M)
 _CHAR_RUN = re.compile(r"(\S)\1{19,}")  # one character hammered (spaces are layout, not degeneration)
-LIST_REPEAT_SHARE = 1 / 3  # most of a post's list items that may repeat an earlier one
+LIST_REPEAT_SHARE = 1 / 3  # the largest share of a post's list items that may repeat an earlier one
 _LABEL = re.compile(r"^(?:#{1,6}\s|[-*+•✔]\s|\d+[.)]\s|\*\*.*\*\*$|__.*__$)")
 _RULE = re.compile(r"^\s*[-=_*]{3,}\s*$")  # a Markdown rule or setext underline drawn long
 

@@ -209,8 +209,6 @@ def prose_lines(body: str, markup: bool = False) -> list[str]:
     return out
 
 
-
-
 @dataclass
 class SenseProfile:
     """Bounds of each signal: the reference posts' extreme value plus a slack (half the interquartile range and a

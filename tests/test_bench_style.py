@@ -401,3 +401,17 @@ def test_resume_with_more_drafts_again_the_arms_measured_with_fewer(tmp_path: Pa
         run.run_corpus("c", corpus, args, tmp_path / "w", out, lambda: None, previous)
         seen[more] = "adapter" in out["targets"]["alice"]
         assert seen[more] is kept
+
+
+def test_set_applies_a_lever_as_a_validated_config_setting() -> None:
+    cfg = models.apply_settings(Config(), ["generate.vocab=full", "generate.no_repeat_ngram_size=0",
+                                           "tune.learning_rate=1e-4"])
+    assert cfg.generate.vocab == "full" and cfg.generate.no_repeat_ngram_size == 0
+    assert cfg.tune.learning_rate == 1e-4
+    for bad in ("generate.vocab", "nosection.x=1", "generate.nokey=1"):
+        with pytest.raises(ValueError, match="SECTION.KEY=VALUE"):
+            models.apply_settings(Config(), [bad])
+    with pytest.raises(ValueError):  # the config's own rules apply
+        models.apply_settings(Config(), ["generate.vocab=nope"])
+    with pytest.raises(SystemExit):  # the CLI refuses before loading anything
+        run.main(["--no-model", "--set", "generate.top_k=-1"])

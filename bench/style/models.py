@@ -44,6 +44,20 @@ def bench_config(data_dir: Path, quick: bool, steps: int | None, new_tokens: int
     return cfg
 
 
+def apply_settings(cfg: Config, settings: list[str]) -> Config:
+    """`SECTION.KEY=VALUE` pairs (`generate.vocab=full`; VALUE read as YAML) set on cfg, each validated by the
+    config's own rules: a lever tried in the benchmark is the setting a user would write."""
+    import yaml
+
+    for item in settings:
+        key, sep, raw = item.partition("=")
+        section, dot, field = key.strip().partition(".")
+        if not (sep and dot) or not hasattr(cfg, section) or field not in type(getattr(cfg, section)).model_fields:
+            raise ValueError(f"--set {item!r}: expected SECTION.KEY=VALUE with a config key (e.g. generate.vocab=full)")
+        setattr(getattr(cfg, section), field, yaml.safe_load(raw))
+    return cfg
+
+
 # tune settings that only steer what tune measures after training (the promotion gate's voice measure), not the
 # weights: an adapter tuned before they existed is the same recipe
 EVAL_ONLY = ("voice_posts", "voice_chars")

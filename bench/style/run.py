@@ -155,7 +155,8 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
     save()
     if why:
         return out
-    cfg = models.bench_config(work / name, args.quick, args.steps, args.new_tokens)
+    cfg = models.apply_settings(models.bench_config(work / name, args.quick, args.steps, args.new_tokens),
+                                getattr(args, "set", None) or [])
     out["model_config"] = {"tune": cfg.tune.model_dump(), "generate": cfg.generate.model_dump(), "gens": args.gens,
                            "ppl_posts": args.ppl_posts, "ppl_chars": args.ppl_chars, "seed": args.seed}
     out["arm_backends"] = {a: models.ARM_BACKENDS[a] for a in args.arms}
@@ -270,11 +271,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tune-only", action="store_true", help="tune (or reuse) the adapters, measure nothing else")
     ap.add_argument("--resume", action="store_true",
                     help="keep what the JSON already in --out measured with the same recipe (arm by arm)")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="a config setting for this run (a lever: generate.vocab=full, tune.learning_rate=1e-4); "
+                         "recorded in the recipe, so --resume keeps only runs with the same settings")
     ap.add_argument("--more", action="store_true",
                     help="with --resume: an arm measured with fewer than --gens drafts is drafted again with --gens")
     ap.add_argument("--rescore", type=Path, help="recompute the judge/distance/copy figures of a saved JSON")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = ap.parse_args(argv)
+    try:  # a wrong setting fails here, before anything is loaded
+        models.apply_settings(models.bench_config(Path(tempfile.gettempdir()), args.quick, None, None), args.set)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        errors = getattr(exc, "errors", None)
+        ap.error(f"--set {errors()[0]['loc'][-1]}: {errors()[0]['msg']}" if errors else str(exc))
     args.arms = arms_of(args.arms, args.backend)
     args.ppl_posts = args.ppl_posts or (3 if args.quick else 10**6)
     args.ppl_chars = args.ppl_chars or (1500 if args.quick else None)

@@ -5,6 +5,7 @@
   merged    the same backend on the GGUF with the adapter merged in (model.llamacpp_adapter: merge; written once
             before the rounds, not timed)  — both: target ≥ 0.95× plain, RSS ≤ 0.5 GiB
   torch     blogbot's local backend (transformers, adapter merged, int8, output layer cut to the author's vocabulary)
+  torch-channel  the same with int8 scales per output row (generate.int8_scales: channel; not in the default arms)
   server    llama.cpp's server with the adapter, read directly over HTTP (its own tokens/s)
   openai    blogbot's openai backend against that server (target: ≤ 5 % slower than `server`)
 
@@ -66,16 +67,17 @@ def worker(arm: str, a: argparse.Namespace) -> dict:
                                   "temperature": 0, "ignore_eos": True})
         return {"tokens_per_s": r["timings"]["predicted_per_second"], "tokens": r["timings"]["predicted_n"],
                 "rss_gib": peak_rss_gib()}
-    if arm in ("llamacpp", "merged", "torch"):
+    if arm in ("llamacpp", "merged", "torch", "torch-channel"):
         import bot.voice.backends.llamacpp as lb
         import bot.voice.generate as gen
 
         lb.suggest_tags = gen.suggest_tags = _no_tags
-        cfg = _cfg(work, "local" if arm == "torch" else "llamacpp", gguf, a.threads, a.tokens,
-                   {"torch": "  base: null\n", "merged": "  llamacpp_adapter: merge\n",
-                    "llamacpp": "  llamacpp_adapter: lora\n"}[arm])
-        if arm == "torch":
+        torch_arm = arm.startswith("torch")
+        cfg = _cfg(work, "local" if torch_arm else "llamacpp", gguf, a.threads, a.tokens,
+                   "  base: null\n" if torch_arm else f"  llamacpp_adapter: {'merge' if arm == 'merged' else 'lora'}\n")
+        if torch_arm:
             cfg.model.gguf = None
+            cfg.generate.int8_scales = "channel" if arm == "torch-channel" else "tensor"
         b = gen.load_backend(cfg, adapter, "bench")
         g = b.generate(TOPIC, TAGS, seed=1)
         tps = g.params.get("decode_tokens_per_s") or g.tokens_per_s
@@ -178,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     # on shared CPUs the load drifts between rounds far more than between two neighbouring arms
     ratios = {}
     for arm, ref in (("llamacpp", "plain"), ("merged", "plain"), ("merged", "llamacpp"), ("torch", "plain"),
-                     ("llamacpp", "torch"), ("openai", "server")):
+                     ("llamacpp", "torch"), ("torch-channel", "torch"), ("openai", "server")):
         pairs = [a["tokens_per_s"] / b["tokens_per_s"] for a, b in zip(results.get(arm, []), results.get(ref, []),
                                                                        strict=False) if b["tokens_per_s"] > 0]
         if pairs:

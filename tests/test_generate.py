@@ -50,6 +50,22 @@ def test_int8_backend_generates_deterministically(tiny_cfg) -> None:
     assert streamed and "".join(streamed).strip()
 
 
+def test_int8_scales_per_channel_round_each_row_on_its_own(tiny_cfg) -> None:
+    import torch
+
+    from bot.voice import generate
+
+    tiny_cfg.generate.quantize = "int8"
+    schemes = {}
+    for scales in ("tensor", "channel"):
+        tiny_cfg.generate.int8_scales = scales
+        b = generate.load_backend(tiny_cfg, None)
+        lin = next(m for m in b.model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear))
+        schemes[scales] = lin.weight().qscheme()
+        assert b.generate("두부 이야기", [], seed=5).new_tokens > 0
+    assert schemes == {"tensor": torch.per_tensor_affine, "channel": torch.per_channel_affine}
+
+
 def test_artefact_tokens_are_banned_and_text_is_cleaned(tiny_base: Path) -> None:
     from transformers import AutoTokenizer
 

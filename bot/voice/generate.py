@@ -112,7 +112,7 @@ class LocalBackend:
             restrict_head(self.model, keep)
             self.vocab_size = len(keep)
         if self.quantized:
-            quantize_int8(self.model)
+            quantize_int8(self.model, per_channel=cfg.generate.int8_scales == "channel")
         if unmerged:
             from peft import PeftModel
 

@@ -88,9 +88,10 @@ def restrict_head(model: Any, keep: list[int]) -> None:
     model.lm_head = SubsetHead()
 
 
-def quantize_int8(model: Any) -> None:
+def quantize_int8(model: Any, per_channel: bool = False) -> None:
     """Dynamic int8 for every Linear (the 262k-row output projection included), one block at a time from a bf16
-    model so peak memory stays low; the input embedding stays bf16 and hands fp32 to the layers."""
+    model so peak memory stays low; the input embedding stays bf16 and hands fp32 to the layers. `per_channel`: one
+    weight scale per output row instead of one per tensor (generate.int8_scales)."""
     import warnings
 
     import torch
@@ -99,11 +100,11 @@ def quantize_int8(model: Any) -> None:
     emb, head = model.get_input_embeddings(), model.get_output_embeddings()
     if head is not None and getattr(head, "weight", None) is emb.weight:  # untie: the head gets its own copy
         head.weight = torch.nn.Parameter(emb.weight.detach().float(), requires_grad=False)
-    _quantize_tree(model, emb)
+    _quantize_tree(model, emb, per_channel)
     emb.register_forward_hook(lambda _m, _i, out: out.float())
 
 
-def _quantize_tree(mod: Any, emb: Any) -> None:
+def _quantize_tree(mod: Any, emb: Any, per_channel: bool = False) -> None:
     import torch
 
     for name, child in list(mod.named_children()):
@@ -111,9 +112,9 @@ def _quantize_tree(mod: Any, emb: Any) -> None:
             continue
         if isinstance(child, torch.nn.Linear):
             child.float()
-            setattr(mod, name, torch.ao.nn.quantized.dynamic.Linear.from_float(_with_qconfig(child)))
+            setattr(mod, name, torch.ao.nn.quantized.dynamic.Linear.from_float(_with_qconfig(child, per_channel)))
         elif any(True for _ in child.children()):
-            _quantize_tree(child, emb)
+            _quantize_tree(child, emb, per_channel)
         else:
             child.float()
     for p in mod.parameters(recurse=False):
@@ -123,8 +124,9 @@ def _quantize_tree(mod: Any, emb: Any) -> None:
             mod._buffers[b_name] = b.float()
 
 
-def _with_qconfig(lin: Any) -> Any:
+def _with_qconfig(lin: Any, per_channel: bool = False) -> Any:
     import torch
 
-    lin.qconfig = torch.ao.quantization.default_dynamic_qconfig
+    q = torch.ao.quantization
+    lin.qconfig = q.per_channel_dynamic_qconfig if per_channel else q.default_dynamic_qconfig
     return lin

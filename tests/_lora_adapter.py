@@ -42,3 +42,16 @@ def make_adapter(out: Path, base_gguf: Path, r: int = 8, b_scale: float = 0.05, 
     (out / "adapter_config.json").write_text(json.dumps(conf), encoding="utf-8")
     (out / "prompt_template.json").write_text(json.dumps({"version": "v1", "typical_chars": 300}), encoding="utf-8")
     return out
+
+
+def register_active(cfg: object, version: str, folder: Path) -> None:
+    """Record `folder` (an adapter for the embedded model) as the active adapter `version` in cfg's store, as a
+    finished tune would."""
+    from bot.core import adapters
+    from bot.core.store import open_db
+
+    for f in ("metrics.json", "training.json"):
+        (folder / f).write_text(json.dumps({"base_model": "embedded:gemma"}), encoding="utf-8")
+    db = open_db(cfg.data_path)
+    adapters.register(db, version, folder, {"base_model": "embedded:gemma"}, "active", "test")
+    db.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _lora_adapter import make_adapter
+from _lora_adapter import make_adapter, register_active
 
 from bot.core import config
 from bot.core.errors import ConfigError, InputError
@@ -160,18 +160,12 @@ def test_llamacpp_backend_needs_a_gguf(tmp_path, tiny_base) -> None:
 
 
 def test_adapters_export_gguf_and_peft(tmp_path, gguf, monkeypatch, cli) -> None:
-    from bot.core import adapters
-    from bot.core.store import open_db
     from bot.voice.backends.lora_gguf import gguf_meta, read_safetensors
 
     write_cfg(tmp_path, f"model:\n  gguf: {gguf}\n")
     cfg = config.load(tmp_path / "config.yaml")
     folder = make_adapter(cfg.data_path / "adapters" / "v0001", gguf, r=4)
-    for f in ("metrics.json", "training.json"):
-        (folder / f).write_text(json.dumps({"base_model": "embedded:gemma"}), encoding="utf-8")
-    db = open_db(cfg.data_path)
-    adapters.register(db, "v0001", folder, {"base_model": "embedded:gemma"}, "active", "test")
-    db.close()
+    register_active(cfg, "v0001", folder)
     r = cli("adapters", "export", "v0001", tmp_path / "out", "--format", "gguf")
     assert r.code == 0, r.err
     out = tmp_path / "out" / "v0001.gguf"

@@ -4,14 +4,13 @@ next-token distribution on it against base + the run-time LoRA, the cache and th
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _lora_adapter import make_adapter
+from _lora_adapter import make_adapter, register_active
 
 from bot.core import config
 
@@ -187,19 +186,13 @@ def test_prune_keeps_the_two_most_recently_used(tmp_path) -> None:
 
 
 def test_adapters_export_gguf_merged(tmp_path, base, cli) -> None:
-    from bot.core import adapters
-    from bot.core.store import open_db
     from bot.voice.backends.lora_gguf import gguf_meta
     from bot.voice.backends.merge_gguf import read_layout
 
     (tmp_path / "config.yaml").write_text(f"data_dir: data\nmodel:\n  gguf: {base}\n", encoding="utf-8")
     cfg = config.load(tmp_path / "config.yaml")
     folder = q_only(cfg.data_path / "adapters" / "v0002", base)
-    for f in ("metrics.json", "training.json"):
-        (folder / f).write_text(json.dumps({"base_model": "embedded:gemma"}), encoding="utf-8")
-    db = open_db(cfg.data_path)
-    adapters.register(db, "v0002", folder, {"base_model": "embedded:gemma"}, "active", "test")
-    db.close()
+    register_active(cfg, "v0002", folder)
     r = cli("adapters", "export", "v0002", tmp_path / "out", "--format", "gguf-merged")
     assert r.code == 0, r.err
     out = tmp_path / "out" / "gemma-3-270m-q4_k_m-v0002.gguf"

@@ -68,16 +68,22 @@ def base_identity(cfg: Config, gguf: Path) -> str:
     return f"gguf:{gguf.name}@{sig}"
 
 
+def _cache_key(adapter_dir: Path, prefix: str) -> str:
+    """12 hex digits of prefix + the adapter's weights and config: a cached conversion's name."""
+    h = hashlib.sha1(prefix.encode())
+    for f in ("adapter_model.safetensors", "adapter_config.json"):
+        if (adapter_dir / f).is_file():
+            h.update((adapter_dir / f).read_bytes())
+    return h.hexdigest()[:12]
+
+
 def lora_path(cfg: Config, adapter_dir: Path, base: Path) -> Path:
     """The adapter as a GGUF LoRA, converted once per adapter content and cached."""
     from bot.voice import model as bm
     from bot.voice.backends.lora_gguf import to_gguf
 
-    h = hashlib.sha1(f"{base.name}|f16".encode())  # f16: the tensor type to_gguf writes
-    for f in ("adapter_model.safetensors", "adapter_config.json"):
-        if (adapter_dir / f).is_file():
-            h.update((adapter_dir / f).read_bytes())
-    out = bm.cache_root(cfg) / "lora-gguf" / f"{adapter_dir.name}-{h.hexdigest()[:12]}.gguf"
+    key = _cache_key(adapter_dir, f"{base.name}|f16")  # f16: the tensor type to_gguf writes
+    out = bm.cache_root(cfg) / "lora-gguf" / f"{adapter_dir.name}-{key}.gguf"
     if not out.is_file():
         with bm.file_lock(out.parent / ".convert.lock"):
             if not out.is_file():
@@ -92,17 +98,14 @@ def merged_path(cfg: Config, adapter_dir: Path, base: Path) -> Path:
     from bot.voice import model as bm
     from bot.voice.backends.merge_gguf import FORMAT, merge, prune
 
-    h = hashlib.sha1(f"{base_identity(cfg, base)}|Q8_0|{FORMAT}".encode())
-    for f in ("adapter_model.safetensors", "adapter_config.json"):
-        if (adapter_dir / f).is_file():
-            h.update((adapter_dir / f).read_bytes())
-    out = bm.cache_root(cfg) / "merged-gguf" / f"{adapter_dir.name}-{h.hexdigest()[:12]}.gguf"
+    key = _cache_key(adapter_dir, f"{base_identity(cfg, base)}|Q8_0|{FORMAT}")
+    out = bm.cache_root(cfg) / "merged-gguf" / f"{adapter_dir.name}-{key}.gguf"
     with bm.file_lock(out.parent / ".merge.lock"):
         if out.is_file():
             out.touch()  # most recently used: kept by prune
         else:
             t0 = time.monotonic()
-            merge(adapter_dir, base, out, note=f"{adapter_dir.name} {h.hexdigest()[:12]}")
+            merge(adapter_dir, base, out, note=f"{adapter_dir.name} {key}")
             logger.info("merged adapter {} into {} in {:.1f} s", adapter_dir.name, base.name, time.monotonic() - t0)
         prune(out.parent, keep=2)
     return out

@@ -228,11 +228,10 @@ def test_an_example_post_without_a_title_gets_a_topic_from_its_body() -> None:
     from bot.voice.backends.brief import stand_in_title
 
     body = "In 1941 Ball met Desi Arnaz, a Cuban-born bandleader, and they were eventually married. Later on."
-    assert stand_in_title(Post("f", "1", "", body)) == ("In 1941 Ball met Desi Arnaz, a Cuban-born…", body)
-    assert stand_in_title(Post("f", "2", "", "## Insomnia models\n\nThe paper.")) == (
-        "Insomnia models", "## Insomnia models\n\nThe paper.")
-    assert stand_in_title(Post("f", "3", "", "My trip to Busan\nWe left at seven."))[0] == "My trip to Busan"
-    assert stand_in_title(Post("f", "4", " 제목 ", "본문"))[0] == "제목"
+    assert stand_in_title(Post("f", "1", "", body)) == "In 1941 Ball met Desi Arnaz, a Cuban-born…"
+    assert stand_in_title(Post("f", "2", "", "## Insomnia models\n\nThe paper.")) == "Insomnia models"
+    assert stand_in_title(Post("f", "3", "", "My trip to Busan\nWe left at seven.")) == "My trip to Busan"
+    assert stand_in_title(Post("f", "4", " 제목 ", "본문")) == "제목"
 
 
 def test_the_brief_never_sends_an_empty_example_turn(tmp_path) -> None:

@@ -158,25 +158,24 @@ def request_text(topic: str, tags: list[str], notes: str | None, chars: int, ko:
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
 
 
-def stand_in_title(p: Post) -> tuple[str, str]:
-    """(title, body) of an example turn: the post's own title, else — a post without one (plain text files, English
+def stand_in_title(p: Post) -> str:
+    """The topic line of an example turn: the post's own title, else — a post without one (plain text files, English
     essays) — its opening heading, its short first line, or the first words of its first sentence, so the example's
-    topic line is never empty (the body is then kept as the author wrote it)."""
+    topic line is never empty (the body is sent as the author wrote it)."""
     if p.title.strip():
-        return p.title.strip(), p.body_markdown.strip()
-    body = p.body_markdown.strip()
-    lines = body.splitlines()
+        return p.title.strip()
+    lines = p.body_markdown.strip().splitlines()
     first = lines[0].strip() if lines else ""
     head = _HEADING.match(first)
     if head:
-        return head.group(1).strip(), body
+        return head.group(1).strip()
     if first and len(first) <= 80 and len(lines) > 1 and not re.search(r"[.!?~…。]$", first):
-        return first.strip("*_ "), body  # a plain file's title line, left in the body as the author wrote it
+        return first.strip("*_ ")  # a plain file's title line, left in the body as the author wrote it
     from bot.voice.title import opening
 
-    sentence = re.split(r"(?<=[.!?~…])\s", opening(body, 200), maxsplit=1)[0]
+    sentence = re.split(r"(?<=[.!?~…])\s", opening(p.body_markdown.strip(), 200), maxsplit=1)[0]
     words = sentence.split()
-    return " ".join(words[:8]).rstrip(".,;:!?~…") + ("…" if len(words) > 8 else ""), body
+    return " ".join(words[:8]).rstrip(".,;:!?~…") + ("…" if len(words) > 8 else "")
 
 
 def messages(cfg: Config, topic: str, tags: list[str], notes: str | None, posts: list[Post],
@@ -195,7 +194,7 @@ def messages(cfg: Config, topic: str, tags: list[str], notes: str | None, posts:
 
     titles = []
     for p in chosen:  # asked as a topic line, answered with the author's own title: no title copies its topic
-        title, body = stand_in_title(p)
+        title, body = stand_in_title(p), p.body_markdown.strip()
         titles.append(title)
         msgs.append({"role": "user", "content": request_text(topic_line(title, p.tags), p.tags, None,
                                                              len(p.body_markdown), ko)})

@@ -151,7 +151,7 @@ class LocalBackend:
             def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> Any:
                 done = input_ids.shape[1] - n_prompt >= min_new
                 tail = tok.decode(input_ids[0, -8:], skip_special_tokens=True) if done else ""
-                return torch.full((input_ids.shape[0],), STOP_MARK in tail, dtype=torch.bool)
+                return torch.full((input_ids.shape[0],), STOP_MARK in tail, dtype=torch.bool, device=input_ids.device)
 
         params = {"max_new_tokens": max_new, "min_new_tokens": min_new, "temperature": g.temperature,
                   "top_p": g.top_p, "top_k": g.top_k, "repetition_penalty": g.repetition_penalty,
@@ -195,7 +195,7 @@ class LocalBackend:
         class LineEnd(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> Any:
                 text = tok.decode(input_ids[0, n_prompt:], skip_special_tokens=True).lstrip()
-                return torch.full((input_ids.shape[0],), "\n" in text, dtype=torch.bool)
+                return torch.full((input_ids.shape[0],), "\n" in text, dtype=torch.bool, device=input_ids.device)
 
         with torch.inference_mode():
             out = self.model.generate(**enc, do_sample=False, max_new_tokens=MAX_NEW_TOKENS, use_cache=True,

@@ -70,7 +70,7 @@ def restrict_head(model: Any, keep: list[int]) -> None:
     import torch
 
     head = model.get_output_embeddings()
-    idx = torch.tensor(keep, dtype=torch.long)
+    idx = torch.tensor(keep, dtype=torch.long, device=head.weight.device)
     full = head.weight.shape[0]
 
     class SubsetHead(torch.nn.Module):

@@ -480,6 +480,8 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
         "typical_chars": corpus.typical_length(posts), "history": state["history"],
         "typical_tokens": int(statistics.median(len(tok(p.body_markdown)["input_ids"]) for p in posts)),
     }
+    if torch.cuda.is_available() and next(model.parameters()).is_cuda:
+        metrics["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
     if gain is not None:
         metrics.update(voice_gain=round(gain, 4), voice_gain_compare={k: round(v, 4) for k, v in compare_gain.items()},
                        n_voice_posts=len(others))

@@ -148,6 +148,17 @@ def distance_spread(dm: distance.Distance, texts: list[str]) -> float | None:
     return float(np.std(d, ddof=1)) if len(d) >= 2 else None
 
 
+def own_at_length(dm: distance.Distance, own: list[str], texts: list[str]) -> dict[str, float | int | None]:
+    """The author's own held-out posts cut to the texts' median length (characters): their median distance and
+    spread, the fair reference for drafts shorter than a post. A post shorter than that length stays whole."""
+    if not texts or not own:
+        return {"length_chars": None, "distance_own_at_length": None, "distance_own_at_length_spread": None}
+    n = int(np.median([len(t) for t in texts]))
+    cut = [t[:n] for t in own]
+    return {"length_chars": n, "distance_own_at_length": mean_distance(dm, cut),
+            "distance_own_at_length_spread": distance_spread(dm, cut)}
+
+
 def copy_rate(train: list[Post], texts: list[str]) -> dict[str, float | None]:
     """Share of the texts' character windows (10 letters and digits, spaces removed: bot.voice.style.gates) found in
     the training posts, and the longest shared run in characters (max). Word 8-grams almost never repeat in Korean."""

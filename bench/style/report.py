@@ -51,7 +51,10 @@ def _cell(t: dict[str, Any], arm: str) -> str:
         return "—"
     marks = " ".join(f"{SHORT.get(k, k)}{'–' if v['met'] is None else '✓' if v['met'] else '✗'}"
                      for k, v in (m or {}).items())
-    return (f"{share_n(d.get('attributed_masked'), d.get('n'))}, dist {_num(d.get('distance'))}<br>{marks}"
+    at = d.get("distance_own_at_length")
+    own = "" if at is None else (f" (own posts cut to {d.get('length_chars')} chars: {_num(at)}"
+                                 f" ± {_num(d.get('distance_own_at_length_spread'))})")
+    return (f"{share_n(d.get('attributed_masked'), d.get('n'))}, dist {_num(d.get('distance'))}{own}<br>{marks}"
             + (f"<br>**{summary(m)}**" if m else ""))
 
 

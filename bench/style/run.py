@@ -96,9 +96,12 @@ def _real_side(judges: metrics.Judges, t: metrics.Author, authors: list[metrics.
 def _generated_side(judges: metrics.Judges, t: metrics.Author, dm: Any, gens: list[dict]) -> dict[str, Any]:
     texts = [metrics.text_of(g) for g in gens]
     share = judges.share(texts, t.name)
+    # Stylometric features of a 150-character text spread far wider than those of a whole post, so drafts capped by
+    # --new-tokens are held against the author's own held-out posts cut to the drafts' median length.
+    at = metrics.own_at_length(dm, [metrics.text(p) for p in t.test], texts)
     return {"n": len(texts), "attributed_plain": share["plain"], "attributed_masked": share["masked"],
             "distance": metrics.mean_distance(dm, texts), "copy": metrics.copy_rate(t.train, texts),
-            "mean_chars": sum(len(x) for x in texts) / len(texts) if texts else None, "generations": gens}
+            "mean_chars": sum(len(x) for x in texts) / len(texts) if texts else None, **at, "generations": gens}
 
 
 def write_generations(folder: Path, gens: list[dict]) -> None:

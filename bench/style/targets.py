@@ -41,11 +41,17 @@ def for_arm(row: dict[str, Any], ceiling: dict[str, Any], arm: str) -> dict[str,
         "held-out perplexity under the own adapter >= 10 % below the best other author's adapter "
         "(the torch path's figure; the served adapter is the same weights as a GGUF LoRA)",
         applies=arm in ADAPTER_ARMS)
-    d, d0, spread = drafts.get("distance"), real.get("distance_own_heldout"), real.get("distance_own_spread")
+    d = drafts.get("distance")
+    if drafts.get("distance_own_at_length") is not None:  # the own posts cut to the drafts' length (run.py)
+        d0, spread = drafts["distance_own_at_length"], drafts.get("distance_own_at_length_spread")
+        rule = (f"stylometric distance of the drafts <= the own held-out posts' distance + their spread, the posts "
+                f"cut to the drafts' median length ({drafts.get('length_chars')} characters)")
+    else:
+        d0, spread = real.get("distance_own_heldout"), real.get("distance_own_spread")
+        rule = "stylometric distance of the drafts <= own held-out posts' distance + the spread of the own posts"
     limit = None if d0 is None or spread is None else d0 + spread
-    out["distance_le_own_plus_spread"] = _t(
-        None if d is None or limit is None else d <= limit + 1e-9, d, limit, n,
-        "stylometric distance of the drafts <= own held-out posts' distance + the spread of the own posts")
+    out["distance_le_own_plus_spread"] = _t(None if d is None or limit is None else d <= limit + 1e-9, d, limit, n,
+                                            rule)
     cp, nat = (drafts.get("copy") or {}).get("share"), (real.get("natural_copy") or {}).get("share")
     out["copy_le_natural"] = _t(None if cp is None or nat is None else cp <= nat + 1e-9, cp, nat, n,
                                 "share of the drafts' 8-grams found in the training posts <= the author's natural rate")

@@ -415,3 +415,62 @@ def test_set_applies_a_lever_as_a_validated_config_setting() -> None:
         models.apply_settings(Config(), ["generate.vocab=nope"])
     with pytest.raises(SystemExit):  # the CLI refuses before loading anything
         run.main(["--no-model", "--set", "generate.top_k=-1"])
+
+
+def test_distance_target_holds_drafts_against_the_own_posts_cut_to_their_length() -> None:
+    row = _row(0.8, 0.5, 18.0, 20.0, 1.5, 0.01)
+    full = targets.for_arm(row, {"ceiling_masked": 0.9}, "adapter")["distance_le_own_plus_spread"]
+    assert full["met"] is False and full["threshold"] == pytest.approx(row["real"]["distance_own_heldout"]
+                                                                       + row["real"]["distance_own_spread"])
+    row["adapter"].update(length_chars=150, distance_own_at_length=1.2, distance_own_at_length_spread=0.4)
+    cut = targets.for_arm(row, {"ceiling_masked": 0.9}, "adapter")["distance_le_own_plus_spread"]
+    assert cut["met"] is True and cut["threshold"] == pytest.approx(1.6) and "150 characters" in cut["rule"]
+    row["adapter"]["distance"] = 1.7
+    assert targets.for_arm(row, {"ceiling_masked": 0.9}, "adapter")["distance_le_own_plus_spread"]["met"] is False
+
+
+def test_own_posts_cut_to_the_drafts_median_length(en_corpus: Path) -> None:
+    authors = metrics.split(metrics.load_folder(en_corpus))
+    alice = next(a for a in authors if a.name == "alice")
+    dm = metrics.distance_model(alice, authors)
+    own = [metrics.text(p) for p in alice.test]
+    at = metrics.own_at_length(dm, own, ["x" * 30, "y" * 40, "z" * 500])
+    assert at["length_chars"] == 40
+    assert at["distance_own_at_length"] == metrics.mean_distance(dm, [t[:40] for t in own])
+    whole = metrics.own_at_length(dm, own, ["x" * 10_000])  # drafts longer than every post: the posts stay whole
+    assert whole["distance_own_at_length"] == metrics.mean_distance(dm, own)
+    assert metrics.own_at_length(dm, own, [])["distance_own_at_length"] is None
+
+
+class SeededBackend:
+    """Candidate 0 (seed < CANDIDATE_SEED_STEP) is degenerate, the next ones read like the author."""
+
+    def __init__(self) -> None:
+        self.seeds: list[int] = []
+
+    def generate(self, topic, tags, examples=None, seed=None, notes=None):
+        self.seeds.append(seed)
+        body = ("ㅋ" * 200 if seed < models.CANDIDATE_SEED_STEP else
+                f"{topic} 이야기를 해 보려고 한다. " + " ".join(KO[(seed + k) % 2] for k in range(4)))
+        return SimpleNamespace(title=topic, body_markdown=body, tags=list(tags), new_tokens=50,
+                               params={"backend": "local"})
+
+
+def test_best_of_n_keeps_the_candidate_the_product_would_keep(tmp_path: Path, monkeypatch) -> None:
+    """generate.n_candidates > 1: n candidates per topic, the one pick_best keeps (gates, then style), judged
+    against the author's store; candidate 0 has the one-draft arm's seed."""
+    import bot.voice.generate as g
+
+    backend = SeededBackend()
+    monkeypatch.setattr(g, "load_backend", lambda cfg, adapter=None: backend)
+    posts = [Post(platform="bench", source_id=f"k/{i}", title=f"일기 {i}",
+                  body_markdown=" ".join(KO[(i + k) % 2] for k in range(4))) for i in range(10)]
+    cfg = models.apply_settings(Config(), ["generate.n_candidates=3", "gates.sense_lm=false"])
+    with pytest.raises(ValueError, match="store"):
+        models.generate(cfg, None, posts[:1])
+    store = models.author_store(tmp_path / "store", posts[2:])
+    out = models.generate(cfg, None, posts[:2], seed=5, store=store)
+    assert backend.seeds == [5, 1005, 2005, 6, 1006, 2006]
+    assert all(o["candidate_index"] != 0 and not o["body_markdown"].startswith("ㅋ") for o in out)
+    assert [len(o["candidate_values"]) for o in out] == [3, 3]
+    assert all(o["candidate_values"][0][0] is False for o in out)  # the degenerate one fails a gate

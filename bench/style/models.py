@@ -131,12 +131,20 @@ def example_block(examples: list[Post], lang: str, chars: int = 400) -> str:
 Examples = list[Post] | Callable[[Post], list[Post]] | None
 
 
+# candidate j of topic i has seed seed + i + j·step: candidate 0 is the one-draft arm's draft
+CANDIDATE_SEED_STEP = 1000
+
+
 def generate(cfg: Config, adapter_dir: Path | None, topics: list[Post], examples: Examples = None,
-             seed: int = 0, lang: str = "ko") -> list[dict[str, Any]]:
+             seed: int = 0, lang: str = "ko", store: Path | None = None) -> list[dict[str, Any]]:
     """One generation per held-out topic, by the backend `cfg.model.backend` names (arm_config). `examples`: posts
     put before the prompt (the same for every topic, or a function of the held-out post, e.g. the author's related
     posts), framed in `lang`; with no adapter this is the prompting baseline. The openai backend builds its own chat
-    brief (style profile + related posts from the author's store, author_store) and has no prompt to wrap."""
+    brief (style profile + related posts from the author's store, author_store) and has no prompt to wrap.
+
+    With `generate.n_candidates` > 1, the product's best-of-n: n candidates per topic, the one the product keeps
+    (bot.voice.style.select.pick_best: every gate, then style × topic adherence) judged against the author's store
+    `store` (author_store: the training posts only)."""
     from bot.voice import generate as g
 
     backend = g.load_backend(cfg, adapter_dir)
@@ -144,22 +152,46 @@ def generate(cfg: Config, adapter_dir: Path | None, topics: list[Post], examples
         bare = backend.prompt  # the product's prompt without examples; the bench frames the examples itself
         backend.prompt = lambda topic, tags, ex, *rest, **kw: example_block(ex or [], lang) + bare(topic, tags, None,
                                                                                                   *rest, **kw)
+    n = cfg.generate.n_candidates
+    if n > 1 and store is None:
+        raise ValueError("generate.n_candidates > 1 needs the author's store to pick the best candidate")
+    pick = _picker(cfg, store) if n > 1 else None
     out = []
     try:
         for i, p in enumerate(topics):
             ex = examples(p) if callable(examples) else examples
             t0 = time.perf_counter()
-            gen = backend.generate(_topic(p), p.tags, examples=ex, seed=seed + i)
+            cands = [backend.generate(_topic(p), p.tags, examples=ex, seed=seed + i + j * CANDIDATE_SEED_STEP)
+                     for j in range(n)]
+            best, values = pick(_topic(p), p.tags, cands) if pick else (0, None)
+            gen = cands[best]
             usage = gen.params.get("usage") or {}
             out.append({"topic": _topic(p), "title": gen.title, "body_markdown": gen.body_markdown,
                         "examples": [e.source_id for e in ex or []] or gen.params.get("examples") or [],
                         "new_tokens": gen.new_tokens, "backend": gen.params.get("backend", "local"),
                         "prompt_tokens": usage.get("prompt_tokens"), "finish_reason": gen.params.get("finish_reason"),
-                        "seconds": round(time.perf_counter() - t0, 1)})
+                        "seconds": round(time.perf_counter() - t0, 1),
+                        **({"candidate_index": best, "candidate_values": values} if pick else {})})
     finally:
         if hasattr(backend, "close"):
             backend.close()  # llama.cpp's memory back before the next arm loads
     return out
+
+
+def _picker(cfg: Config, store: Path) -> Callable[[str, list[str], list], tuple[int, list]]:
+    """The product's choice among candidates (jobs/draft.py → pick_best) with the author's store as its data."""
+    from bot.core.store import open_db
+    from bot.voice.style.select import pick_best
+
+    c = cfg.model_copy(deep=True)
+    c.data_dir = store
+    db = open_db(c.data_path)
+
+    def pick(topic: str, tags: list[str], cands: list) -> tuple[int, list]:
+        best, details = pick_best(c, db, {"topic": topic, "tags": tags}, cands)
+        return best, [(d["passed"], d["value"]) for d in details]
+
+    return pick
 
 
 # Which product backend drafts each arm (bot.voice.generate.BACKENDS): the local torch path, llama.cpp in-process

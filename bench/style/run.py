@@ -208,8 +208,11 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
                 arm_cfg = models.arm_config(cfg, arm, args.api.url, store)
             elif arm in models.ARM_BACKENDS:
                 arm_cfg = models.arm_config(cfg, arm)
+            store = None
+            if arm_cfg.generate.n_candidates > 1 and arm != "api-prompting":  # best-of-n judges in the author's store
+                store = models.author_store(work / name / "select-store" / t.name, t.train)
             gens = models.generate(arm_cfg, inputs[arm][0], topics, examples=inputs[arm][1], seed=args.seed,
-                                   lang=lang)
+                                   lang=lang, store=store or (arm_cfg.data_dir if arm == "api-prompting" else None))
             row[arm] = _generated_side(judges, t, dm, gens)
             if args.keep:
                 write_generations(work / name / "generations" / t.name / arm, gens)

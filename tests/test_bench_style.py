@@ -156,7 +156,7 @@ def _fake_models(monkeypatch: pytest.MonkeyPatch, calls: dict) -> None:
         calls["tuned"].append(out_dir.name)
         return {"steps": 0}
 
-    def generate(cfg, adapter, topics, examples=None, seed=0, lang="ko"):
+    def generate(cfg, adapter, topics, examples=None, seed=0, lang="ko", store=None):
         calls["lang"].add(lang)
         ex = examples(topics[0]) if callable(examples) else examples
         calls["arms"].append((adapter.name if adapter else None, bool(ex)))
@@ -184,6 +184,9 @@ def test_run_targets_keep_resume_on_a_folder_corpus(en_corpus: Path, tmp_path: P
     (c,) = res["corpora"]
     assert list(c["targets"]) == ["bob"] and c["language"] == "en"
     assert c["targets"]["bob"]["adapter"]["n"] == 2
+    bob = c["targets"]["bob"]["adapter"]  # the references at the drafts' length: distance and the judge's ceiling
+    assert bob["length_chars"] > 0 and 0 <= bob["ceiling_at_length_masked"] <= 1
+    assert "distance_own_at_length" in bob and "distance_own_at_length_spread" in bob
     assert set(c["targets"]["bob"]["targets_met"]) == {"adapter", "adapter+related", "prompting"}
     gens = sorted(p.relative_to(keep).as_posix() for p in (keep / "korean-real" / "generations").rglob("*.md"))
     assert gens == sorted(f"korean-real/generations/bob/{arm}/{i:02d}.md"
@@ -316,7 +319,7 @@ def test_run_backend_arms_side_by_side(en_corpus: Path, tmp_path: Path, monkeypa
 
     from bot.voice.backends import brief
 
-    def generate(cfg, adapter, topics, examples=None, seed=0, lang="ko"):
+    def generate(cfg, adapter, topics, examples=None, seed=0, lang="ko", store=None):
         store = [p.source_id for p in brief.author_posts(cfg)] if cfg.model.backend == "openai" else None
         seen.append((cfg.model.backend, cfg.model.base_url, adapter.name if adapter else None, bool(examples),
                      [t.source_id for t in topics], store))

@@ -51,9 +51,10 @@ def _cell(t: dict[str, Any], arm: str) -> str:
         return "—"
     marks = " ".join(f"{SHORT.get(k, k)}{'–' if v['met'] is None else '✓' if v['met'] else '✗'}"
                      for k, v in (m or {}).items())
-    at = d.get("distance_own_at_length")
+    at, ceil = d.get("distance_own_at_length"), d.get("ceiling_at_length_masked")
     own = "" if at is None else (f" (own posts cut to {d.get('length_chars')} chars: {_num(at)}"
-                                 f" ± {_num(d.get('distance_own_at_length_spread'))})")
+                                 f" ± {_num(d.get('distance_own_at_length_spread'))}"
+                                 + ("" if ceil is None else f", judged {_pct(ceil)}") + ")")
     return (f"{share_n(d.get('attributed_masked'), d.get('n'))}, dist {_num(d.get('distance'))}{own}<br>{marks}"
             + (f"<br>**{summary(m)}**" if m else ""))
 

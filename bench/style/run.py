@@ -98,7 +98,10 @@ def _generated_side(judges: metrics.Judges, t: metrics.Author, dm: Any, gens: li
     share = judges.share(texts, t.name)
     # Stylometric features of a 150-character text spread far wider than those of a whole post, so drafts capped by
     # --new-tokens are held against the author's own held-out posts cut to the drafts' median length.
-    at = metrics.own_at_length(dm, [metrics.text(p) for p in t.test], texts)
+    own = [metrics.text(p) for p in t.test]
+    at = metrics.own_at_length(dm, own, texts)
+    if at["length_chars"] is not None:  # the judge on the own posts cut alike: is a gap length or voice?
+        at["ceiling_at_length_masked"] = judges.share([x[:at["length_chars"]] for x in own], t.name)["masked"]
     return {"n": len(texts), "attributed_plain": share["plain"], "attributed_masked": share["masked"],
             "distance": metrics.mean_distance(dm, texts), "copy": metrics.copy_rate(t.train, texts),
             "mean_chars": sum(len(x) for x in texts) / len(texts) if texts else None, **at, "generations": gens}

@@ -477,3 +477,20 @@ def test_best_of_n_keeps_the_candidate_the_product_would_keep(tmp_path: Path, mo
     assert all(o["candidate_index"] != 0 and not o["body_markdown"].startswith("ㅋ") for o in out)
     assert [len(o["candidate_values"]) for o in out] == [3, 3]
     assert all(o["candidate_values"][0][0] is False for o in out)  # the degenerate one fails a gate
+    assert [len(o["candidate_bodies"]) for o in out] == [3, 3] and out[0]["candidate_bodies"][0].startswith("ㅋ")
+
+
+def test_best_of_n_oracle_counts_topics_where_any_candidate_reads_as_the_author() -> None:
+    class Judge:
+        def share(self, texts, target):
+            hit = [target in x for x in texts]
+            return {"plain": sum(hit) / len(hit) if hit else None, "masked": sum(hit) / len(hit) if hit else None}
+
+    post = Post(platform="bench", source_id="alice/0", title="t", body_markdown="alice wrote this " * 5)
+    author = SimpleNamespace(name="alice", train=[post], test=[post])
+    gens = [{"body_markdown": "x", "candidate_bodies": ["x", "by alice", "y"]},
+            {"body_markdown": "y", "candidate_bodies": ["y", "z", "w"]}]
+    side = run._generated_side(Judge(), author, SimpleNamespace(usable=False), gens)
+    assert side["oracle_masked"] == 0.5 and side["attributed_masked"] == 0.0
+    assert "oracle_masked" not in run._generated_side(Judge(), author, SimpleNamespace(usable=False),
+                                                       [{"body_markdown": "x"}])

@@ -186,3 +186,21 @@ def test_english_author_degrades_gracefully(cfg, db, shared) -> None:
                                "topic": "", "tags": []})
     assert not next(g for g in ko["gates"] if g["name"] == "language")["passed"]
     assert ko["score"]["fidelity"] < s["fidelity"]
+
+
+def test_best_of_n_breaks_a_tie_of_the_headline_value_by_finer_figures(cfg, db, monkeypatch) -> None:
+    """Closeness moves in steps of one own post, so candidates often tie on it: the masked classifier's probability
+    decides, then the nearer distance; the earlier candidate only when everything ties."""
+    import bot.voice.style as style
+
+    scores = {"a": {"style": 0.5, "p_masked": 0.40, "distance": 0.9}, "b": {"style": 0.5, "p_masked": 0.70,
+              "distance": 1.4}, "c": {"style": 0.5, "p_masked": 0.70, "distance": 0.8},
+              "d": {"style": 0.6, "p_masked": 0.10, "distance": 2.0}, "e": {"style": 0.5}}
+    monkeypatch.setattr(style, "check_draft", lambda cfg, db, draft: {
+        "passed": False, "score": scores[draft["body_markdown"]], "gates": []})
+    topic = {"topic": "t", "tags": []}
+    pick = lambda *bodies: pick_best(cfg, db, topic, [_gen("t", b, []) for b in bodies])[0]  # noqa: E731
+    assert pick("a", "b") == 1  # same value: the higher masked probability
+    assert pick("b", "c") == 1  # same value and probability: the nearer distance
+    assert pick("a", "b", "c", "d") == 3  # a higher value still wins outright
+    assert pick("e", "e") == 0 and pick("e", "a") == 1  # a missing figure ranks below any measured one

@@ -171,7 +171,8 @@ def generate(cfg: Config, adapter_dir: Path | None, topics: list[Post], examples
                         "new_tokens": gen.new_tokens, "backend": gen.params.get("backend", "local"),
                         "prompt_tokens": usage.get("prompt_tokens"), "finish_reason": gen.params.get("finish_reason"),
                         "seconds": round(time.perf_counter() - t0, 1),
-                        **({"candidate_index": best, "candidate_values": values} if pick else {})})
+                        **({"candidate_index": best, "candidate_values": values,
+                            "candidate_bodies": [c.body_markdown for c in cands]} if pick else {})})
     finally:
         if hasattr(backend, "close"):
             backend.close()  # llama.cpp's memory back before the next arm loads

@@ -55,6 +55,8 @@ def _cell(t: dict[str, Any], arm: str) -> str:
     own = "" if at is None else (f" (own posts cut to {d.get('length_chars')} chars: {_num(at)}"
                                  f" ± {_num(d.get('distance_own_at_length_spread'))}"
                                  + ("" if ceil is None else f", judged {_pct(ceil)}") + ")")
+    if d.get("oracle_masked") is not None:
+        own += f"; best of the candidates {_pct(d['oracle_masked'])}"
     return (f"{share_n(d.get('attributed_masked'), d.get('n'))}, dist {_num(d.get('distance'))}{own}<br>{marks}"
             + (f"<br>**{summary(m)}**" if m else ""))
 

@@ -102,6 +102,10 @@ def _generated_side(judges: metrics.Judges, t: metrics.Author, dm: Any, gens: li
     at = metrics.own_at_length(dm, own, texts)
     if at["length_chars"] is not None:  # the judge on the own posts cut alike: is a gap length or voice?
         at["ceiling_at_length_masked"] = judges.share([x[:at["length_chars"]] for x in own], t.name)["masked"]
+    if any(g.get("candidate_bodies") for g in gens):  # best-of-n: what any choice among the candidates could reach
+        hits = [judges.share([b.strip() for b in g["candidate_bodies"]], t.name)["masked"] or 0.0
+                for g in gens if g.get("candidate_bodies")]
+        at["oracle_masked"] = sum(h > 0 for h in hits) / len(hits)
     return {"n": len(texts), "attributed_plain": share["plain"], "attributed_masked": share["masked"],
             "distance": metrics.mean_distance(dm, texts), "copy": metrics.copy_rate(t.train, texts),
             "mean_chars": sum(len(x) for x in texts) / len(texts) if texts else None, **at, "generations": gens}

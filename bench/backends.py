@@ -2,8 +2,9 @@
 
   plain     llama.cpp (xllamacpp) on the GGUF, no adapter — the reference
   llamacpp  blogbot's llamacpp backend with the adapter applied at run time (`--lora`; model.llamacpp_adapter: lora)
-  merged    the same backend on the GGUF with the adapter merged in (model.llamacpp_adapter: merge; written once
-            before the rounds, not timed)  — both: target ≥ 0.95× plain, RSS ≤ 0.5 GiB
+  merged    the same backend on the GGUF with the adapter merged in (model.llamacpp_adapter: merge, which auto picks
+            for a GGUF under 1 GiB; written once before the rounds, not timed) — both: target ≥ 0.95× plain,
+            RSS ≤ 0.5 GiB
   torch     blogbot's local backend (transformers, adapter merged, int8, output layer cut to the author's vocabulary)
   torch-channel  the same with int8 scales per output row (generate.int8_scales: channel; not in the default arms)
   server    llama.cpp's server with the adapter, read directly over HTTP (its own tokens/s)
@@ -129,10 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     from _llama_server import LlamaServer, embedded_gguf
     from _lora_adapter import make_adapter
 
+    from bot.voice.backends.llamacpp import merge_adapter
     from bot.voice.backends.lora_gguf import to_gguf
 
     work = Path(tempfile.mkdtemp(prefix="bench-backends-"))
     gguf = embedded_gguf(work)
+    road = "merged" if merge_adapter("auto", gguf) else "llamacpp"  # what backend: llamacpp runs by default here
     adapter = Path(a.adapter) if a.adapter else make_adapter(work / "adapter", gguf, r=16, b_scale=0.01)
     arms = [x for x in a.arms.split(",") if x]
     server = None
@@ -194,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         checks["openai ≥ 0.95× server"] = ratios.get("openai/server", 0) >= 0.95
     for k, ok in checks.items():
         print(f"  {'ok  ' if ok else 'MISS'} {k}")
+    if road in best:
+        print(f"  backend llamacpp's default road for this GGUF (llamacpp_adapter: auto) is {road}: "
+              f"{ratios.get(f'{road}/plain', 0):.3f}× plain")
     if "llamacpp/torch" in ratios:  # the rule: llamacpp drafts by default only where it beats the torch path
         faster = ratios["llamacpp/torch"] > 1
         print(f"  default for drafting on this machine: {'llamacpp' if faster else 'local (torch)'} "

@@ -104,8 +104,8 @@ def gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def llama_cfg(tmp_path: Path, gguf: Path) -> config.Config:
     return config.load(write_cfg(tmp_path, f"model:\n  backend: llamacpp\n  gguf: {gguf}\n  threads: 1\n"
-                                           "  context_tokens: 512\ngenerate:\n  temperature: 0\n"
-                                           "  max_new_tokens: 16\n"))
+                                           "  context_tokens: 512\n  llamacpp_adapter: lora\ngenerate:\n"
+                                           "  temperature: 0\n  max_new_tokens: 16\n"))
 
 
 def test_llamacpp_backend_applies_the_adapter(tmp_path, gguf) -> None:

@@ -164,11 +164,16 @@ def test_the_backend_drafts_from_the_merged_file_written_once(base, tmp_path, mo
     assert merged_path(cfg, adapter, base) == b.model
 
 
-def test_the_run_time_lora_stays_the_default(tmp_path) -> None:
+def test_auto_merges_a_small_gguf_and_keeps_the_lora_for_a_big_one(tmp_path, base, monkeypatch) -> None:
     from bot.core.errors import ConfigError
+    from bot.voice.backends import llamacpp
 
-    assert llama_cfg(tmp_path, "").model.llamacpp_adapter == "lora"
-    with pytest.raises(ConfigError, match="model.llamacpp_adapter: Input should be 'lora' or 'merge'"):
+    assert llama_cfg(tmp_path, "").model.llamacpp_adapter == "auto"
+    assert llamacpp.merge_adapter("auto", base) and llamacpp.merge_adapter("merge", base)
+    assert not llamacpp.merge_adapter("lora", base)
+    monkeypatch.setattr(llamacpp, "AUTO_MERGE_BYTES", base.stat().st_size)  # the same file counted as big
+    assert not llamacpp.merge_adapter("auto", base) and llamacpp.merge_adapter("merge", base)
+    with pytest.raises(ConfigError, match="model.llamacpp_adapter: Input should be 'auto', 'lora' or 'merge'"):
         llama_cfg(tmp_path, "  llamacpp_adapter: fuse\n")
 
 

@@ -1,9 +1,9 @@
 """A GGUF with the author's LoRA merged into its weights, so llama.cpp runs the adapter without the per-token LoRA
 matmuls: the base copied tensor by tensor (metadata byte for byte, every other tensor — the big tied embedding table
 too — with its own quantization), each tensor the LoRA targets dequantized, W + scale·B·A added and written in Q8_0.
-Measured on the embedded model it decodes no faster than base + the run-time LoRA (bench/backends.py: reading the
-Q8_0 weights costs what the LoRA's matmuls did), so it is model.llamacpp_adapter: merge, not the default; its use is
-a server that cannot load a LoRA (`adapters export --format gguf-merged`).
+Measured on the embedded model (bench/backends.py, two runs of 8 rounds) it decodes at 0.97-0.99x plain llama.cpp
+against the run-time LoRA's 0.92-0.94x, so model.llamacpp_adapter: auto (the default) merges a small GGUF; it is
+also the file for a server that cannot load a LoRA (`adapters export --format gguf-merged`).
 
 Why Q8_0 and not the tensor's own type: a trained adapter's change to a weight is smaller than a 4–5-bit
 quantization step, so writing W + ΔW back in such a type rounds much of the adapter away. bench/merge_gguf.py on five

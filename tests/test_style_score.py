@@ -188,19 +188,27 @@ def test_english_author_degrades_gracefully(cfg, db, shared) -> None:
     assert ko["score"]["fidelity"] < s["fidelity"]
 
 
-def test_best_of_n_breaks_a_tie_of_the_headline_value_by_finer_figures(cfg, db, monkeypatch) -> None:
-    """Closeness moves in steps of one own post, so candidates often tie on it: the masked classifier's probability
-    decides, then the nearer distance; the earlier candidate only when everything ties."""
+def test_best_of_n_ranks_by_closeness_and_the_classifier_then_breaks_ties(cfg, db, monkeypatch) -> None:
+    """The value is the mean of the stylometric closeness and the masked classifier's probability (× topic); a tie
+    goes to the higher probability, then the nearer distance; the earlier candidate only when everything ties."""
     import bot.voice.style as style
 
-    scores = {"a": {"style": 0.5, "p_masked": 0.40, "distance": 0.9}, "b": {"style": 0.5, "p_masked": 0.70,
-              "distance": 1.4}, "c": {"style": 0.5, "p_masked": 0.70, "distance": 0.8},
-              "d": {"style": 0.6, "p_masked": 0.10, "distance": 2.0}, "e": {"style": 0.5}}
+    scores = {"f": {"closeness": 0.6, "p_masked": 0.4, "distance": 0.9},
+              "g": {"closeness": 0.4, "p_masked": 0.6, "distance": 1.4},
+              "h": {"closeness": 0.4, "p_masked": 0.6, "distance": 0.8},
+              "k": {"closeness": 0.9, "p_masked": 0.5, "distance": 2.0},
+              "m": {"closeness": 0.9, "p_masked": 0.5, "distance": 2.0, "topic_overlap": 0.5},
+              "e": {"style": 0.5}, "n": {"closeness": None, "p_masked": None}}
     monkeypatch.setattr(style, "check_draft", lambda cfg, db, draft: {
         "passed": False, "score": scores[draft["body_markdown"]], "gates": []})
     topic = {"topic": "t", "tags": []}
-    pick = lambda *bodies: pick_best(cfg, db, topic, [_gen("t", b, []) for b in bodies])[0]  # noqa: E731
-    assert pick("a", "b") == 1  # same value: the higher masked probability
-    assert pick("b", "c") == 1  # same value and probability: the nearer distance
-    assert pick("a", "b", "c", "d") == 3  # a higher value still wins outright
-    assert pick("e", "e") == 0 and pick("e", "a") == 1  # a missing figure ranks below any measured one
+
+    def pick(*bodies: str) -> int:
+        return pick_best(cfg, db, topic, [_gen("t", b, []) for b in bodies])[0]
+
+    assert pick("f", "g") == 1  # the same mean: the higher masked probability
+    assert pick("g", "h") == 1  # the same mean and probability: the nearer distance
+    assert pick("f", "g", "h", "k") == 3  # a higher mean wins outright
+    assert pick("m", "f") == 1  # topic adherence scales the value (0.7 × 0.5 < 0.5)
+    assert pick("e", "e") == 0 and pick("e", "k") == 1  # a lone headline figure still counts
+    assert pick("n", "f") == 1 and pick("n", "n") == 0  # nothing measurable (an empty body) never wins

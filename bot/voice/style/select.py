@@ -1,4 +1,5 @@
-"""Best-of-n: keep the candidate with the best style × topic adherence among those that pass the gates."""
+"""Best-of-n: keep the candidate that sounds most like the author × topic adherence among those that pass the
+gates."""
 
 from __future__ import annotations
 
@@ -10,10 +11,18 @@ from bot.core.config import Config
 
 
 def value(score: dict[str, Any]) -> float:
-    """The headline style figure (0–1; 1 when it cannot be computed) × topic adherence (1 without topic keywords)."""
-    fid = score.get("style", score.get("fidelity"))
+    """How much a candidate sounds like the author (0–1; 0 when nothing can be measured, e.g. an empty body, so such
+    a candidate never wins over one that can) × topic adherence (1 without topic keywords). The voice part is the
+    mean of the two independent figures when both exist: the stylometric closeness (the headline style figure) and
+    the masked classifier's probability of the author. Closeness alone moves in steps of one own post and left most
+    choices to ties. bench/style/selection.py on five real bloggers' best-of-3 (150 candidates, judged by the bench's
+    own author-identification judge): first candidate 21/50, closeness 25/50, classifier 30/50, the mean 32/50, the
+    best any choice could reach 38/50."""
+    parts = [float(score[k]) for k in ("closeness", "p_masked") if score.get(k) is not None]
+    if not parts and score.get("style", score.get("fidelity")) is not None:
+        parts = [float(score.get("style", score.get("fidelity")))]
     topic = score.get("topic_overlap")
-    return (1.0 if fid is None else float(fid)) * (1.0 if topic is None else float(topic))
+    return (sum(parts) / len(parts) if parts else 0.0) * (1.0 if topic is None else float(topic))
 
 
 def _finer(score: dict[str, Any]) -> tuple[float, float]:

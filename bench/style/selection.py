@@ -1,0 +1,67 @@
+"""Best-of-n choice rules, offline: re-pick among the candidates a best-of-n run stored (`--set
+generate.n_candidates=N --keep DIR`) and count how many picks the bench's masked judge attributes to their author.
+
+    PYTHONPATH=. .venv/bin/python -m bench.style.selection RESULTS/style-bench.json KEEP/korean-real/select-store
+
+Rules: `first` (the one-draft arm: candidate 0), `closeness` (the stylometric closeness alone, ties to the earlier),
+`p_masked` (the product's masked classifier alone), `product` (bot.voice.style.select.value as the product ranks now,
+on the voice figures alone: without the gates, which every 120-token bench draft fails on length, and without topic
+adherence), `oracle` (a topic counts when any candidate is
+attributed: the most any rule could reach). The product's voice model is fitted on the author's store (the training
+posts) as in the run; the judge on every author's training posts of the corpus (bench/style/metrics.Judges).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bench.style import metrics
+
+RULES = ("first", "closeness", "p_masked", "product", "oracle")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bot.core.config import Config
+    from bot.core.store import open_db
+    from bot.voice.style import select, voice
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("results", type=Path, help="style-bench.json of a best-of-n run")
+    ap.add_argument("stores", type=Path, help="the run's select-store folder (one store per author)")
+    ap.add_argument("--corpus", type=Path, default=metrics.KOREAN_REAL)
+    a = ap.parse_args(argv)
+    c = json.loads(a.results.read_text(encoding="utf-8"))["corpora"][0]
+    judges = metrics.Judges(metrics.split(metrics.load_folder(a.corpus)))
+    pooled = dict.fromkeys(RULES, 0)
+    n_all = 0
+    for name, t in c["targets"].items():
+        gens = [g for g in (t.get("adapter") or {}).get("generations", []) if g.get("candidate_bodies")]
+        if not gens:
+            continue
+        cfg = Config(data_dir=a.stores / name)
+        v = voice.load(cfg, open_db(cfg.data_path))
+        got = dict.fromkeys(RULES, 0)
+        for g in gens:
+            bodies = [b.strip() for b in g["candidate_bodies"]]
+            scores = [v.score(b, cfg.style.max_chars) for b in bodies]
+            hit = [bool(b) and judges.share([b], name)["masked"] > 0 for b in bodies]
+            n = range(len(bodies))
+            pick = {"first": 0,
+                    "closeness": max(n, key=lambda i: (scores[i].get("closeness") or 0, -i)),
+                    "p_masked": max(n, key=lambda i: (scores[i].get("p_masked") or 0, -i)),
+                    "product": max(n, key=lambda i: (select.value(scores[i]), *select._finer(scores[i]), -i))}
+            for rule, i in pick.items():
+                got[rule] += hit[i]
+            got["oracle"] += any(hit)
+        print(f"{name}: " + ", ".join(f"{r} {got[r]}/{len(gens)}" for r in RULES))
+        for r in RULES:
+            pooled[r] += got[r]
+        n_all += len(gens)
+    print("pooled: " + ", ".join(f"{r} {pooled[r]}/{n_all}" for r in RULES))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -198,7 +198,8 @@ def test_best_of_n_ranks_by_closeness_and_the_classifier_then_breaks_ties(cfg, d
               "h": {"closeness": 0.4, "p_masked": 0.6, "distance": 0.8},
               "k": {"closeness": 0.9, "p_masked": 0.5, "distance": 2.0},
               "m": {"closeness": 0.9, "p_masked": 0.5, "distance": 2.0, "topic_overlap": 0.5},
-              "e": {"style": 0.5}, "n": {"closeness": None, "p_masked": None}}
+              "e": {"style": 0.5}, "n": {"closeness": None, "p_masked": None, "chars": 80},
+              "z": {"closeness": None, "p_masked": None, "chars": 0}, "t": {"chars": 80, "topic_overlap": 0.2}}
     monkeypatch.setattr(style, "check_draft", lambda cfg, db, draft: {
         "passed": False, "score": scores[draft["body_markdown"]], "gates": []})
     topic = {"topic": "t", "tags": []}
@@ -211,4 +212,5 @@ def test_best_of_n_ranks_by_closeness_and_the_classifier_then_breaks_ties(cfg, d
     assert pick("f", "g", "h", "k") == 3  # a higher mean wins outright
     assert pick("m", "f") == 1  # topic adherence scales the value (0.7 × 0.5 < 0.5)
     assert pick("e", "e") == 0 and pick("e", "k") == 1  # a lone headline figure still counts
-    assert pick("n", "f") == 1 and pick("n", "n") == 0  # nothing measurable (an empty body) never wins
+    assert pick("n", "f") == 1 and pick("z", "n") == 1  # nothing measurable ranks neutral, an empty body last
+    assert pick("t", "n") == 1  # with no voice figure, topic adherence still decides

@@ -11,8 +11,8 @@ from bot.core.config import Config
 
 
 def value(score: dict[str, Any]) -> float:
-    """How much a candidate sounds like the author (0–1; 0 when nothing can be measured, e.g. an empty body, so such
-    a candidate never wins over one that can) × topic adherence (1 without topic keywords). The voice part is the
+    """How much a candidate sounds like the author (0–1; 0.5 when nothing can be measured, so topic adherence
+    decides; 0 for an empty body) × topic adherence (1 without topic keywords). The voice part is the
     mean of the two independent figures when both exist: the stylometric closeness (the headline style figure) and
     the masked classifier's probability of the author. Closeness alone moves in steps of one own post and left most
     choices to ties. bench/style/selection.py on five real bloggers' best-of-3 (150 candidates, judged by the bench's
@@ -21,8 +21,12 @@ def value(score: dict[str, Any]) -> float:
     parts = [float(score[k]) for k in ("closeness", "p_masked") if score.get(k) is not None]
     if not parts and score.get("style", score.get("fidelity")) is not None:
         parts = [float(score.get("style", score.get("fidelity")))]
+    if not parts:
+        if score.get("chars") == 0:
+            return 0.0
+        parts = [0.5]
     topic = score.get("topic_overlap")
-    return (sum(parts) / len(parts) if parts else 0.0) * (1.0 if topic is None else float(topic))
+    return sum(parts) / len(parts) * (1.0 if topic is None else float(topic))
 
 
 def _finer(score: dict[str, Any]) -> tuple[float, float]:

@@ -99,16 +99,16 @@ def _generated_side(judges: metrics.Judges, t: metrics.Author, dm: Any, gens: li
     # Stylometric features of a 150-character text spread far wider than those of a whole post, so drafts capped by
     # --new-tokens are held against the author's own held-out posts cut to the drafts' median length.
     own = [metrics.text(p) for p in t.test]
-    at = metrics.own_at_length(dm, own, texts)
-    if at["length_chars"] is not None:  # the judge on the own posts cut alike: is a gap length or voice?
-        at["ceiling_at_length_masked"] = judges.share([x[:at["length_chars"]] for x in own], t.name)["masked"]
+    refs = metrics.own_at_length(dm, own, texts)
+    if refs["length_chars"] is not None:  # the judge on the own posts cut alike: is a gap length or voice?
+        refs["ceiling_at_length_masked"] = judges.share([x[:refs["length_chars"]] for x in own], t.name)["masked"]
     if any(g.get("candidate_bodies") for g in gens):  # best-of-n: what any choice among the candidates could reach
         hits = [judges.share([b.strip() for b in g["candidate_bodies"]], t.name)["masked"] or 0.0
                 for g in gens if g.get("candidate_bodies")]
-        at["oracle_masked"] = sum(h > 0 for h in hits) / len(hits)
+        refs["oracle_masked"] = sum(h > 0 for h in hits) / len(hits)
     return {"n": len(texts), "attributed_plain": share["plain"], "attributed_masked": share["masked"],
             "distance": metrics.mean_distance(dm, texts), "copy": metrics.copy_rate(t.train, texts),
-            "mean_chars": sum(len(x) for x in texts) / len(texts) if texts else None, **at, "generations": gens}
+            "mean_chars": sum(len(x) for x in texts) / len(texts) if texts else None, **refs, "generations": gens}
 
 
 def write_generations(folder: Path, gens: list[dict]) -> None:

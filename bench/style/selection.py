@@ -4,11 +4,11 @@ generate.n_candidates=N --keep DIR`) and count how many picks the bench's masked
     PYTHONPATH=. .venv/bin/python -m bench.style.selection RESULTS/style-bench.json KEEP/korean-real/select-store
 
 Rules: `first` (the one-draft arm: candidate 0), `closeness` (the stylometric closeness alone, ties to the earlier),
-`p_masked` (the product's masked classifier alone), `product` (bot.voice.style.select.value as the product ranks now,
-on the voice figures alone: without the gates, which every 120-token bench draft fails on length, and without topic
-adherence), `oracle` (a topic counts when any candidate is
-attributed: the most any rule could reach). The product's voice model is fitted on the author's store (the training
-posts) as in the run; the judge on every author's training posts of the corpus (bench/style/metrics.Judges).
+`p_masked` (the product's masked classifier alone), `product` (bot.voice.style.select.rank, as the product orders
+candidates, on the voice figures alone: without the gates, which every 120-token bench draft fails on length, and
+without topic adherence), `oracle` (a topic counts when any candidate is attributed: the most any rule could reach).
+The product's voice model is fitted on the author's store (the training posts) as in the run; the judge on every
+author's training posts of the corpus (bench/style/metrics.Judges).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             pick = {"first": 0,
                     "closeness": max(n, key=lambda i: (scores[i].get("closeness") or 0, -i)),
                     "p_masked": max(n, key=lambda i: (scores[i].get("p_masked") or 0, -i)),
-                    "product": max(n, key=lambda i: (select.value(scores[i]), *select._finer(scores[i]), -i))}
+                    "product": max(n, key=lambda i: (*select.rank(scores[i]), -i))}
             for rule, i in pick.items():
                 got[rule] += hit[i]
             got["oracle"] += any(hit)

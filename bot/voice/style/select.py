@@ -29,19 +29,20 @@ def value(score: dict[str, Any]) -> float:
     return sum(parts) / len(parts) * (1.0 if topic is None else float(topic))
 
 
-def _finer(score: dict[str, Any]) -> tuple[float, float]:
-    """For candidates whose value ties: the masked classifier's probability of the author, then the nearer
-    stylometric distance. The headline figure (closeness) moves in steps of one own post, so it often ties; without
-    these the first candidate won every tie (31 of 50 topics in bench/style's best-of-3 on the real bloggers)."""
+def rank(score: dict[str, Any]) -> tuple[float, float, float]:
+    """A candidate's order among the others (higher is better): the value, then for a tie the masked classifier's
+    probability of the author, then the nearer stylometric distance. The headline figure (closeness) moves in steps
+    of one own post, so it often ties; ties used to go to the first candidate (31 of 50 topics in bench/style's
+    best-of-3 on the real bloggers)."""
     pm, dist = score.get("p_masked"), score.get("distance")
-    return (-1.0 if pm is None else float(pm), -(float("inf") if dist is None else float(dist)))
+    return value(score), -1.0 if pm is None else float(pm), -(float("inf") if dist is None else float(dist))
 
 
 def pick_best(cfg: Config, db: sqlite_utils.Database, topic: dict | None, candidates: list) -> tuple[int, list[dict]]:
     """Check every candidate (bot.core.records.Generation); return the index of the best and the details of all of them.
 
-    Candidates that pass every gate win over those that do not; then the higher value; a tie goes to the finer
-    figures (_finer), then to the earlier candidate.
+    Candidates that pass every gate win over those that do not; then the higher rank; a full tie goes to the earlier
+    candidate.
     """
     from bot.voice.style import check_draft
 
@@ -55,7 +56,7 @@ def pick_best(cfg: Config, db: sqlite_utils.Database, topic: dict | None, candid
         r = check_draft(cfg, db, draft)
         details.append({"index": i, "title": gen.title, "passed": r["passed"], "value": round(value(r["score"]), 4),
                         "score": r["score"], "gates": r["gates"]})
-    best = max(details, key=lambda d: (d["passed"], d["value"], *_finer(d["score"]), -d["index"]))
+    best = max(details, key=lambda d: (d["passed"], *rank(d["score"]), -d["index"]))
     for d in details:
         d["chosen"] = d["index"] == best["index"]
     return best["index"], details

@@ -55,7 +55,7 @@ generate:
   max_new_tokens: 300
 YAML
   echo "== $name: ingest, tune, draft"
-  local t0=$SECONDS
+  local t0
   bb -c "$dir/config.yaml" ingest examples/demo/posts || return 1
   t0=$SECONDS
   bb -c "$dir/config.yaml" tune --force || return 1

@@ -149,8 +149,82 @@ def test_sandbox_detach_answers_then_is_reused(cli, tmp_path):
         assert answers(f"http://127.0.0.1:{port}")
         again = cli("sandbox", "--port", port, "--db", db, "--detach")
         assert again.code == 0 and "already running" in again.out
+        other = cli("sandbox", "--port", port, "--db", tmp_path / "other" / "sandbox.db", "--detach")
+        assert other.code != 0 and f"port {port} is taken by the sandbox of pid {pid}" in other.err, other.err
+        assert f"kill {pid}" in other.err
     finally:
         os.kill(pid, signal.SIGTERM)
+
+
+def test_sandbox_detach_replaces_one_left_serving_a_deleted_database(cli, tmp_path):
+    """`rm -rf data/demo` with the demo's sandbox still running: the next `--detach` stops the stale server and
+    serves the new file, and the publish target no longer reuses a sandbox of a deleted database."""
+    import os
+    import shutil
+    import signal
+    import socket
+
+    import httpx
+
+    from platforms.sandbox.target import info, serves
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    db = tmp_path / "sb" / "sandbox.db"
+    assert cli("sandbox", "--port", port, "--db", db, "--detach").code == 0
+    first = int((db.parent / "sandbox.pid").read_text())
+    pids = [first]
+    try:
+        assert serves(info(base), db) and info(base)["standalone"]
+        shutil.rmtree(db.parent)
+        assert info(base)["db_current"] is False and not serves(info(base), db)
+        r = cli("sandbox", "--port", port, "--db", db, "--detach")
+        assert r.code == 0, r.err
+        second = int((db.parent / "sandbox.pid").read_text())
+        pids.append(second)
+        assert "stopping the sandbox of pid" in r.out and second != first
+        assert info(base)["pid"] == second and serves(info(base), db) and db.exists()
+        assert httpx.get(base + "/_sandbox/count").json()["count"] == 0
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def test_in_process_sandbox_does_not_reuse_one_serving_another_database(tmp_path, monkeypatch):
+    import socket
+
+    from bot.core.config import Config
+    from platforms.sandbox import target
+    from platforms.sandbox.app import make_app
+    from platforms.sandbox.server import serve
+    from platforms.sandbox.store import SandboxStore
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    other_base, other = serve(make_app(SandboxStore(tmp_path / "other.db"), standalone=True), port=port)
+    monkeypatch.setattr(target, "DEFAULT_PORT", port)
+    monkeypatch.setattr(target, "_SERVED", {})
+    try:
+        cfg = Config(data_dir=tmp_path / "data")
+        base = target.in_process(cfg)
+        assert base != other_base
+        assert target.serves(target.info(base), cfg.data_path / "sandbox" / "sandbox.db")
+        assert target.in_process(cfg) == base  # once per process
+        mine = Config(data_dir=tmp_path / "mine")
+        mine_base, mine_server = serve(make_app(SandboxStore(mine.data_path / "sandbox" / "sandbox.db")), port=0)
+        monkeypatch.setattr(target, "DEFAULT_PORT", int(mine_base.rsplit(":", 1)[1]))
+        try:
+            assert target.in_process(mine) == mine_base  # one serving this data dir's database is reused
+        finally:
+            mine_server.shutdown()
+    finally:
+        other.shutdown()
 
 
 @pytest.mark.slow
@@ -176,3 +250,14 @@ def test_publish_exits_1_when_every_publication_needs_a_login(cli, tmp_path, san
     status, counts = db.execute("select status, counts from runs where job = 'publish' order by id desc").fetchone()
     assert status == "failed" and json.loads(counts) == {"needs_login": 1}  # never "ok" with nothing out
     assert sandbox.store.posts("tistory", "nobody", include_private=True) == []
+
+
+def test_sandbox_on_a_taken_port_is_a_clear_error(cli, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = cli("sandbox", "--port", port, "--db", tmp_path / "sandbox.db")
+    assert r.code == 2 and f"port {port} on 127.0.0.1 is in use" in r.err and "another --port" in r.err

@@ -4,6 +4,7 @@ web.py's."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -13,8 +14,11 @@ from platforms.sandbox.store import SandboxStore
 from platforms.sandbox.web import DEFAULT_PASSWORD, FAULTS, LOGIN_PATHS, PLATFORMS, _login_view, set_faults
 
 
-def make_app(store: SandboxStore | None = None, password: str = DEFAULT_PASSWORD, **faults: Any) -> Flask:
-    """A sandbox of the three platforms over `store` (in memory by default); faults as keyword settings."""
+def make_app(store: SandboxStore | None = None, password: str = DEFAULT_PASSWORD, standalone: bool = False,
+             **faults: Any) -> Flask:
+    """A sandbox of the three platforms over `store` (in memory by default); faults as keyword settings.
+    `standalone`: served by a `blogbot sandbox` process of its own (which may be stopped when it went stale), not by
+    a thread of another command."""
     from platforms.sandbox import naver, public, tistory, velog
 
     app = Flask(__name__, template_folder="templates", static_folder="static", static_url_path="/_sandbox/static")
@@ -39,6 +43,12 @@ def make_app(store: SandboxStore | None = None, password: str = DEFAULT_PASSWORD
         if request.method == "POST":
             set_faults(app, **(request.get_json(force=True) or {}))
         return jsonify(app.config["FAULTS"])
+
+    @app.get("/_sandbox/info")
+    def info_view() -> Response:
+        st: SandboxStore = app.config["STORE"]
+        return jsonify({"db": st.real_path, "db_current": st.current(), "pid": os.getpid(),
+                        "standalone": standalone})
 
     @app.get("/_sandbox/count")
     def count_view() -> Response:

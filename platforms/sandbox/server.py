@@ -11,14 +11,18 @@ from flask import Flask
 
 
 def serve(app: Flask, port: int = 0, host: str = "127.0.0.1") -> tuple[str, Any]:
-    """Serve `app` in a daemon thread on 127.0.0.1; returns (base URL, server) — call server.shutdown() to stop."""
+    """Serve `app` in a daemon thread on 127.0.0.1; returns (base URL, server) — call server.shutdown() to stop.
+    A port in use raises OSError."""
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     class Quiet(WSGIRequestHandler):
         def log_request(self, *args: Any, **kwargs: Any) -> None:  # no access log on the console
             pass
 
-    server = make_server(host, port, app, threaded=True, request_handler=Quiet)
+    try:
+        server = make_server(host, port, app, threaded=True, request_handler=Quiet)
+    except SystemExit:  # werkzeug reports a taken port on stderr and exits; callers choose another port
+        raise OSError(f"port {port} on {host} is in use") from None
     threading.Thread(target=server.serve_forever, daemon=True, name="sandbox").start()
     return f"http://{host}:{server.server_port}", server
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -33,6 +34,18 @@ class SandboxStore:
         self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
         self.conn.executescript(SCHEMA)
+        self.real_path = os.path.realpath(self.path) if path else None  # what other processes compare with
+        self._inode = os.stat(self.path).st_ino if path else None
+
+    def current(self) -> bool:
+        """Is the file this store opened still at its path? False once it was deleted or replaced (a removed data
+        dir): the open connection then keeps serving a copy that nobody else can see."""
+        if self._inode is None:
+            return True
+        try:
+            return os.stat(self.path).st_ino == self._inode
+        except OSError:
+            return False
 
     def _q(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
         with self.lock:

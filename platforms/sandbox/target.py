@@ -4,7 +4,9 @@ it signs in to the sandbox by itself (its login is a local imitation, not an acc
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
@@ -27,23 +29,58 @@ def answers(base: str) -> bool:
         return False
 
 
+def info(base: str) -> dict[str, Any] | None:
+    """What the blogbot sandbox at `base` serves: {db (its real path), db_current (False once that file was
+    deleted or replaced), pid, standalone}; None when nothing answers there, or a sandbox too old to say."""
+    import httpx
+
+    try:
+        got = httpx.get(base + "/_sandbox/info", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    return got if isinstance(got, dict) and "db" in got else None
+
+
+def serves(found: dict[str, Any] | None, path: Path) -> bool:
+    """Does that sandbox (`info()`) serve the database at `path`, the file that is there now?"""
+    return bool(found and found.get("db") == os.path.realpath(path) and found.get("db_current"))
+
+
+def describe(found: dict[str, Any] | None) -> str:
+    """A running sandbox, for an error message."""
+    if not found:
+        return "a sandbox that does not say which database it serves (an older blogbot)"
+    gone = "" if found.get("db_current") else ", deleted or replaced since it started"
+    return f"the sandbox of pid {found.get('pid')} (database {found.get('db')}{gone})"
+
+
 def in_process(cfg: Config) -> str:
     """The sandbox to use when publish.sandbox.base_url is not set: one already running on port 8765 (`blogbot
-    sandbox`), else one started (once per process) on 127.0.0.1:8765 (or a free port) over
-    <data_dir>/sandbox/sandbox.db. Returns its base URL."""
+    sandbox`) when it serves <data_dir>/sandbox/sandbox.db, else one started (once per process) over that file on
+    127.0.0.1:8765, or on a free port when 8765 is taken (by a sandbox of another data dir, or one whose database
+    was deleted). Returns its base URL."""
     from platforms.sandbox.app import make_app
     from platforms.sandbox.server import serve
     from platforms.sandbox.store import SandboxStore
 
     path = cfg.data_path / "sandbox" / "sandbox.db"
+    default = f"http://127.0.0.1:{DEFAULT_PORT}"
     with _LOCK:
-        if str(path) not in _SERVED and answers(f"http://127.0.0.1:{DEFAULT_PORT}"):
-            _SERVED[str(path)] = f"http://127.0.0.1:{DEFAULT_PORT}"
-            logger.info("using the sandbox already running at {} (`blogbot sandbox`)", _SERVED[str(path)])
+        taken = False
+        if str(path) not in _SERVED and answers(default):
+            found = info(default)
+            if serves(found, path):
+                _SERVED[str(path)] = default
+                logger.info("using the sandbox already running at {} (`blogbot sandbox`)", default)
+            else:
+                taken = True
+                logger.warning("{} answers at {} but does not serve {}: starting one on a free port in this "
+                               "process (its post URLs work while this command runs)", describe(found), default,
+                               path)
         if str(path) not in _SERVED:
             app = make_app(SandboxStore(path))
             try:  # the port `blogbot sandbox` uses by default, so the URLs keep working when it serves them later
-                base, _server = serve(app, port=DEFAULT_PORT)
+                base, _server = serve(app, port=0 if taken else DEFAULT_PORT)
             except OSError:
                 base, _server = serve(app)
             _SERVED[str(path)] = base

@@ -117,12 +117,17 @@ def sandbox(
         name, _, value = f.partition("=")
         faults[name] = int(value) if name == "slow_ms" else (value.split(",") if value else True)
     try:
-        app = make_app(SandboxStore(path), **faults)
+        app = make_app(SandboxStore(path), standalone=True, **faults)
     except ValueError as exc:
         from bot.core.errors import InputError
 
         raise InputError(f"--fault: {exc}") from None
-    base, server = serve(app, port=port)
+    try:
+        base, server = serve(app, port=port)
+    except OSError as exc:
+        from bot.core.errors import InputError
+
+        raise InputError(f"{exc}: stop what serves it or give another --port") from None
     console.print(f"sandbox at {base}/  (posts in {path}; sandbox login password: {DEFAULT_PASSWORD})", markup=False)
     console.print("set publish.sandbox.base_url to this URL to publish here; Ctrl-C stops it", markup=False)
     try:
@@ -132,7 +137,9 @@ def sandbox(
 
 
 def _detach(port: int, path: Path, fault: list[str]) -> None:
-    """Start `blogbot sandbox` as a background process (pid in <db dir>/sandbox.pid) and wait until it answers."""
+    """Start `blogbot sandbox` as a background process (pid in <db dir>/sandbox.pid) and wait until it answers.
+    One already serving `path` on the port is kept; one left serving a deleted copy of `path` (a removed data dir)
+    is stopped first; any other sandbox on the port is an error."""
     import subprocess
     import sys
     import time
@@ -141,7 +148,7 @@ def _detach(port: int, path: Path, fault: list[str]) -> None:
     from platforms.sandbox.target import answers
 
     base = f"http://127.0.0.1:{port}"
-    if port and answers(base):
+    if port and answers(base) and not _replace_stale(base, port, path):
         console.print(f"sandbox already running at {base}/", markup=False)
         return
     if not port:
@@ -164,3 +171,34 @@ def _detach(port: int, path: Path, fault: list[str]) -> None:
         time.sleep(0.1)  # readiness poll of a child process, not a page wait
     console.print(f"sandbox at {base}/ (pid {proc.pid}, log {path.parent / 'sandbox.log'}); stop it with "
                   f"`kill {proc.pid}`", markup=False)
+
+
+def _replace_stale(base: str, port: int, path: Path) -> bool:
+    """A sandbox answers at `base`: False when it serves `path` (keep it); True once a standalone one left serving
+    a deleted or replaced copy of `path` has been stopped (start another). Any other sandbox there is an error."""
+    import os
+    import signal
+    import time
+
+    from bot.core.errors import InputError
+    from platforms.sandbox.target import answers, describe, info, serves
+
+    found = info(base)
+    if serves(found, path):
+        return False
+    if not (found and found.get("standalone") and found.get("db") == os.path.realpath(path)):
+        how = f" (`kill {found['pid']}`)" if found else ""
+        raise InputError(f"port {port} is taken by {describe(found)}, not one serving {path}: stop it{how} or give "
+                         "another --port")
+    pid = int(found["pid"])
+    console.print(f"stopping {describe(found)}: it serves a database that is no longer at {path}", markup=False)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + 10
+    while answers(base):
+        if time.monotonic() > deadline:
+            raise InputError(f"{describe(found)} did not stop within 10 s; stop it with `kill {pid}`")
+        time.sleep(0.1)  # waiting for another process to let go of the port, not a page wait
+    return True

@@ -4,6 +4,8 @@ with the active adapter, keep every candidate in the generation log, store the d
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,12 +120,9 @@ def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run:
     backend = load_backend(cfg, Path(act["path"]) if act else None, act["version"] if act else None)
     examples = related_posts(live_posts(db), row["topic"], row.get("tags"), k=cfg.generate.retrieve_examples) \
         if cfg.generate.retrieve_examples else None
-    n, seed, notes = cfg.generate.n_candidates, cfg.generate.seed, row.get("notes")
-    cands = []
-    for i in range(n):
-        logger.info("generating candidate {}/{} for {!r}", i + 1, n, row["topic"])
-        cands.append(backend.generate(row["topic"], row.get("tags") or [], examples, notes=notes,
-                                      seed=None if seed is None else seed + i, on_text=on_text if i == 0 else None))
+    notes = row.get("notes")
+    cands, budget = candidates(cfg, backend, row, examples, on_text)
+    n = len(cands)
     best, details = 0, None
     if n > 1:
         from bot.voice.style.select import pick_best
@@ -132,7 +131,7 @@ def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run:
     gen = cands[best]
     others = [{"index": i, "title": c.title, "body_markdown": c.body_markdown, "tags": c.tags,
                "new_tokens": c.new_tokens, "usage": c.params.get("usage")} for i, c in enumerate(cands) if i != best]
-    params = {**gen.params, "candidate_index": best, "n_candidates": n, "selection": details,
+    params = {**gen.params, "candidate_index": best, "n_candidates": n, "best_of": budget, "selection": details,
               "other_candidates": others}
     draft_id = drafts.create(db, cfg, row, gen, extra={"params": dumps(params)}, platforms=targets(cfg, row))
     if details:
@@ -153,6 +152,31 @@ def _draft(cfg: Config, db: sqlite_utils.Database, row: dict, on_text: Any, run:
     logger.info("draft {} ({} tokens, {:.1f} tok/s, adapter {}) → {}", draft_id, gen.new_tokens, gen.tokens_per_s,
                 gen.adapter_version or "none", status)
     return draft_id
+
+
+def candidates(cfg: Config, backend: Any, row: dict, examples: list | None, on_text: Any,
+               clock: Callable[[], float] = time.monotonic) -> tuple[list, dict[str, Any]]:
+    """Best-of-n's candidates, n chosen by the time budget: the first always (streamed to `on_text`); another, up to
+    generate.n_candidates, only while the time spent so far plus the slowest candidate yet fits in
+    generate.draft_minutes. Returns (the candidates, {n_max, budget_s, seconds, stopped_by})."""
+    n_max, budget = cfg.generate.n_candidates, cfg.generate.draft_minutes * 60
+    seed, tags = cfg.generate.seed, row.get("tags") or []
+    cands: list = []
+    start, slowest, stopped_by = clock(), 0.0, "n_candidates"
+    while len(cands) < n_max:
+        i, spent = len(cands), clock() - start
+        if i and spent + slowest > budget:
+            stopped_by = "draft_minutes"
+            logger.info("best-of-n: {} of up to {} candidates in {:.0f} s; another (about {:.0f} s) would pass the "
+                        "{:.0f} s budget (generate.draft_minutes)", i, n_max, spent, slowest, budget)
+            break
+        logger.info("generating candidate {}/{} for {!r}", i + 1, n_max, row["topic"])
+        t0 = clock()
+        cands.append(backend.generate(row["topic"], tags, examples, notes=row.get("notes"),
+                                      seed=None if seed is None else seed + i, on_text=on_text if i == 0 else None))
+        slowest = max(slowest, clock() - t0)
+    return cands, {"n_max": n_max, "budget_s": round(budget, 1), "seconds": round(clock() - start, 1),
+                   "stopped_by": stopped_by}
 
 
 def _base_identity(cfg: Config) -> str | None:

@@ -99,7 +99,8 @@ def test_draft_job_writes_a_draft_and_moves_the_topic(tiny_cfg, passing_gates, t
     did = draft_job.run(tiny_cfg, db)
     d = drafts.get(db, did)
     assert d["topic"] == "첫눈 오는 날 산책" and d["adapter_version"] is None and d["status"] == "pending_review"
-    assert Path(d["outbox_path"]).is_file() and d["params"]["n_candidates"] == 1
+    assert Path(d["outbox_path"]).is_file() and d["params"]["n_candidates"] == 3  # best-of-3 by default
+    assert d["params"]["best_of"]["n_max"] == 3 and d["params"]["best_of"]["stopped_by"] == "n_candidates"
     states = {t["topic"]: t["state"] for t in topics.list_topics(db)}
     assert states == {"첫눈 오는 날 산책": "drafted", "두 번째": "queued"}
     log = (tiny_cfg.data_path / "logs" / "generations.jsonl").read_text(encoding="utf-8").splitlines()
@@ -127,6 +128,40 @@ def test_best_of_n_keeps_the_other_candidates(tiny_cfg, passing_gates, monkeypat
     assert d["params"]["candidate_index"] == 1 and d["params"]["seed"] == 12
     assert [c["index"] for c in d["params"]["other_candidates"]] == [0, 2]
     assert [c["score"]["s"] for c in d["params"]["selection"]] == [0.1, 0.9, 0.2]
+
+
+def test_best_of_n_writes_as_many_candidates_as_the_time_budget_allows(tiny_cfg) -> None:
+    """n chosen by generate.draft_minutes: the first candidate always; another only while the time so far plus the
+    slowest candidate yet fits."""
+    from jobs import draft as draft_job
+
+    now = [0.0]
+
+    class Backend:
+        def __init__(self, seconds):
+            self.seconds, self.seeds = list(seconds), []
+
+        def generate(self, topic, tags, examples, notes=None, seed=None, on_text=None):
+            self.seeds.append(seed)
+            now[0] += self.seconds.pop(0)
+            return types.SimpleNamespace(title=topic, seed=seed, streamed=on_text is not None)
+
+    def run(minutes, n, seconds):
+        tiny_cfg.generate.draft_minutes, tiny_cfg.generate.n_candidates, tiny_cfg.generate.seed = minutes, n, 5
+        b = Backend(seconds)
+        cands, budget = draft_job.candidates(tiny_cfg, b, {"topic": "봄", "tags": []}, None, print,
+                                             clock=lambda: now[0])
+        return cands, budget, b
+
+    cands, budget, b = run(1.0, 5, [25, 25, 25, 25, 25])  # 25 + 25 + 25 > 60: the third would pass the budget
+    assert len(cands) == 2 and b.seeds == [5, 6] and budget["stopped_by"] == "draft_minutes"
+    assert [c.streamed for c in cands] == [True, False] and budget["seconds"] == 50 and budget["budget_s"] == 60
+    cands, budget, _ = run(1.0, 5, [90, 10])  # the first always, even over the budget
+    assert len(cands) == 1 and budget["stopped_by"] == "draft_minutes"
+    cands, budget, _ = run(1.0, 5, [10, 30, 10, 10])  # the slowest candidate yet, not the last, is the estimate
+    assert len(cands) == 2 and budget["seconds"] == 40
+    cands, budget, _ = run(10.0, 3, [25, 25, 25, 25])
+    assert len(cands) == 3 and budget["stopped_by"] == "n_candidates"
 
 
 def test_bad_topics_and_failures_lose_nothing(tiny_cfg, passing_gates, monkeypatch, tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ generate.n_candidates=N --keep DIR`) and count how many picks the bench's masked
 Rules: `first` (the one-draft arm: candidate 0), `closeness` (the stylometric closeness alone, ties to the earlier),
 `p_masked` (the product's masked classifier alone), `product` (bot.voice.style.select.rank, as the product orders
 candidates, on the voice figures alone: without the gates, which every 120-token bench draft fails on length, and
-without topic adherence), `oracle` (a topic counts when any candidate is attributed: the most any rule could reach).
+without topic adherence), `oracle` (a topic counts when any candidate is attributed: the most any rule could reach);
+then the product's rule among the first k candidates for every k (what a smaller time budget would have kept).
 The product's voice model is fitted on the author's store (the training posts) as in the run; the judge on every
 author's training posts of the corpus (bench/style/metrics.Judges).
 """
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     c = json.loads(a.results.read_text(encoding="utf-8"))["corpora"][0]
     judges = metrics.Judges(metrics.split(metrics.load_folder(a.corpus)))
     pooled = dict.fromkeys(RULES, 0)
+    by_n: dict[int, int] = {}  # the product's rule among the first k candidates: what a smaller budget would keep
     n_all = 0
     for name, t in c["targets"].items():
         gens = [g for g in (t.get("adapter") or {}).get("generations", []) if g.get("candidate_bodies")]
@@ -55,11 +57,15 @@ def main(argv: list[str] | None = None) -> int:
             for rule, i in pick.items():
                 got[rule] += hit[i]
             got["oracle"] += any(hit)
+            for k in range(1, len(bodies) + 1):
+                by_n[k] = by_n.get(k, 0) + hit[max(range(k), key=lambda i: (*select.rank(scores[i]), -i))]
         print(f"{name}: " + ", ".join(f"{r} {got[r]}/{len(gens)}" for r in RULES))
         for r in RULES:
             pooled[r] += got[r]
         n_all += len(gens)
     print("pooled: " + ", ".join(f"{r} {pooled[r]}/{n_all}" for r in RULES))
+    print("the product's rule among the first k candidates: " + ", ".join(f"k={k} {v}/{n_all}" for k, v in
+                                                                           sorted(by_n.items())))
     return 0
 
 

@@ -111,6 +111,13 @@ def test_kept_adapter_is_reused_only_for_the_same_recipe_and_posts(tmp_path: Pat
     assert models.kept_adapter(cfg, posts[:2], d) is None  # other posts
     cfg.tune.voice_chars += 100  # what tune measures after training: the same weights, still reused
     assert models.kept_adapter(cfg, posts, d) == {"steps": 30, "reused": True}
+    older = {k: v for k, v in cfg.tune.model_dump().items() if not k.startswith("preference_")}
+    (d / "training.json").write_text(json.dumps({"tune": older, "data_hash": corpus.data_hash(posts)}),
+                                     encoding="utf-8")
+    assert models.kept_adapter(cfg, posts, d) is not None  # tuned before a lever existed that is off by default
+    cfg.tune.preference_steps = 20
+    assert models.kept_adapter(cfg, posts, d) is None  # the lever on: another recipe
+    cfg.tune.preference_steps = 0
     cfg.tune.max_steps += 1
     assert models.kept_adapter(cfg, posts, d) is None  # another recipe
     assert models.kept_adapters(cfg, tmp_path) == {}

@@ -167,3 +167,24 @@ def test_master_weights_keep_updates_below_bf16_resolution() -> None:
     for _ in range(100):
         plain -= torch.full_like(plain, -1e-4)
     assert float(plain[0]) == 1.0  # what updating bf16 weights directly would have kept
+
+
+@pytest.mark.parametrize("vocab", ["shortlist", "full"])
+def test_preference_round_teaches_the_adapter_to_rank_the_authors_continuation_first(tmp_path: Path, tiny_base: Path,
+                                                                                     vocab: str) -> None:
+    """tune.preference_steps: pairs of the author's real continuation and the adapter's own, DPO against the tuned
+    adapter: it ranks its training pairs right afterwards, the loss falls, and the adapter is written with the
+    round's figures (with a full-vocabulary tune the round builds a shortlist of its own)."""
+    from bot.voice import tune
+
+    cfg = load_config(write_config(tmp_path, tiny_base, tune={
+        "vocab": vocab, "preference_steps": 16, "preference_pairs": 8, "preference_tokens": 8,
+        "preference_lr": 2e-3}))
+    out = tmp_path / "adapters" / "v0001"
+    m = tune.train(cfg, marked_posts(12), out)
+    p = m["preference"]
+    assert p["steps"] == 16 and p["pairs"] >= 6 and p["held_out_pairs"] >= 2
+    assert p["train_accuracy"] >= 0.75 and p["loss_last"] < p["loss_first"]
+    assert 0 <= p["held_out_accuracy"] <= 1
+    assert json.loads((out / "metrics.json").read_text(encoding="utf-8"))["preference"] == p
+    assert json.loads((out / "training.json").read_text(encoding="utf-8"))["tune"]["preference_steps"] == 16

@@ -63,12 +63,16 @@ def apply_settings(cfg: Config, settings: list[str]) -> Config:
 EVAL_ONLY = ("voice_posts", "voice_chars")
 # generate settings that leave a draft's body as it is (the benchmark judges bodies): a run recorded before they
 # existed is the same recipe
-BODY_NEUTRAL = ("title_step",)
+BODY_NEUTRAL = ("title_step", "draft_minutes")  # the bench drafts n_candidates outright: no time budget
 
 
 def recipe(tune: dict[str, Any]) -> dict[str, Any]:
-    """The tune settings that decide an adapter's weights (JSON-normalised, EVAL_ONLY left out)."""
-    return {k: v for k, v in json.loads(json.dumps(tune)).items() if k not in EVAL_ONLY}
+    """The tune settings that decide an adapter's weights (JSON-normalised, EVAL_ONLY left out). A setting added
+    since an adapter was tuned counts at its default (a lever that is off by default leaves the recipe as it was)."""
+    from bot.core.config import TuneConfig
+
+    full = {**TuneConfig().model_dump(), **tune}
+    return {k: v for k, v in json.loads(json.dumps(full)).items() if k not in EVAL_ONLY}
 
 
 def kept_adapter(cfg: Config, posts: list[Post], out_dir: Path) -> dict[str, Any] | None:

@@ -72,6 +72,8 @@ def same_recipe(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
     The number of drafts may differ (each arm keeps the n it was measured with, printed beside every figure)."""
     def norm(c: dict[str, Any]) -> dict[str, Any]:
         c = {k: v for k, v in json.loads(json.dumps(c)).items() if k != "gens"}
+        if isinstance(c.get("tune"), dict):  # a tune setting added since, at its default, is the same recipe
+            c["tune"] = models.recipe(c["tune"])
         if isinstance(c.get("generate"), dict):
             c["generate"] = {k: v for k, v in c["generate"].items() if k not in models.BODY_NEUTRAL}
         return c

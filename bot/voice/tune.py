@@ -164,6 +164,15 @@ def scan(model: Any, batches: list[dict[str, Any]], keep: list[int] | None = Non
     return {"nll": nll, "n": n, "mass": mass, "covered": covered}
 
 
+def _shortlist(model: Any, tok: Any, rows: list[corpus.Row], t_cfg: Any) -> list[int]:
+    """The training shortlist of these rows: their labels plus the base's likeliest tokens on a sample of them."""
+    sample = corpus.batches(rows, t_cfg.batch_tokens, tok.pad_token_id, random.Random(t_cfg.seed))
+    per = max(1, sum(int(b["attention_mask"].sum()) for b in sample) // max(1, len(sample)))
+    sample = sample[: max(1, math.ceil(t_cfg.shortlist_sample_tokens / per))]
+    labels = {t for r in rows for t in r.labels if t != corpus.IGNORE}
+    return shortlist_ids(model, sample, labels, t_cfg.shortlist_tokens)
+
+
 def shortlist_ids(model: Any, sample: list[dict[str, Any]], labels: set[int], size: int) -> list[int]:
     """The training vocabulary: every label of the training rows plus the `size` tokens to which the model gives
     the most probability over the completion positions of the `sample` batches."""
@@ -331,11 +340,7 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
     n_vocab = model.get_output_embeddings().weight.shape[0]
     shortlist, vocab_info = None, {"mode": "full", "size": n_vocab}
     if t_cfg.vocab == "shortlist":
-        sample = corpus.batches(rows, t_cfg.batch_tokens, tok.pad_token_id, random.Random(t_cfg.seed))
-        per = max(1, sum(int(b["attention_mask"].sum()) for b in sample) // max(1, len(sample)))
-        sample = sample[: max(1, math.ceil(t_cfg.shortlist_sample_tokens / per))]
-        labels = {t for r in rows for t in r.labels if t != corpus.IGNORE}
-        ids = shortlist_ids(model, sample, labels, t_cfg.shortlist_tokens)
+        ids = _shortlist(model, tok, rows, t_cfg)
         shortlist = Shortlist(ids, model.get_output_embeddings())
         vocab_info = {"mode": "shortlist", "size": len(ids), "seconds": round(time.monotonic() - t_short, 1)}
     base_eval = _heldout(model, tok, val_posts, t_cfg.seq_len, shortlist.ids if shortlist else None)
@@ -465,6 +470,12 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
         state.update(best=evaluate(), best_step=state["step"])
         best_w = weights.state()
     weights.load(best_w)
+    pref = None
+    if t_cfg.preference_steps:
+        from bot.voice import preference
+
+        pref_sl = shortlist or Shortlist(_shortlist(model, tok, rows, t_cfg), model.get_output_embeddings())
+        pref = preference.run(cfg, model, tok, weights, train_posts, val_posts, pref_sl)
     val_loss = _heldout(model, tok, val_posts, t_cfg.seq_len)["nll_mean"] if val_sl is not None else state["best"]
     ppl_adapter = math.exp(val_loss)
     gain = voice_gain(val_loss)
@@ -482,6 +493,8 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
     }
     if torch.cuda.is_available() and next(model.parameters()).is_cuda:
         metrics["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    if pref is not None:
+        metrics["preference"] = pref
     if gain is not None:
         metrics.update(voice_gain=round(gain, 4), voice_gain_compare={k: round(v, 4) for k, v in compare_gain.items()},
                        n_voice_posts=len(others))

@@ -38,6 +38,11 @@ def en_corpus(tmp_path: Path) -> Path:
     return root
 
 
+def one_draft_config() -> Config:
+    """The product's config drafting one candidate per topic, as the bench's one-draft arms do."""
+    return Config(generate={"n_candidates": 1})
+
+
 def test_source_md_is_not_a_post(en_corpus: Path) -> None:
     corpus = metrics.load_folder(en_corpus)
     assert {k: len(v) for k, v in corpus.items()} == {"alice": 8, "bob": 8, "carol": 8}
@@ -87,12 +92,12 @@ def test_generate_uses_the_bench_framing_and_per_topic_examples(monkeypatch: pyt
 
     monkeypatch.setattr(g, "load_backend", lambda cfg, adapter=None: FakeBackend())
     posts = [Post(platform="bench", source_id=f"a/{i}", title=f"T{i}", body_markdown=t) for i, t in enumerate(EN)]
-    out = models.generate(Config(), None, posts[:2], examples=lambda p: [x for x in posts if x is not p][:1],
+    out = models.generate(one_draft_config(), None, posts[:2], examples=lambda p: [x for x in posts if x is not p][:1],
                           lang="en")
     assert [o["examples"] for o in out] == [["a/1"], ["a/0"]]
     assert out[0]["body_markdown"].startswith("[Example] T1\n") and "[참고]" not in out[0]["body_markdown"]
     assert "주제: T0" in out[0]["body_markdown"]
-    bare = models.generate(Config(), None, posts[:1], lang="en")
+    bare = models.generate(one_draft_config(), None, posts[:1], lang="en")
     assert bare[0]["body_markdown"] == "주제: T0\n"
 
 
@@ -286,7 +291,7 @@ def test_generate_with_a_backend_that_has_no_prompt(monkeypatch: pytest.MonkeyPa
     backend = ClosingBackend()
     monkeypatch.setattr(g, "load_backend", lambda cfg, adapter=None: backend)
     posts = [Post(platform="bench", source_id=f"a/{i}", title=f"T{i}", body_markdown=t) for i, t in enumerate(EN)]
-    (out,) = models.generate(Config(), None, posts[:1], lang="en")
+    (out,) = models.generate(one_draft_config(), None, posts[:1], lang="en")
     assert backend.closed and out["body_markdown"] == "about T0" and out["backend"] == "openai"
     assert out["prompt_tokens"] == 321 and out["examples"] == ["Rivers 1"] and out["finish_reason"] == "length"
 

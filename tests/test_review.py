@@ -41,6 +41,18 @@ def test_list_show_and_summary(cfg, db):
     assert review.show(db, make_draft(cfg, db))["summary"] is None  # never scored
 
 
+def test_show_says_how_the_draft_was_chosen_among_its_candidates():
+    three = {"n_candidates": 3, "candidate_index": 1,
+             "best_of": {"n_max": 3, "budget_s": 300.0, "seconds": 81.5, "stopped_by": "n_candidates"}}
+    assert review.best_of(three) == "best of 3 candidates written in 81.5 s: candidate 2 sounds most like you x topic"
+    two = {"n_candidates": 2, "candidate_index": 0,
+           "best_of": {"n_max": 3, "budget_s": 60.0, "seconds": 52.0, "stopped_by": "draft_minutes"}}
+    assert review.best_of(two).endswith("the 1-minute budget (generate.draft_minutes) left no time for more")
+    one = {"n_candidates": 1, "best_of": {"n_max": 3, "budget_s": 60.0, "seconds": 70.2, "stopped_by": "draft_minutes"}}
+    assert review.best_of(one).startswith("one candidate: it took 70.2 s")
+    assert review.best_of({"n_candidates": 1}) is None and review.best_of(None) is None  # written alone
+
+
 @pytest.fixture
 def fake_check(monkeypatch):
     """check_draft stand-in: passes exactly when the body says 고친, so a rescore is visible."""

@@ -63,6 +63,22 @@ def show(db: sqlite_utils.Database, draft_id: int) -> dict[str, Any]:
     return d
 
 
+def best_of(params: dict[str, Any] | None) -> str | None:
+    """How the draft was chosen among its candidates (best-of-n), as one line; None for a draft written alone."""
+    p = params or {}
+    n, budget = p.get("n_candidates") or 1, p.get("best_of") or {}
+    if n > 1:
+        stop = (f"; the {budget['budget_s'] / 60:g}-minute budget (generate.draft_minutes) left no time for more"
+                if budget.get("stopped_by") == "draft_minutes" else "")
+        kept = p.get("candidate_index", 0) + 1
+        return (f"best of {n} candidates written in {budget.get('seconds', '?')} s: candidate {kept} sounds most like "
+                f"you x topic{stop}")
+    if budget.get("stopped_by") == "draft_minutes":
+        return (f"one candidate: it took {budget.get('seconds')} s, so another would not fit the "
+                f"{budget['budget_s'] / 60:g}-minute budget (generate.draft_minutes)")
+    return None
+
+
 def edit_diff(d: dict[str, Any]) -> str | None:
     """The person's edit as a unified diff (generated original → current text); None when never edited."""
     if not d.get("original_body"):

@@ -110,6 +110,8 @@ def review_show(draft_id: int = typer.Argument(..., help="draft id")) -> None:
                   f"{escape(d['topic'] or '')} · adapter {d['adapter_version'] or 'none'}[/dim]")
     if d["review_reason"]:
         console.print(f"[dim]why: {escape(d['review_reason'])}[/dim]")
+    if chosen := review.best_of(d.get("params")):
+        console.print(f"[dim]{escape(chosen)}[/dim]")
     if d["summary"]:
         console.print(d["summary"], markup=False)
     if d["original_body"]:

@@ -62,7 +62,8 @@ def write_config(tmp_path: Path, base: Path, **sections: dict) -> Path:
     data = {"data_dir": "data", "topics_file": "topics.yaml",
             "model": {"base": str(base), "cache_dir": str(tmp_path / "models"), "dtype": "float32", "threads": 1},
             "tune": {"max_steps": 12, "eval_every": 4, "seq_len": 64, "batch_tokens": 256, "learning_rate": 3e-3,
-                     "min_posts": 4, "holdout": 0.25, "checkpoint_every": 3, "patience": 50},
+                     "min_posts": 4, "holdout": 0.25, "checkpoint_every": 3, "patience": 50,
+                     "preference_steps": 0},  # the preference round has tests of its own (test_tune.py)
             "generate": {"max_new_tokens": 24, "quantize": "none"}}
     for k, v in sections.items():
         data[k] = {**data.get(k, {}), **v}

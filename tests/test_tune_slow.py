@@ -47,7 +47,8 @@ def test_a_few_steps_teach_a_marked_style(embedded_cache: Path, tmp_path: Path) 
 
     cfg = Config(data_dir=tmp_path / "data", model={"cache_dir": str(embedded_cache)},
                  tune={"max_steps": 10, "eval_every": 5, "seq_len": 128, "batch_tokens": 512, "learning_rate": 1e-3,
-                       "min_posts": 4, "holdout": 0.2, "patience": 5},
+                       "min_posts": 4, "holdout": 0.2, "patience": 5,
+                       "preference_steps": 4, "preference_pairs": 8, "preference_tokens": 24},  # a short round
                  generate={"max_new_tokens": 60, "temperature": 0.7, "title_step": False})
     topics = ["봄날 공원 산책", "주말에 만든 김치볶음밥"]
     before = generate.load_backend(cfg, None)
@@ -57,6 +58,7 @@ def test_a_few_steps_teach_a_marked_style(embedded_cache: Path, tmp_path: Path) 
 
     m = tune.train(cfg, styled_posts(), tmp_path / "v0001")
     assert m["held_out_ppl_adapter"] < m["held_out_ppl_base"]
+    assert m["preference"]["steps"] == 4 and m["preference"]["pairs"] >= 6  # the real model's preference round
     after = generate.load_backend(cfg, tmp_path / "v0001")
     texts = [after.generate(t, [], seed=1).body_markdown for t in topics]
     assert sum(t.count(MARK) for t in texts) >= 2, texts

@@ -209,9 +209,11 @@ class TuneConfig(Section):
         "shortlist", description="training softmax: the posts' tokens plus the base's likeliest ones, or all")
     shortlist_tokens: int = Field(8192, ge=0, description="the base model's likeliest tokens added to the shortlist")
     shortlist_sample_tokens: int = Field(1024, ge=1, description="training positions sampled to choose them")
-    preference_steps: int = Field(0, ge=0, description=(
+    preference_steps: int = Field(30, ge=0, description=(
         "a preference round after the tune (bot/voice/preference.py): steps teaching the adapter to prefer your "
-        "real continuation of a passage over its own (DPO on self-play pairs); 0 = off"))
+        "real continuation of a passage over its own (DPO on self-play pairs; bench/style, five real bloggers: "
+        "32/50 drafts attributed to their author against 26/50 without it, up or equal for 5 of 5; about 3 minutes "
+        "on 2 CPU cores); 0 = off"))
     preference_pairs: int = Field(32, ge=4, le=512, description="passages of your training posts for that round")
     preference_tokens: int = Field(48, ge=8, le=256, description="tokens of each continuation compared")
     preference_beta: float = Field(0.1, gt=0, description="DPO's beta: how far from the tuned adapter it may move")

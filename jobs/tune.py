@@ -13,7 +13,7 @@ from loguru import logger
 
 from bot.core import adapters
 from bot.core.clock import Clock, utcnow
-from bot.core.config import Config
+from bot.core.config import Config, tune_recipe
 from bot.core.events import Events, ignore
 from bot.core.posts import live_posts
 from bot.core.runlog import job_run
@@ -30,7 +30,7 @@ def settings_changed(cfg: Config, adapter_dir: Path) -> list[str]:
         old = json.loads((adapter_dir / "training.json").read_text(encoding="utf-8"))["tune"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return [f"{adapter_dir / 'training.json'} unreadable ({exc.__class__.__name__})"]
-    new = cfg.tune.model_dump()
+    old, new = tune_recipe(old), tune_recipe(cfg.tune.model_dump())
     return [f"tune.{k}: {old.get(k)!r} -> {new[k]!r}" for k in sorted(new)
             if k not in OPERATIONAL and old.get(k, new[k]) != new[k]]
 

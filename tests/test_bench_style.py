@@ -119,10 +119,9 @@ def test_kept_adapter_is_reused_only_for_the_same_recipe_and_posts(tmp_path: Pat
     older = {k: v for k, v in cfg.tune.model_dump().items() if not k.startswith("preference_")}
     (d / "training.json").write_text(json.dumps({"tune": older, "data_hash": corpus.data_hash(posts)}),
                                      encoding="utf-8")
-    assert models.kept_adapter(cfg, posts, d) is not None  # tuned before a lever existed that is off by default
-    cfg.tune.preference_steps = 20
-    assert models.kept_adapter(cfg, posts, d) is None  # the lever on: another recipe
+    assert models.kept_adapter(cfg, posts, d) is None  # tuned before the preference round, now on by default
     cfg.tune.preference_steps = 0
+    assert models.kept_adapter(cfg, posts, d) is not None  # the round off: the recipe it was tuned with
     cfg.tune.max_steps += 1
     assert models.kept_adapter(cfg, posts, d) is None  # another recipe
     assert models.kept_adapters(cfg, tmp_path) == {}

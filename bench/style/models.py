@@ -67,11 +67,12 @@ BODY_NEUTRAL = ("title_step", "draft_minutes")  # the bench drafts n_candidates 
 
 
 def recipe(tune: dict[str, Any]) -> dict[str, Any]:
-    """The tune settings that decide an adapter's weights (JSON-normalised, EVAL_ONLY left out). A setting added
-    since an adapter was tuned counts at its default (a lever that is off by default leaves the recipe as it was)."""
-    from bot.core.config import TuneConfig
+    """The tune settings that decide an adapter's weights (JSON-normalised, EVAL_ONLY left out; bot.core.config's
+    tune_recipe: a setting added since an adapter was tuned counts at the value it was tuned with)."""
+    from bot.core.config import TuneConfig, tune_recipe
 
-    full = {**TuneConfig().model_dump(), **tune}
+    full = tune_recipe({**{k: v for k, v in TuneConfig().model_dump().items() if not k.startswith("preference_")},
+                        **tune})
     return {k: v for k, v in json.loads(json.dumps(full)).items() if k not in EVAL_ONLY}
 
 

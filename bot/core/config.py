@@ -224,6 +224,21 @@ class TuneConfig(Section):
     voice_chars: int = Field(1200, ge=200, description="characters read of each of those posts")
 
 
+# tune settings added since adapters were first written, at the value an adapter written before them was trained
+# with (an adapter's training.json lacks them)
+TUNE_ADDED_AT = {"preference_steps": 0}
+
+
+def tune_recipe(tune: dict[str, Any]) -> dict[str, Any]:
+    """A tune settings dict (an adapter's training.json, or TuneConfig.model_dump()) as what decides the weights:
+    settings added since at the value older adapters were trained with, and the preference round's settings left
+    out while the round is off."""
+    full = {**TUNE_ADDED_AT, **tune}
+    if not full.get("preference_steps"):
+        full = {k: v for k, v in full.items() if not k.startswith("preference_") or k == "preference_steps"}
+    return full
+
+
 class GenerateConfig(Section):
     max_new_tokens: int = Field(700, ge=16)
     temperature: float = Field(0.8, ge=0)

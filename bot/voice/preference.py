@@ -29,6 +29,7 @@ from bot.core.console import progress
 from bot.core.errors import ModelError
 from bot.core.records import Post
 from bot.voice import corpus
+from bot.voice.lmhead import Shortlist, completions, softcap
 
 PAIRS_PER_STEP = 4  # 8 sequences per step: about three supervised steps' worth of tokens
 GEN_BATCH = 16
@@ -108,8 +109,6 @@ def seq_logps(model: Any, seqs: list[tuple[list[int], int]], shortlist: Any, pad
     the tune's loss), and how many tokens each sum holds."""
     import torch
 
-    from bot.voice.tune import _completions, _softcap
-
     width = max(len(ids) for ids, _ in seqs)
     input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -118,9 +117,9 @@ def seq_logps(model: Any, seqs: list[tuple[list[int], int]], shortlist: Any, pad
         input_ids[i, : len(ids)] = torch.tensor(ids)
         mask[i, : len(ids)] = 1
         labels[i, start : len(ids)] = torch.tensor(ids[start:])
-    lm, h, y = _completions(model, {"input_ids": input_ids, "attention_mask": mask, "labels": labels})
+    lm, h, y = completions(model, {"input_ids": input_ids, "attention_mask": mask, "labels": labels})
     rows = torch.nonzero(labels[:, 1:] != corpus.IGNORE)[:, 0].to(h.device)
-    logits = _softcap(lm, torch.nn.functional.linear(h, shortlist.weight, shortlist.bias).float())
+    logits = softcap(lm, torch.nn.functional.linear(h, shortlist.weight, shortlist.bias).float())
     lp = torch.log_softmax(logits, -1).gather(1, shortlist.pos[y][:, None]).squeeze(1)
     sums = torch.zeros(len(seqs), dtype=lp.dtype, device=lp.device).index_add(0, rows, lp)
     return sums, torch.bincount(rows, minlength=len(seqs)).clamp(min=1)
@@ -165,8 +164,6 @@ def build(cfg: Config, model: Any, tok: Any, posts: list[Post], n: int, shortlis
           seed: int) -> tuple[list[Pair], Any]:
     """Pairs from `posts` with their reference log-probabilities, and the shortlist they are scored over: the
     training one, widened by the author's tokens it lacks (held-out posts)."""
-    from bot.voice.tune import Shortlist
-
     t = cfg.tune
     cuts = passages(tok, posts, t.seq_len, n, t.preference_tokens, seed)
     if not cuts:

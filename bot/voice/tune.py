@@ -45,6 +45,7 @@ from bot.core.errors import ModelError
 from bot.core.fsio import atomic_path
 from bot.core.records import Post
 from bot.voice import corpus
+from bot.voice.lmhead import Shortlist, completions, language_model, softcap
 
 CKPT = "checkpoint.pt"
 
@@ -81,21 +82,6 @@ def _fused_ce() -> Any:
     return ChunkedLinearCE
 
 
-class Shortlist:
-    """A subset of the vocabulary for the training softmax: the kept ids, their rows of the output layer, and a map
-    from full ids to positions in the subset."""
-
-    def __init__(self, ids: list[int], head: Any) -> None:
-        import torch
-
-        self.ids = sorted(set(ids))
-        idx = torch.tensor(self.ids, dtype=torch.long, device=head.weight.device)
-        self.weight = head.weight.detach()[idx].contiguous()
-        self.bias = head.bias.detach()[idx] if head.bias is not None else None
-        self.pos = torch.full((head.weight.shape[0],), -1, dtype=torch.long, device=head.weight.device)
-        self.pos[idx] = torch.arange(len(self.ids), device=head.weight.device)
-
-
 def loss_and_tokens(model: Any, batch: dict[str, Any], chunk: int = 128,
                     shortlist: Shortlist | None = None) -> tuple[Any, int]:
     """Completion-only mean loss of a batch and the number of predicted tokens. Only positions with a label go
@@ -103,7 +89,7 @@ def loss_and_tokens(model: Any, batch: dict[str, Any], chunk: int = 128,
     one of them)."""
     import torch
 
-    lm, h, y = _completions(model, batch)
+    lm, h, y = completions(model, batch)
     head = lm.get_output_embeddings()
     weight, bias = head.weight, head.bias
     if shortlist is not None and not head.weight.requires_grad:
@@ -112,31 +98,9 @@ def loss_and_tokens(model: Any, batch: dict[str, Any], chunk: int = 128,
             raise ValueError("a label outside the training shortlist")
         weight, bias = shortlist.weight, shortlist.bias
     if getattr(lm.config, "final_logit_softcapping", None) or weight.requires_grad or bias is not None:
-        logits = _softcap(lm, torch.nn.functional.linear(h, weight, bias).float())
+        logits = softcap(lm, torch.nn.functional.linear(h, weight, bias).float())
         return torch.nn.functional.cross_entropy(logits, y), int(y.numel())
     return _fused_ce().apply(h, weight, y, chunk), int(y.numel())
-
-
-def _lm(model: Any) -> Any:
-    """The language model itself, under a peft wrapper or not (its LoRA layers stay active)."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
-
-
-def _completions(model: Any, batch: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """(language model, last hidden states, next tokens) at the positions of `batch` that carry a label."""
-    lm = _lm(model)
-    batch = {k: v.to(lm.get_output_embeddings().weight.device) for k, v in batch.items()}
-    h = lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-    y = batch["labels"][:, 1:]
-    keep = y != corpus.IGNORE
-    return lm, h[:, :-1][keep], y[keep]
-
-
-def _softcap(lm: Any, logits: Any) -> Any:
-    import torch
-
-    cap = getattr(lm.config, "final_logit_softcapping", None)
-    return torch.tanh(logits / cap) * cap if cap else logits
 
 
 def scan(model: Any, batches: list[dict[str, Any]], keep: list[int] | None = None, chunk: int = 128) -> dict[str, Any]:
@@ -145,7 +109,7 @@ def scan(model: Any, batches: list[dict[str, Any]], keep: list[int] | None = Non
     `keep`) the mean share of the mass that falls on those ids."""
     import torch
 
-    lm = _lm(model)
+    lm = language_model(model)
     weight = lm.get_output_embeddings().weight
     mass = torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device)
     nll, n = 0.0, 0
@@ -153,9 +117,9 @@ def scan(model: Any, batches: list[dict[str, Any]], keep: list[int] | None = Non
     lm.eval()
     with torch.no_grad():
         for b in batches:
-            _, h, y = _completions(model, b)
+            _, h, y = completions(model, b)
             for i in range(0, h.shape[0], chunk):
-                p = torch.log_softmax(_softcap(lm, lm.lm_head(h[i : i + chunk]).float()), -1)
+                p = torch.log_softmax(softcap(lm, lm.lm_head(h[i : i + chunk]).float()), -1)
                 nll -= float(p.gather(1, y[i : i + chunk, None]).sum())
                 mass += p.exp_().sum(0)
             n += int(y.numel())

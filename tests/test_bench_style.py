@@ -125,6 +125,13 @@ def test_kept_adapter_is_reused_only_for_the_same_recipe_and_posts(tmp_path: Pat
     cfg.tune.max_steps += 1
     assert models.kept_adapter(cfg, posts, d) is None  # another recipe
     assert models.kept_adapters(cfg, tmp_path) == {}
+    cfg = Config()
+    older = {k: v for k, v in cfg.tune.model_dump().items() if k != "window_context"}
+    (d / "training.json").write_text(json.dumps({"tune": older, "data_hash": corpus.data_hash(posts)}),
+                                     encoding="utf-8")
+    assert models.kept_adapter(cfg, posts, d) is not None  # tuned before the setting existed: windows without context
+    cfg.tune.window_context = 64
+    assert models.kept_adapter(cfg, posts, d) is None
 
 
 def test_clip_posts_for_perplexity() -> None:
@@ -228,6 +235,15 @@ def test_run_targets_keep_resume_on_a_folder_corpus(en_corpus: Path, tmp_path: P
     assert run.main([*base, "--targets", "carol", "--resume", "--arms", "adapter", "--seed", "1"]) == 0
     (c,) = json.loads((out / "style-bench.json").read_text(encoding="utf-8"))["corpora"]
     assert calls["arms"] == [("carol", False)] and set(c["targets"]) == {"bob", "carol"}
+    # another tune: the prompting arm (no adapter) is kept, the adapter arm is drafted again with the new adapter
+    assert run.main([*base, "--targets", "carol", "--resume", "--arms", "adapter", "prompting", "--seed", "1"]) == 0
+    calls["arms"].clear()
+    calls["tuned"].clear()
+    assert run.main([*base, "--targets", "carol", "--resume", "--arms", "adapter", "prompting", "--seed", "1",
+                     "--set", "tune.max_steps=7"]) == 0
+    assert calls["tuned"] == ["carol"] and calls["arms"] == [("carol", False)]
+    (c,) = json.loads((out / "style-bench.json").read_text(encoding="utf-8"))["corpora"]
+    assert c["targets"]["carol"]["resumed"] == ["prompting"] and set(c["targets"]) == {"carol"}
 
 
 # --- the voice per backend: served-adapter (llama.cpp + GGUF LoRA) and api-prompting (openai backend) ------------
@@ -382,6 +398,8 @@ def test_resume_keeps_arms_measured_with_another_number_of_drafts() -> None:
     assert run.same_recipe(cfg, {**cfg, "gens": 5})  # each arm keeps its own n
     assert not run.same_recipe(cfg, {**cfg, "seed": 1}) and not run.same_recipe(None, cfg)
     assert not run.same_recipe(cfg, {**cfg, "tune": {"max_steps": 31}})
+    assert run.same_recipe(cfg, {**cfg, "tune": {"max_steps": 31}}, tuned=False)  # the arms without an adapter
+    assert not run.same_recipe(cfg, {**cfg, "seed": 1}, tuned=False)
     # a generate setting that leaves the body alone (the title step, added later) does not change the recipe
     gen = {**cfg, "generate": {"top_k": 50}}
     assert run.same_recipe(gen, {**gen, "generate": {"top_k": 50, "title_step": False}})

@@ -81,6 +81,31 @@ def test_packing_keeps_loss_on_completions_only(tiny_cfg, tiny_base: Path) -> No
     assert sum(len(r.input_ids) for r in rows) == sum(len(e.input_ids) for e in exs)
 
 
+def test_windows_after_the_first_read_the_text_before_them_without_learning_it(tiny_base: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from bot.voice import corpus
+
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    (post,) = marked_posts(1, sentences=90)
+    body = tok(post.body_markdown.strip(), add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    for context in (0, 16):
+        exs = corpus.encode_post(tok, post, 128, context)
+        assert len(exs) > 2 and all(len(e.input_ids) <= 128 for e in exs)
+        learned = [x for e in exs for x in e.labels if x != corpus.IGNORE]
+        assert learned == body  # every body token learned once, in order
+        at = 0
+        for k, e in enumerate(exs):
+            first = next(i for i, x in enumerate(e.labels) if x != corpus.IGNORE)
+            read = e.input_ids[first - (context if k else 0):first]  # the context, when a window has one
+            assert read == body[max(0, at - context):at] and all(x == corpus.IGNORE for x in e.labels[:first])
+            assert tok.decode(e.input_ids[:first - len(read)], skip_special_tokens=True).startswith("주제:")
+            at += e.n_loss
+    assert len(corpus.encode_post(tok, post, 128, 16)) > len(corpus.encode_post(tok, post, 128, 0))
+    # a context longer than half the room leaves half of each window to learn
+    assert all(e.n_loss >= (128 - 30) // 2 for e in corpus.encode_post(tok, post, 128, 500)[:-1])
+
+
 def _batch(tok, posts, seq_len: int = 64) -> dict:
     import random
 

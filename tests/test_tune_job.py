@@ -51,18 +51,22 @@ def test_first_adapter_is_activated_then_unchanged_corpus_is_skipped(env) -> Non
     assert tune_job.run(cfg, db)["status"] == "skipped"
 
 
-def test_an_adapter_tuned_before_the_preference_round_existed_counts_as_tuned_without_it(tmp_path) -> None:
+def test_an_adapter_tuned_before_a_setting_existed_counts_as_tuned_with_its_old_value(tmp_path) -> None:
     import json
 
     from bot.core.config import Config
     from jobs import tune as tune_job
 
     cfg = Config(data_dir=tmp_path)
-    before = {k: v for k, v in cfg.tune.model_dump().items() if not k.startswith("preference_")}
+    before = {k: v for k, v in cfg.tune.model_dump().items() if not k.startswith("preference_")
+              and k != "window_context"}
     (tmp_path / "training.json").write_text(json.dumps({"tune": before}), encoding="utf-8")
     assert tune_job.settings_changed(cfg, tmp_path) == ["tune.preference_steps: 0 -> 30"]  # on by default now
     cfg.tune.preference_steps = 0
-    assert tune_job.settings_changed(cfg, tmp_path) == []
+    assert tune_job.settings_changed(cfg, tmp_path) == []  # windows without context: how it was tuned
+    cfg.tune.window_context = 64
+    assert tune_job.settings_changed(cfg, tmp_path) == ["tune.window_context: 0 -> 64"]
+    cfg.tune.window_context = 0
     cfg.tune.preference_pairs = 64  # the round's own settings do not matter while it is off
     assert tune_job.settings_changed(cfg, tmp_path) == []
 

@@ -69,10 +69,11 @@ BODY_NEUTRAL = ("title_step", "draft_minutes")  # the bench drafts n_candidates 
 def recipe(tune: dict[str, Any]) -> dict[str, Any]:
     """The tune settings that decide an adapter's weights (JSON-normalised, EVAL_ONLY left out; bot.core.config's
     tune_recipe: a setting added since an adapter was tuned counts at the value it was tuned with)."""
-    from bot.core.config import TuneConfig, tune_recipe
+    from bot.core.config import TUNE_ADDED_AT, TuneConfig, tune_recipe
 
-    full = tune_recipe({**{k: v for k, v in TuneConfig().model_dump().items() if not k.startswith("preference_")},
-                        **tune})
+    defaults = {k: v for k, v in TuneConfig().model_dump().items()
+                if k not in TUNE_ADDED_AT and not k.startswith("preference_")}  # those count as tune_recipe says
+    full = tune_recipe({**defaults, **tune})
     return {k: v for k, v in json.loads(json.dumps(full)).items() if k not in EVAL_ONLY}
 
 

@@ -29,6 +29,7 @@ CORPORA = ("korean-real", "korean", "ebg-english")  # real Korean bloggers, inve
 ARMS = ("adapter", "prompting", "adapter+related", "served-adapter", "api-prompting")
 # --backend NAME: the arms drafted by that product backend (bench/style/models.py ARM_BACKENDS)
 BACKEND_ARMS = {"local": ("adapter", "prompting"), "llamacpp": ("served-adapter",), "openai": ("api-prompting",)}
+UNTUNED_ARMS = ("prompting", "api-prompting")  # arms that draft without the author's adapter: the tune is not theirs
 RELATED_K = 2  # the lever arm: the author's adapter + this many of the author's posts related to the topic
 
 
@@ -67,11 +68,12 @@ def arms_of(arms: list[str] | None, backends: list[str] | None) -> list[str]:
     return [a for a in ARMS if a in wanted] or ["adapter", "prompting"]
 
 
-def same_recipe(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
-    """Whether an earlier run's figures can be kept (--resume): the same tune, generation and perplexity settings.
-    The number of drafts may differ (each arm keeps the n it was measured with, printed beside every figure)."""
+def same_recipe(old: dict[str, Any] | None, new: dict[str, Any], tuned: bool = True) -> bool:
+    """Whether an earlier run's figures can be kept (--resume): the same tune, generation and perplexity settings
+    (`tuned` False: the tune settings aside, for the arms that draft without an adapter). The number of drafts may
+    differ (each arm keeps the n it was measured with, printed beside every figure)."""
     def norm(c: dict[str, Any]) -> dict[str, Any]:
-        c = {k: v for k, v in json.loads(json.dumps(c)).items() if k != "gens"}
+        c = {k: v for k, v in json.loads(json.dumps(c)).items() if k != "gens" and (tuned or k != "tune")}
         if isinstance(c.get("tune"), dict):  # a tune setting added since, at its default, is the same recipe
             c["tune"] = models.recipe(c["tune"])
         if isinstance(c.get("generate"), dict):
@@ -176,10 +178,13 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
         out["api_prompting"] = {"server": "llama.cpp server (xllamacpp) on the embedded GGUF, no adapter",
                                 "model": models.API_ALIAS, "api": "chat", "example_tokens": models.API_EXAMPLE_TOKENS,
                                 "max_examples": cfg.model.max_examples, "max_tokens": cfg.generate.max_new_tokens}
-    same = same_recipe((previous or {}).get("model_config"), out["model_config"])
+    old_config = (previous or {}).get("model_config")
+    same = same_recipe(old_config, out["model_config"])
+    untuned = same_recipe(old_config, out["model_config"], tuned=False)  # another tune: the prompting arms stay
     for t in chosen:  # --resume: what an earlier run with the same recipe measured is kept, arm by arm
-        old = ((previous or {}).get("targets") or {}).get(t.name) if same else None
+        old = ((previous or {}).get("targets") or {}).get(t.name) if untuned else None
         kept = {k: v for k, v in (old or {}).items() if k in (*ARMS, "tune", "perplexity", "ppl_posts", "ppl_chars")
+                and (same or k in UNTUNED_ARMS)
                 and (k not in ARMS or not getattr(args, "more", False) or (v.get("n") or 0) >= args.gens)}
         if kept:
             out["targets"][t.name].update(kept, resumed=sorted(kept))
@@ -285,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=Path, help="keep adapters and generations here (reused when the recipe matches)")
     ap.add_argument("--tune-only", action="store_true", help="tune (or reuse) the adapters, measure nothing else")
     ap.add_argument("--resume", action="store_true",
-                    help="keep what the JSON already in --out measured with the same recipe (arm by arm)")
+                    help="keep what the JSON already in --out measured with the same recipe, arm by arm (the "
+                         "prompting arms also after another tune: they draft without an adapter)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="a config setting for this run (a lever: generate.vocab=full, tune.learning_rate=1e-4); "
                          "recorded in the recipe, so --resume keeps only runs with the same settings")

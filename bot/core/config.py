@@ -195,6 +195,12 @@ class TuneConfig(Section):
     target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     learning_rate: float = Field(3e-4, gt=0)
     seq_len: int = Field(256, ge=32)
+    window_context: int = Field(0, ge=0, description=(
+        "a long post is cut into windows of seq_len tokens; with N > 0 each window after the first starts with N "
+        "tokens of the text before it, read but not learned, so only a post's real opening follows the prompt "
+        "(0: windows start right after the prompt, mid-sentence, so drafts tend to open mid-thought; bench/style, "
+        "five real bloggers, N = 64: right openings but fewer drafts attributed to their author, 66/150 "
+        "candidates against 102/150, so off by default)"))
     batch_tokens: int = Field(512, ge=32)
     epochs: float = Field(4.0, gt=0)
     max_steps: int = Field(200, ge=1)
@@ -226,7 +232,7 @@ class TuneConfig(Section):
 
 # tune settings added since adapters were first written, at the value an adapter written before them was trained
 # with (an adapter's training.json lacks them)
-TUNE_ADDED_AT = {"preference_steps": 0}
+TUNE_ADDED_AT = {"preference_steps": 0, "window_context": 0}
 
 
 def tune_recipe(tune: dict[str, Any]) -> dict[str, Any]:

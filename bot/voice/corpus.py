@@ -64,8 +64,11 @@ class Example:
         return sum(1 for x in self.labels if x != IGNORE)
 
 
-def encode_post(tok: Any, post: Post, seq_len: int) -> list[Example]:
-    """A post as one example, or as windows of the body (each after the same prompt) when it is too long."""
+def encode_post(tok: Any, post: Post, seq_len: int, context: int = 0) -> list[Example]:
+    """A post as one example, or as windows of the body (each after the same prompt) when it is too long. A window
+    after the first starts with the `context` body tokens before it, without loss: otherwise the tune's prompt is
+    followed mid-sentence by the middle of a post in most examples (89-95 % of the windows of five real bloggers'
+    posts at seq_len 256), and the adapter learns to open its drafts mid-sentence."""
     prompt = render_prompt(post.title or "", post.tags, length_bucket(len(post.body_markdown)))
     p_ids = tok(prompt, add_special_tokens=True)["input_ids"]
     b_ids = tok(post.body_markdown.strip(), add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
@@ -73,17 +76,20 @@ def encode_post(tok: Any, post: Post, seq_len: int) -> list[Example]:
     if room < 16:
         p_ids = p_ids[: seq_len // 2]
         room = seq_len - len(p_ids)
-    out = []
-    for i in range(0, len(b_ids), room):
-        chunk = b_ids[i : i + room]
+    context = min(context, room // 2)  # at least half of every window is learned
+    out, i = [], 0
+    while i < len(b_ids):
+        ctx = b_ids[max(0, i - context):i]
+        chunk = b_ids[i : i + room - len(ctx)]
         if i and len(chunk) < 8:
             break
-        out.append(Example(p_ids + chunk, [IGNORE] * len(p_ids) + chunk))
+        out.append(Example(p_ids + ctx + chunk, [IGNORE] * (len(p_ids) + len(ctx)) + chunk))
+        i += len(chunk)
     return out
 
 
-def encode(tok: Any, posts: list[Post], seq_len: int) -> list[Example]:
-    return [ex for p in posts for ex in encode_post(tok, p, seq_len)]
+def encode(tok: Any, posts: list[Post], seq_len: int, context: int = 0) -> list[Example]:
+    return [ex for p in posts for ex in encode_post(tok, p, seq_len, context)]
 
 
 @dataclass

@@ -148,13 +148,15 @@ def shortlist_ids(model: Any, sample: list[dict[str, Any]], labels: set[int], si
     return sorted(labels | set(torch.topk(mass, min(size, mass.numel())).indices.tolist()))
 
 
-def perplexity(model: Any, tok: Any, posts: list[Post], seq_len: int = 256) -> float:
-    """Held-out perplexity of `posts` (loss on the bodies only, the same prompt as training, full vocabulary)."""
-    return math.exp(_heldout(model, tok, posts, seq_len)["nll_mean"])
+def perplexity(model: Any, tok: Any, posts: list[Post], seq_len: int = 256, context: int = 0) -> float:
+    """Held-out perplexity of `posts` (loss on the bodies only, the same prompt and windows as training, full
+    vocabulary)."""
+    return math.exp(_heldout(model, tok, posts, seq_len, context=context)["nll_mean"])
 
 
-def _heldout(model: Any, tok: Any, posts: list[Post], seq_len: int, keep: list[int] | None = None) -> dict[str, Any]:
-    batches = corpus.batches([corpus.Row(e.input_ids, e.labels) for e in corpus.encode(tok, posts, seq_len)],
+def _heldout(model: Any, tok: Any, posts: list[Post], seq_len: int, keep: list[int] | None = None,
+             context: int = 0) -> dict[str, Any]:
+    batches = corpus.batches([corpus.Row(e.input_ids, e.labels) for e in corpus.encode(tok, posts, seq_len, context)],
                              1, tok.pad_token_id, random.Random(0))
     r = scan(model, batches, keep)
     return {"nll_mean": r["nll"] / max(1, r["n"]), "covered": r["covered"]}
@@ -169,7 +171,7 @@ def perplexity_of(cfg: Config, posts: list[Post], adapter_dir: Path | None = Non
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter_dir))
-    return perplexity(model, tok, posts, cfg.tune.seq_len)
+    return perplexity(model, tok, posts, cfg.tune.seq_len, cfg.tune.window_context)
 
 
 def other_authors(cfg: Config, own: list[Post]) -> list[Post]:
@@ -292,8 +294,9 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
     work_dir = work_dir or out_dir.with_name(out_dir.name + ".work")
     torch.manual_seed(t_cfg.seed)
     model, tok = base_model.load_model(cfg, base.path, for_training=True)
-    rows = corpus.pack(corpus.encode(tok, train_posts, t_cfg.seq_len), t_cfg.seq_len)
-    val_rows = [corpus.Row(e.input_ids, e.labels) for e in corpus.encode(tok, val_posts, t_cfg.seq_len)]
+    wctx = t_cfg.window_context
+    rows = corpus.pack(corpus.encode(tok, train_posts, t_cfg.seq_len, wctx), t_cfg.seq_len)
+    val_rows = [corpus.Row(e.input_ids, e.labels) for e in corpus.encode(tok, val_posts, t_cfg.seq_len, wctx)]
     val_batches = corpus.batches(val_rows, t_cfg.batch_tokens, tok.pad_token_id, random.Random(0))
     per_epoch = corpus.steps_per_epoch(rows, t_cfg.batch_tokens)
     total = min(t_cfg.max_steps, max(1, math.ceil(t_cfg.epochs * per_epoch)))
@@ -307,7 +310,10 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
         ids = _shortlist(model, tok, rows, t_cfg)
         shortlist = Shortlist(ids, model.get_output_embeddings())
         vocab_info = {"mode": "shortlist", "size": len(ids), "seconds": round(time.monotonic() - t_short, 1)}
-    base_eval = _heldout(model, tok, val_posts, t_cfg.seq_len, shortlist.ids if shortlist else None)
+    def heldout(posts: list[Post], keep: list[int] | None = None) -> dict[str, Any]:  # the model as it is now
+        return _heldout(model, tok, posts, t_cfg.seq_len, keep, wctx)
+
+    base_eval = heldout(val_posts, shortlist.ids if shortlist else None)
     ppl_base = math.exp(base_eval["nll_mean"])
     if shortlist:
         vocab_info["held_out_mass_covered"] = round(base_eval["covered"], 5)
@@ -315,13 +321,13 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
                     "held-out posts ({:.1f} s to choose)", len(shortlist.ids), n_vocab,
                     base_eval["covered"], vocab_info["seconds"])
     others = [p for p in others or [] if p.body_markdown.strip()]
-    bg_base = _heldout(model, tok, others, t_cfg.seq_len)["nll_mean"] if others else None
+    bg_base = heldout(others)["nll_mean"] if others else None
 
     def voice_gain(own_nll: float) -> float | None:
         """(base − adapter) loss on the author's held-out posts minus the same on the others' posts."""
         if bg_base is None:
             return None
-        return (base_eval["nll_mean"] - own_nll) - (bg_base - _heldout(model, tok, others, t_cfg.seq_len)["nll_mean"])
+        return (base_eval["nll_mean"] - own_nll) - (bg_base - heldout(others)["nll_mean"])
 
     model = _lora(cfg, model, keep_dtype=True)
     compare_ppl: dict[str, float] = {}
@@ -329,7 +335,7 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
     for name, path in (compare or {}).items():
         model.load_adapter(str(path), adapter_name=f"cmp_{name}")
         model.set_adapter(f"cmp_{name}")
-        own = _heldout(model, tok, val_posts, t_cfg.seq_len)["nll_mean"]
+        own = heldout(val_posts)["nll_mean"]
         compare_ppl[name] = math.exp(own)
         if (g := voice_gain(own)) is not None:
             compare_gain[name] = g
@@ -440,7 +446,7 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
 
         pref_sl = shortlist or Shortlist(_shortlist(model, tok, rows, t_cfg), model.get_output_embeddings())
         pref = preference.run(cfg, model, tok, weights, train_posts, val_posts, pref_sl)
-    val_loss = _heldout(model, tok, val_posts, t_cfg.seq_len)["nll_mean"] if val_sl is not None else state["best"]
+    val_loss = heldout(val_posts)["nll_mean"] if val_sl is not None else state["best"]
     ppl_adapter = math.exp(val_loss)
     gain = voice_gain(val_loss)
     metrics = {

@@ -51,6 +51,14 @@ def test_show_says_how_the_draft_was_chosen_among_its_candidates():
     one = {"n_candidates": 1, "best_of": {"n_max": 3, "budget_s": 60.0, "seconds": 70.2, "stopped_by": "draft_minutes"}}
     assert review.best_of(one).startswith("one candidate: it took 70.2 s")
     assert review.best_of({"n_candidates": 1}) is None and review.best_of(None) is None  # written alone
+    sel = [{"index": 0, "passed": False, "value": 0.8, "copy_within_yours": False, "chosen": False},
+           {"index": 1, "passed": False, "value": 0.5, "copy_within_yours": True, "chosen": True},
+           {"index": 2, "passed": False, "value": 0.3, "copy_within_yours": False, "chosen": False}]
+    assert review.best_of({**three, "selection": sel}).endswith(
+        "candidate 2 sounds most like you x topic (candidate 1 scored higher but copied more of your posts than your "
+        "posts copy each other)")
+    sel[0]["passed"] = True  # a candidate that passed every gate was never in the running against a failing one
+    assert review.best_of({**three, "selection": sel}) == review.best_of(three)
 
 
 @pytest.fixture

@@ -214,3 +214,28 @@ def test_best_of_n_ranks_by_closeness_and_the_classifier_then_breaks_ties(cfg, d
     assert pick("e", "e") == 0 and pick("e", "k") == 1  # a lone headline figure still counts
     assert pick("n", "f") == 1 and pick("z", "n") == 1  # nothing measurable ranks neutral, an empty body last
     assert pick("t", "n") == 1  # with no voice figure, topic adherence still decides
+
+
+def test_best_of_n_prefers_a_candidate_that_copies_no_more_of_you_than_you_do(cfg, db, monkeypatch) -> None:
+    import bot.voice.style as style
+
+    def copy_gate(share: float, passed: bool = True) -> dict:
+        return {"name": "copy", "passed": passed, "figure": {"longest_run_chars": 20, "share": share},
+                "threshold": {"longest_run_chars": 120, "share": 0.08, "natural_share": 0.03}}
+
+    checks = {"close-copying": {"passed": False, "score": {"closeness": 0.9, "p_masked": 0.9},
+                                "gates": [copy_gate(0.06)]},
+              "own-words": {"passed": False, "score": {"closeness": 0.5, "p_masked": 0.5}, "gates": [copy_gate(0.01)]},
+              "passing-copier": {"passed": True, "score": {"closeness": 0.4, "p_masked": 0.4},
+                                 "gates": [copy_gate(0.05)]},
+              "no-gate": {"passed": False, "score": {"closeness": 0.95, "p_masked": 0.95}, "gates": []}}
+    monkeypatch.setattr(style, "check_draft", lambda cfg, db, draft: checks[draft["body_markdown"]])
+
+    def pick(*bodies: str) -> tuple[int, list[dict]]:
+        return pick_best(cfg, db, {"topic": "t", "tags": []}, [_gen("t", b, []) for b in bodies])
+
+    best, details = pick("close-copying", "own-words")
+    assert best == 1 and [d["copy_within_yours"] for d in details] == [False, True]
+    assert pick("own-words", "passing-copier")[0] == 1  # passing every gate still comes first
+    assert pick("own-words", "no-gate")[0] == 1  # nothing to compare with: the rank decides
+    assert pick("close-copying", "close-copying")[0] == 0

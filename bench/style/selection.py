@@ -9,7 +9,9 @@ candidates, on the voice figures alone: without the gates, which every 120-token
 without topic adherence), `oracle` (a topic counts when any candidate is attributed: the most any rule could reach);
 then the product's rule among the first k candidates for every k (what a smaller time budget would have kept), and
 the share of all candidates attributed (what one draft is worth on average: n = every candidate, less noisy than the
-picks). `--arm served-adapter` reads that arm's candidates.
+picks). `--arm served-adapter` reads that arm's candidates. `--as-run` replays the product's whole choice instead
+(bot.voice.style.select.pick_best: the gates, the copy preference, topic adherence, then the rule), with and without
+the copy preference, and prints the kept drafts' attribution and copy rate against the author's natural rate.
 The product's voice model is fitted on the author's store (the training posts) as in the run; the judge on every
 author's training posts of the corpus (bench/style/metrics.Judges).
 """
@@ -35,9 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("stores", type=Path, help="the run's select-store folder (one store per author)")
     ap.add_argument("--corpus", type=Path, default=metrics.KOREAN_REAL)
     ap.add_argument("--arm", default="adapter", help="the arm whose candidates to re-pick (adapter, served-adapter)")
+    ap.add_argument("--as-run", action="store_true", help="replay pick_best (gates, copy, topic), with and without "
+                                                          "the copy preference")
     a = ap.parse_args(argv)
     c = json.loads(a.results.read_text(encoding="utf-8"))["corpora"][0]
-    judges = metrics.Judges(metrics.split(metrics.load_folder(a.corpus)))
+    authors = metrics.split(metrics.load_folder(a.corpus))
+    judges = metrics.Judges(authors)
+    if a.as_run:
+        return as_run(c, a.stores, a.arm, authors, judges)
     pooled = dict.fromkeys(RULES, 0)
     by_n: dict[int, int] = {}  # the product's rule among the first k candidates: what a smaller budget would keep
     n_all = cands_all = hits_all = 0
@@ -72,6 +79,51 @@ def main(argv: list[str] | None = None) -> int:
     print("pooled: " + ", ".join(f"{r} {pooled[r]}/{n_all}" for r in RULES) + f"; candidates {hits_all}/{cands_all}")
     print("the product's rule among the first k candidates: " + ", ".join(f"k={k} {v}/{n_all}" for k, v in
                                                                            sorted(by_n.items())))
+    return 0
+
+
+
+def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judges: metrics.Judges) -> int:
+    """The product's choice replayed on the stored candidates (as bench/style/models._picker runs it), and the same
+    without the copy preference: drafts attributed, and the kept drafts' copy rate against the author's natural rate
+    (the issue's copy target)."""
+    from bench.style.models import _topic
+    from bot.core.config import Config
+    from bot.core.records import Generation
+    from bot.core.store import open_db
+    from bot.voice.style import select
+
+    by_name = {t.name: t for t in authors}
+    tags = {_topic(p): p.tags for t in authors for p in t.test}
+    rules = ("without copy preference", "pick_best")
+    total, met, n_all = dict.fromkeys(rules, 0), dict.fromkeys(rules, 0), 0
+    for name, t in c["targets"].items():
+        gens = [g for g in (t.get(arm) or {}).get("generations", []) if g.get("candidate_bodies")]
+        if not gens:
+            continue
+        cfg = Config(data_dir=stores / name)
+        db = open_db(cfg.data_path)
+        author = by_name[name]
+        natural = metrics.copy_rate(author.train, [metrics.text(p) for p in author.test])["share"] or 0.0
+        kept: dict[str, list[str]] = {r: [] for r in rules}
+        for g in gens:
+            cands = [Generation(title=g["title"], body_markdown=b, tags=[], adapter_version=None, base_model="bench",
+                                params={}, duration_s=0.0, new_tokens=0) for b in g["candidate_bodies"]]
+            best, details = select.pick_best(cfg, db, {"topic": g["topic"], "tags": tags.get(g["topic"], [])}, cands)
+            old = max(details, key=lambda d: (d["passed"], *select.rank(d["score"]), -d["index"]))["index"]
+            for rule, i in zip(rules, (old, best), strict=True):
+                kept[rule].append(g["candidate_bodies"][i].strip())
+        line = []
+        for rule in rules:
+            hits = sum(bool(b) and judges.share([b], name)["masked"] > 0 for b in kept[rule])
+            copy = metrics.copy_rate(author.train, kept[rule])["share"] or 0.0
+            total[rule] += hits
+            met[rule] += copy <= natural
+            line.append(f"{rule} {hits}/{len(gens)}, copy {copy:.1%}")
+        print(f"{name} (natural copy {natural:.1%}): " + "; ".join(line))
+        n_all += len(gens)
+    print("pooled: " + "; ".join(f"{r} {total[r]}/{n_all}, copy at or below the natural rate for {met[r]} authors"
+                                 for r in rules))
     return 0
 
 

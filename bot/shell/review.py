@@ -71,8 +71,13 @@ def best_of(params: dict[str, Any] | None) -> str | None:
         stop = (f"; the {budget['budget_s'] / 60:g}-minute budget (generate.draft_minutes) left no time for more"
                 if budget.get("stopped_by") == "draft_minutes" else "")
         kept = p.get("candidate_index", 0) + 1
+        chosen = next((d for d in p.get("selection") or [] if d.get("chosen")), None)
+        copiers = [d for d in p.get("selection") or [] if chosen and d.get("copy_within_yours") is False
+                   and d.get("passed") == chosen.get("passed") and (d.get("value") or 0) > (chosen.get("value") or 0)]
+        passed_over = (f" (candidate {', '.join(str(d['index'] + 1) for d in copiers)} scored higher but copied more "
+                       f"of your posts than your posts copy each other)") if copiers else ""
         return (f"best of {n} candidates written in {budget.get('seconds', '?')} s: candidate {kept} sounds most like "
-                f"you x topic{stop}")
+                f"you x topic{passed_over}{stop}")
     if budget.get("stopped_by") == "draft_minutes":
         return (f"one candidate: it took {budget.get('seconds')} s, so another would not fit the "
                 f"{budget['budget_s'] / 60:g}-minute budget (generate.draft_minutes)")

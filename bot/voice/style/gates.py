@@ -111,7 +111,8 @@ def copy_gate(g: GatesConfig, idx: CopyIndex | None, text: str) -> dict[str, Any
                             f"{r['share']:.1%} of {idx.window}-character windows found in past posts "
                             f"(max {max_share:.1%}; your own posts: {idx.natural_share:.1%} on average)",
                 figure={"longest_run_chars": r["longest_run"], "share": round(r["share"], 4)},
-                threshold={"longest_run_chars": max_run, "share": round(max_share, 4)})
+                threshold={"longest_run_chars": max_run, "share": round(max_share, 4),
+                           "natural_share": round(idx.natural_share, 4)})
 
 
 _HASHTAG = re.compile(r"(?<![\w#\[(/&])#([^\s#]+)")  # not `[#1](…)`, `/#anchor`, `&#39;`

@@ -85,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judges: metrics.Judges) -> int:
     """The product's choice replayed on the stored candidates (as bench/style/models._picker runs it), and the same
-    without the copy preference: drafts attributed, and the kept drafts' copy rate against the author's natural rate
-    (the issue's copy target)."""
+    without the copy preference: drafts attributed, the kept drafts' copy rate against the author's natural rate and
+    their median distance against the run's own-posts-at-length figure plus its spread (the issue's copy and distance
+    targets)."""
     from bench.style.models import _topic
     from bot.core.config import Config
     from bot.core.records import Generation
@@ -105,6 +106,9 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
         db = open_db(cfg.data_path)
         author = by_name[name]
         natural = metrics.copy_rate(author.train, [metrics.text(p) for p in author.test])["share"] or 0.0
+        dm = metrics.distance_model(author, authors)
+        own, spread = (t.get(arm) or {}).get("distance_own_at_length"), (t.get(arm) or {}).get(
+            "distance_own_at_length_spread")
         kept: dict[str, list[str]] = {r: [] for r in rules}
         for g in gens:
             cands = [Generation(title=g["title"], body_markdown=b, tags=[], adapter_version=None, base_model="bench",
@@ -119,7 +123,9 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
             copy = metrics.copy_rate(author.train, kept[rule])["share"] or 0.0
             total[rule] += hits
             met[rule] += copy <= natural
-            line.append(f"{rule} {hits}/{len(gens)}, copy {copy:.1%}")
+            dist = metrics.mean_distance(dm, kept[rule])
+            far = "" if dist is None or own is None else f", distance {dist:.2f} (target ≤ {own + (spread or 0):.2f})"
+            line.append(f"{rule} {hits}/{len(gens)}, copy {copy:.1%}{far}")
         print(f"{name} (natural copy {natural:.1%}): " + "; ".join(line))
         n_all += len(gens)
     print("pooled: " + "; ".join(f"{r} {total[r]}/{n_all}, copy at or below the natural rate for {met[r]} authors"

@@ -253,9 +253,9 @@ class GenerateConfig(Section):
     repetition_penalty: float = Field(1.15, ge=1)
     no_repeat_ngram_size: int = Field(4, ge=0, description="no token 4-gram twice (0 = off)")
     n_candidates: int = Field(3, ge=1, le=16, description=(
-        "best-of-n: the most candidates one draft writes; the one that sounds most like you x topic adherence is "
-        "kept (passing the gates and copying no more of your posts than you do come first) (bench/style, five real bloggers: best-of-3 kept drafts their author's in 23/30 topics, the first "
-        "candidate alone in 12/30)"))
+        "best-of-n: the most candidates one draft writes; passing the gates comes first, then copying no more of "
+        "your posts than you do, then sounding most like you x topic adherence (bench/style, five real bloggers: "
+        "best-of-3 kept drafts their author's in 23/30 topics, the first candidate alone in 12/30)"))
     draft_minutes: float = Field(5.0, gt=0, description=(
         "time budget for one draft's candidates: the first is always written, another only while the time so far "
         "plus the slowest candidate yet fits"))

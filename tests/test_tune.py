@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from _tiny_model import marked_posts, write_config
 
+from bot.core.records import Post
 from platforms import load_config
 
 
@@ -213,3 +214,57 @@ def test_preference_round_teaches_the_adapter_to_rank_the_authors_continuation_f
     assert 0 <= p["held_out_accuracy"] <= 1
     assert json.loads((out / "metrics.json").read_text(encoding="utf-8"))["preference"] == p
     assert json.loads((out / "training.json").read_text(encoding="utf-8"))["tune"]["preference_steps"] == 16
+
+
+def test_voice_score_counts_only_an_adapter_that_learned_the_author() -> None:
+    from bot.voice import tune
+
+    base = {"own": 3.0, "bg": 3.0}
+    learned = tune.voice_score(2.5, 3.1, base)  # own down 0.5, background up 0.1
+    assert learned["gain"] == pytest.approx(0.6) and learned["score"] == pytest.approx(-0.6)
+    assert tune.voice_score(2.5, 2.6, base)["score"] > learned["score"]  # learned generic text as much: less voice
+    forgot = tune.voice_score(3.05, 4.0, base)  # "gains" 0.95 only by forgetting the others
+    assert forgot["gain"] == pytest.approx(0.95) and forgot["score"] == float("inf")
+
+
+def test_early_stopping_on_the_voice_measure_keeps_the_step_that_learned_the_author_most(
+        tmp_path: Path, tiny_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tune.stop_on voice: every evaluation records the voice measure against the style background, the kept step
+    is the one with the largest measure, and the adapter's final voice measure is positive."""
+    from bot.voice import tune
+
+    cfg = load_config(write_config(tmp_path, tiny_base, tune={"stop_on": "voice", "max_steps": 12, "eval_every": 2}))
+    others = [Post(platform="background", source_id=f"o{i}", title="",
+                   body_markdown=p.body_markdown.replace("했어요~당 ㅎㅎ", "했다. 그리고"))
+              for i, p in enumerate(marked_posts(6, seed=5))]
+    m = tune.train(cfg, marked_posts(12), tmp_path / "a", others=others)
+    evals = [h for h in m["history"] if "val_loss" in h]
+    assert m["stop_on"] == "voice" and len(evals) == 6 and all("voice_gain" in h for h in evals)
+    best = max(evals, key=lambda h: h["voice_gain"])
+    assert m["best_step"] == best["step"] and best["voice_gain"] > 0
+    assert m["voice_gain"] > 0 and m["n_voice_posts"] == 6
+    # a measure that peaks at step 4 (the loss still falling after it): stopped after `patience` evaluations without
+    # a better one, and the weights written are step 4's (the tiny vocabulary fits the shortlist: the same loss)
+    real, calls = tune.voice_score, []
+
+    def peaks_at_step_4(own: float, bg: float, base: dict) -> dict:
+        calls.append(own)
+        r = real(own, bg, base)
+        worse = 0 if len(calls) <= 3 else len(calls)  # calls: the base, step 2, step 4, then worse and worse
+        return {"gain": r["gain"] - worse, "score": r["score"] + worse}
+
+    monkeypatch.setattr(tune, "voice_score", peaks_at_step_4)
+    (tmp_path / "p").mkdir()
+    cfg = load_config(write_config(tmp_path / "p", tiny_base, tune={"stop_on": "voice", "max_steps": 12,
+                                                                     "eval_every": 2, "patience": 2}))
+    m = tune.train(cfg, marked_posts(12), tmp_path / "p" / "a", others=others)
+    evals = {h["step"]: h for h in m["history"] if "val_loss" in h}
+    assert m["best_step"] == 4 and m["stopped"] == "early_stop" and m["steps"] == 8
+    assert evals[8]["val_loss"] < evals[4]["val_loss"]  # held-out loss alone would have kept step 8
+    assert m["val_loss"] == pytest.approx(evals[4]["val_loss"], abs=2e-4)
+    monkeypatch.undo()
+    # without a background to compare with, it says so and stops on the held-out loss
+    (tmp_path / "n").mkdir()
+    plain = tune.train(load_config(write_config(tmp_path / "n", tiny_base, tune={"stop_on": "voice"})),
+                       marked_posts(12), tmp_path / "b")
+    assert plain["stop_on"] == "loss" and not any("voice_gain" in h for h in plain["history"])

@@ -74,7 +74,8 @@ def recipe(tune: dict[str, Any]) -> dict[str, Any]:
     defaults = {k: v for k, v in TuneConfig().model_dump().items()
                 if k not in TUNE_ADDED_AT and not k.startswith("preference_")}  # those count as tune_recipe says
     full = tune_recipe({**defaults, **tune})
-    return {k: v for k, v in json.loads(json.dumps(full)).items() if k not in EVAL_ONLY}
+    skip = EVAL_ONLY if full.get("stop_on") == "loss" else ()  # stopping on the voice measure: they steer the weights
+    return {k: v for k, v in json.loads(json.dumps(full)).items() if k not in skip}
 
 
 def kept_adapter(cfg: Config, posts: list[Post], out_dir: Path) -> dict[str, Any] | None:
@@ -99,7 +100,7 @@ def tune(cfg: Config, posts: list[Post], out_dir: Path) -> dict[str, Any]:
     if kept is not None:
         return kept
     t0 = time.perf_counter()
-    metrics = t.train(cfg, posts, out_dir)
+    metrics = t.train(cfg, posts, out_dir, others=t.other_authors(cfg, posts))  # the style background, as blogbot tune
     metrics["bench_seconds"] = round(time.perf_counter() - t0, 1)
     return metrics
 

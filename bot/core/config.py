@@ -208,6 +208,11 @@ class TuneConfig(Section):
     holdout: float = Field(0.15, gt=0, lt=0.9)
     eval_every: int = Field(10, ge=1)
     patience: int = Field(3, ge=1)
+    stop_on: Literal["loss", "voice"] = Field("loss", description=(
+        "what early stopping reads every eval_every steps and which step's weights are kept: the held-out loss of "
+        "your posts, or the voice measure (how much more the adapter lowered the loss on your held-out posts than "
+        "on the style background's, tune.voice_posts of them), counted only once your held-out loss is below the "
+        "base model's"))
     min_posts: int = Field(8, ge=2)
     seed: int = 0
     checkpoint_every: int = Field(10, ge=1)
@@ -232,7 +237,7 @@ class TuneConfig(Section):
 
 # tune settings added since adapters were first written, at the value an adapter written before them was trained
 # with (an adapter's training.json lacks them)
-TUNE_ADDED_AT = {"preference_steps": 0, "window_context": 0}
+TUNE_ADDED_AT = {"preference_steps": 0, "window_context": 0, "stop_on": "loss"}
 
 
 def tune_recipe(tune: dict[str, Any]) -> dict[str, Any]:

@@ -192,6 +192,15 @@ def other_authors(cfg: Config, own: list[Post]) -> list[Post]:
     return out
 
 
+def voice_score(own: float, bg: float, base: dict[str, float]) -> dict[str, float]:
+    """tune.stop_on voice: the voice measure of held-out losses `own` (the author's) and `bg` (the style
+    background's) against the base's ({"own", "bg"}), and the score early stopping minimises: minus that measure,
+    or infinity while the author's held-out loss is not below the base's (an adapter that gains "voice" only by
+    forgetting how other people write, without learning the author, never counts as the best)."""
+    gain = (base["own"] - own) - (base["bg"] - bg)
+    return {"gain": gain, "score": -gain if own < base["own"] else float("inf")}
+
+
 def _lora(cfg: Config, model: Any, keep_dtype: bool = False) -> Any:
     """Wrap `model` with the configured LoRA. peft upcasts bf16/fp16 adapter weights to fp32 unless `keep_dtype`
     (then `MasterWeights` keeps the fp32 copies the optimizer needs)."""
@@ -279,8 +288,9 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
     epochs, tokens, tokens_per_s, seconds, held_out_ppl_base, held_out_ppl_adapter, held_out_ppl_compare
     {name: ppl}, train_vocab {mode, size, seconds, held_out_mass_covered}, data_hash, base_model,
     n_train_posts, n_held_out_posts, stopped ("early_stop" | "max_steps" | "max_minutes" | "epochs"),
-    resumed_from_step, typical_chars, and with `others`: voice_gain, voice_gain_compare {name: gain},
-    n_voice_posts.
+    resumed_from_step, stop_on (what early stopping read: "loss" | "voice"), typical_chars, and with `others`:
+    voice_gain, voice_gain_compare {name: gain}, n_voice_posts. With tune.stop_on voice, `history` holds the voice
+    measure of every evaluation and `best_step` is the step with the largest.
     """
     import torch
 
@@ -322,6 +332,10 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
                     base_eval["covered"], vocab_info["seconds"])
     others = [p for p in others or [] if p.body_markdown.strip()]
     bg_base = heldout(others)["nll_mean"] if others else None
+    on_voice = t_cfg.stop_on == "voice" and bool(others)
+    if t_cfg.stop_on == "voice" and not others:
+        logger.warning("tune.stop_on is voice but there is no style background to compare with (tune.voice_posts "
+                       "is 0 or the background is empty); early stopping reads the held-out loss instead")
 
     def voice_gain(own_nll: float) -> float | None:
         """(base − adapter) loss on the author's held-out posts minus the same on the others' posts."""
@@ -371,21 +385,43 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
 
     # held-out loss for early stopping over the shortlist plus the held-out labels (a normalisation set holding
     # ~99.9 % of the mass, ~5x cheaper per evaluation); the perplexities of the gate use the full vocabulary
-    val_sl = None
-    if shortlist is not None:
-        val_labels = {t for r in val_rows for t in r.labels if t != corpus.IGNORE}
-        val_sl = Shortlist(sorted(set(shortlist.ids) | val_labels), model.get_output_embeddings())
+    def labels_of(rs: list[corpus.Row]) -> set[int]:
+        return {t for r in rs for t in r.labels if t != corpus.IGNORE}
 
-    def evaluate() -> float:
+    val_sl = bg_sl = None
+    if shortlist is not None:
+        val_sl = Shortlist(sorted(set(shortlist.ids) | labels_of(val_rows)), model.get_output_embeddings())
+    bg_batches: list = []
+    if on_voice:  # the voice measure at every evaluation: the style background's loss over the same kind of shortlist
+        bg_rows = [corpus.Row(e.input_ids, e.labels) for e in corpus.encode(tok, others, t_cfg.seq_len, wctx)]
+        bg_batches = corpus.batches(bg_rows, t_cfg.batch_tokens, tok.pad_token_id, random.Random(0))
+        if shortlist is not None:
+            bg_sl = Shortlist(sorted(set(shortlist.ids) | labels_of(bg_rows)), model.get_output_embeddings())
+
+    def mean_loss(batches: list, sl: Shortlist | None) -> float:
         model.eval()
         nll, n = 0.0, 0
         with torch.no_grad():
-            for b in val_batches:
-                loss, k = loss_and_tokens(model, b, shortlist=val_sl)
+            for b in batches:
+                loss, k = loss_and_tokens(model, b, shortlist=sl)
                 nll, n = nll + float(loss) * k, n + k
         model.train()
         return nll / max(1, n)
 
+    def evaluate() -> dict[str, float]:
+        """The held-out loss, and with tune.stop_on voice the voice measure against the base measured the same way
+        (state["voice_base"]). `score` is what early stopping minimises: the loss, or minus the voice measure, where
+        an adapter that has not yet lowered the author's held-out loss below the base's never counts as the best."""
+        val = mean_loss(val_batches, val_sl)
+        if not on_voice:
+            return {"val": val, "score": val}
+        bg = mean_loss(bg_batches, bg_sl)
+        if "voice_base" not in state:  # the adapter before its first step (LoRA starts at zero) is the base
+            state["voice_base"] = {"own": val, "bg": bg}
+        return {"val": val, **voice_score(val, bg, state["voice_base"])}
+
+    if on_voice and "voice_base" not in state:
+        evaluate()
     stopped, t0, last_loss = "epochs", time.monotonic() - state["seconds"], float("nan")
     epoch_batches: dict[int, list] = {}
     model.train()
@@ -413,12 +449,14 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
             tps = state["tokens"] / max(1e-9, state["seconds"])
             bar.update(task, completed=state["step"], info=f"loss {last_loss:.3f} · {tps:.0f} tok/s")
             if state["step"] % t_cfg.eval_every == 0 or state["step"] == total:
-                val = evaluate()
-                state["history"][-1]["val_loss"] = round(val, 4)
-                logger.info("step {}/{}: loss {:.3f}, held-out loss {:.3f}, {:.0f} tok/s", state["step"], total,
-                            last_loss, val, tps)
-                if val < state["best"] - 1e-4:
-                    state.update(best=val, best_step=state["step"], bad=0)
+                ev = evaluate()
+                state["history"][-1]["val_loss"] = round(ev["val"], 4)
+                if "gain" in ev:
+                    state["history"][-1]["voice_gain"] = round(ev["gain"], 4)
+                logger.info("step {}/{}: loss {:.3f}, held-out loss {:.3f}{}, {:.0f} tok/s", state["step"], total,
+                            last_loss, ev["val"], f", voice {ev['gain']:+.4f}" if "gain" in ev else "", tps)
+                if ev["score"] < state["best"] - 1e-4:
+                    state.update(best=ev["score"], best_val=ev["val"], best_step=state["step"], bad=0)
                     best_w = weights.state()
                 else:
                     state["bad"] += 1
@@ -436,8 +474,9 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
                 stopped = "max_minutes"
                 logger.info("tune.max_minutes ({}) reached at step {}", t_cfg.max_minutes, state["step"])
                 break
-    if state["best"] == float("inf"):
-        state.update(best=evaluate(), best_step=state["step"])
+    if state["best"] == float("inf"):  # never evaluated, or (voice) never below the base: the weights as they are
+        ev = evaluate()
+        state.update(best=ev["score"], best_val=ev["val"], best_step=state["step"])
         best_w = weights.state()
     weights.load(best_w)
     pref = None
@@ -446,7 +485,7 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
 
         pref_sl = shortlist or Shortlist(_shortlist(model, tok, rows, t_cfg), model.get_output_embeddings())
         pref = preference.run(cfg, model, tok, weights, train_posts, val_posts, pref_sl)
-    val_loss = heldout(val_posts)["nll_mean"] if val_sl is not None else state["best"]
+    val_loss = heldout(val_posts)["nll_mean"] if val_sl is not None or pref is not None else state["best_val"]
     ppl_adapter = math.exp(val_loss)
     gain = voice_gain(val_loss)
     metrics = {
@@ -458,7 +497,8 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
         "data_hash": dh,
         "base_model": base.identity, "n_train_posts": len(train_posts), "n_held_out_posts": len(val_posts),
         "held_out_ids": [p.source_id for p in val_posts], "stopped": stopped, "resumed_from_step": resumed,
-        "typical_chars": corpus.typical_length(posts), "history": state["history"],
+        "stop_on": "voice" if on_voice else "loss", "typical_chars": corpus.typical_length(posts),
+        "history": state["history"],
         "typical_tokens": int(statistics.median(len(tok(p.body_markdown)["input_ids"]) for p in posts)),
     }
     if torch.cuda.is_available() and next(model.parameters()).is_cuda:

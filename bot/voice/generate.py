@@ -48,11 +48,14 @@ class Backend(Protocol):
 
 def banned_token_ids(tok: Any) -> list[int]:
     """Ids of tokens that only ever produce artefacts: zero-width runs, HTML tags, special/unused tokens, the
-    byte-fallback tokens of non-ASCII bytes."""
+    byte-fallback tokens of non-ASCII bytes. Line breaks stay writable."""
     toks = tok.convert_ids_to_tokens(list(range(len(tok))))
     bad = {i for i, s in enumerate(toks) if s and (re.search(f"[{ZW}]", s) or HTML_TAG.search(s)
                                                     or re.fullmatch(r"</?[a-zA-Z]+", s.replace("▁", "")))}
-    bad |= {i for i in getattr(tok, "added_tokens_decoder", {}) if i != tok.eos_token_id}
+    # added tokens are control tokens, except runs of whitespace: Gemma 3's newline tokens ("\n", "\n\n", …) are added
+    # tokens, and banning them left every draft without a line break (no paragraphs, lists or headings)
+    bad |= {i for i, t in getattr(tok, "added_tokens_decoder", {}).items()
+            if i != tok.eos_token_id and (getattr(t, "special", True) or not str(t).isspace())}
     bad |= {i for i in tok.all_special_ids if i != tok.eos_token_id}
     bad |= {i for i, s in enumerate(toks) if s and HIGH_BYTE.fullmatch(s)}
     return sorted(bad)

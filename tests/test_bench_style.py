@@ -404,6 +404,12 @@ def test_resume_keeps_arms_measured_with_another_number_of_drafts() -> None:
     gen = {**cfg, "generate": {"top_k": 50}}
     assert run.same_recipe(gen, {**gen, "generate": {"top_k": 50, "title_step": False}})
     assert not run.same_recipe(gen, {**gen, "generate": {"top_k": 40, "title_step": False}})
+    # a generate setting added since, at the value older runs drafted with, is the same recipe; another is not
+    assert run.same_recipe(gen, {**gen, "generate": {"top_k": 50, "spare_layout": False}})
+    assert not run.same_recipe(gen, {**gen, "generate": {"top_k": 50, "spare_layout": True}})
+    # drafting changed without a setting (DRAFTING): a run recorded before is drafted again
+    assert not run.same_recipe(gen, {**gen, "drafting": run.DRAFTING}) and run.DRAFTING > 1
+    assert run.same_recipe({**gen, "drafting": run.DRAFTING}, {**gen, "drafting": run.DRAFTING})
     assert models.bench_config(Path("/nonexistent"), True, None, None).generate.title_step is False
 
 
@@ -423,7 +429,7 @@ def test_resume_with_more_drafts_again_the_arms_measured_with_fewer(tmp_path: Pa
                   for i, t in enumerate(EN)] for a in ("alice", "bob")}
     cfg = models.bench_config(tmp_path / "w" / "c", True, None, None)
     prev_cfg = {"tune": cfg.tune.model_dump(), "generate": cfg.generate.model_dump(), "gens": 5, "ppl_posts": 3,
-                "ppl_chars": 1500, "seed": 0}
+                "ppl_chars": 1500, "seed": 0, "drafting": run.DRAFTING}
     previous = {"model_config": prev_cfg, "targets": {"alice": {"adapter": {"n": 5}, "tune": {"steps": 3}}}}
     for more, kept in ((False, True), (True, False)):
         args = argparse.Namespace(targets=["alice"], authors=None, quick=True, steps=None, new_tokens=None, gens=10,

@@ -205,3 +205,38 @@ def test_examples_and_notes_are_framed_in_the_authors_language() -> None:
         "[Example] Rainy commute\nThe bus was late again.\n\n[Note] mention the umbrella\n\n---\n\n")
     assert with_context("주제: 버스", ko, "우산 이야기").startswith("[참고] 비 오는 출근길\n")
     assert "[메모] 우산 이야기" in with_context("주제: 버스", ko, "우산 이야기")
+
+
+def test_sparing_layout_keeps_line_breaks_out_of_the_penalty_and_the_ngram_ban(tiny_base: Path) -> None:
+    """generate.spare_layout: the same repetition penalty and 4-gram ban, except on line breaks and spaces."""
+    import torch
+    from transformers import AutoTokenizer, NoRepeatNGramLogitsProcessor
+
+    from bot.voice.inference import layout_ids, sparing_layout
+
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    tok.add_tokens(["\n\n"])  # Gemma 3's line breaks are added tokens
+    free = layout_ids(tok)
+    nl = tok.convert_tokens_to_ids("\n\n")
+    a, b, c, word, unseen = [i for i in range(len(tok)) if i not in free and i not in tok.all_special_ids][10:15]
+    assert nl in free and word not in free and tok.eos_token_id not in free
+    # "a b c \n\n … a b c" then \n\n or the word again: a 4-gram repeated either way
+    ids = torch.tensor([[a, b, c, nl, word, a, b, c]])
+    ids2 = torch.tensor([[a, b, c, word, nl, a, b, c]])
+    scores = torch.full((1, len(tok)), 2.0)
+    plain = NoRepeatNGramLogitsProcessor(4)(ids, scores.clone())
+    assert plain[0, nl] == float("-inf")  # transformers' ban takes the line break away
+    spared = sparing_layout(1.5, 4, free)
+    out = spared(ids, scores.clone())
+    assert out[0, nl] == 2.0  # left as the model scored it
+    assert spared(ids2, scores.clone())[0, word] == float("-inf")  # other tokens still banned
+    assert out[0, word] == pytest.approx(2.0 / 1.5) and out[0, a] == pytest.approx(2.0 / 1.5)  # and penalised
+    assert out[0, unseen] == 2.0  # a token not written yet: untouched
+
+
+def test_local_backend_drafts_with_layout_spared(tiny_cfg) -> None:
+    from bot.voice import generate
+
+    tiny_cfg.generate.spare_layout = True
+    g = generate.load_backend(tiny_cfg, None).generate("두부 이야기", [], seed=5)
+    assert g.new_tokens > 0 and g.params["spare_layout"] is True and g.params["no_repeat_ngram_size"] == 4

@@ -30,6 +30,9 @@ ARMS = ("adapter", "prompting", "adapter+related", "served-adapter", "api-prompt
 # --backend NAME: the arms drafted by that product backend (bench/style/models.py ARM_BACKENDS)
 BACKEND_ARMS = {"local": ("adapter", "prompting"), "llamacpp": ("served-adapter",), "openai": ("api-prompting",)}
 UNTUNED_ARMS = ("prompting", "api-prompting")  # arms that draft without the author's adapter: the tune is not theirs
+# bump when blogbot's drafting changes what a draft is without a setting to show it (--resume drafts again): 2 = line
+# breaks writable on the torch path (Gemma 3's newline tokens had been banned with the other added tokens)
+DRAFTING = 2
 RELATED_K = 2  # the lever arm: the author's adapter + this many of the author's posts related to the topic
 
 
@@ -77,7 +80,9 @@ def same_recipe(old: dict[str, Any] | None, new: dict[str, Any], tuned: bool = T
         if isinstance(c.get("tune"), dict):  # a tune setting added since, at its default, is the same recipe
             c["tune"] = models.recipe(c["tune"])
         if isinstance(c.get("generate"), dict):
-            c["generate"] = {k: v for k, v in c["generate"].items() if k not in models.BODY_NEUTRAL}
+            c["generate"] = {k: v for k, v in {**models.GENERATE_ADDED_AT, **c["generate"]}.items()
+                             if k not in models.BODY_NEUTRAL}
+        c.setdefault("drafting", 1)  # a run recorded before DRAFTING existed drafted with version 1
         return c
 
     return old is not None and norm(old) == norm(new)
@@ -172,7 +177,8 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
     cfg = models.apply_settings(models.bench_config(work / name, args.quick, args.steps, args.new_tokens),
                                 getattr(args, "set", None) or [])
     out["model_config"] = {"tune": cfg.tune.model_dump(), "generate": cfg.generate.model_dump(), "gens": args.gens,
-                           "ppl_posts": args.ppl_posts, "ppl_chars": args.ppl_chars, "seed": args.seed}
+                           "ppl_posts": args.ppl_posts, "ppl_chars": args.ppl_chars, "seed": args.seed,
+                           "drafting": DRAFTING}
     out["arm_backends"] = {a: models.ARM_BACKENDS[a] for a in args.arms}
     if "api-prompting" in args.arms:
         out["api_prompting"] = {"server": "llama.cpp server (xllamacpp) on the embedded GGUF, no adapter",

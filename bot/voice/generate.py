@@ -21,7 +21,7 @@ from bot.core.config import Config
 from bot.core.errors import ModelError
 from bot.core.records import Generation, Post
 from bot.voice import corpus
-from bot.voice.inference import merged_path, quantize_int8, restrict_head, writing_ids
+from bot.voice.inference import layout_ids, merged_path, quantize_int8, restrict_head, sparing_layout, writing_ids
 from bot.voice.text import (  # noqa: F401 - re-exported: the draft text helpers lived here
     HIGH_BYTE,
     HTML_TAG,
@@ -108,6 +108,7 @@ class LocalBackend:
             self.quantized = False
         self.model, self.tok = bm.load_model(cfg, path, dtype=torch.bfloat16 if self.quantized else None)
         banned = banned_token_ids(self.tok)
+        self.layout = layout_ids(self.tok)
         self.vocab_size = len(self.tok)
         vocab_file = adapter_dir / "vocab_ids.json" if adapter_dir is not None else None
         if cfg.generate.vocab == "author" and vocab_file is not None and vocab_file.is_file() and not unmerged:
@@ -156,9 +157,15 @@ class LocalBackend:
                 tail = tok.decode(input_ids[0, -8:], skip_special_tokens=True) if done else ""
                 return torch.full((input_ids.shape[0],), STOP_MARK in tail, dtype=torch.bool, device=input_ids.device)
 
+        procs = [MinLength()]
+        penalty, ngram = g.repetition_penalty, g.no_repeat_ngram_size or None
+        if g.spare_layout and (penalty != 1.0 or ngram):  # the same penalty and ban, line breaks and spaces exempt
+            procs.append(sparing_layout(penalty, ngram or 0, self.layout))
+            penalty, ngram = 1.0, None
         params = {"max_new_tokens": max_new, "min_new_tokens": min_new, "temperature": g.temperature,
                   "top_p": g.top_p, "top_k": g.top_k, "repetition_penalty": g.repetition_penalty,
-                  "no_repeat_ngram_size": g.no_repeat_ngram_size, "seed": seed, "dtype": self.dtype,
+                  "no_repeat_ngram_size": g.no_repeat_ngram_size, "spare_layout": g.spare_layout, "seed": seed,
+                  "dtype": self.dtype,
                   "examples": [e.title for e in examples or []], "backend": "local", "notes": bool(notes)}
         if seed is not None:
             torch.manual_seed(seed)
@@ -168,9 +175,9 @@ class LocalBackend:
             out = self.model.generate(
                 **enc, do_sample=sample, temperature=g.temperature if sample else None,
                 top_p=g.top_p if sample else None, top_k=g.top_k if sample else None,
-                repetition_penalty=g.repetition_penalty, no_repeat_ngram_size=g.no_repeat_ngram_size or None,
+                repetition_penalty=penalty, no_repeat_ngram_size=ngram,
                 max_new_tokens=max_new, bad_words_ids=self.banned or None, use_cache=True,
-                logits_processor=LogitsProcessorList([MinLength()]),
+                logits_processor=LogitsProcessorList(procs),
                 pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id,
                 streamer=_Streamer(self.tok, on_text), stopping_criteria=StoppingCriteriaList([StopAtNewPrompt()]),
             )

@@ -130,3 +130,35 @@ def _with_qconfig(lin: Any, per_channel: bool = False) -> Any:
     q = torch.ao.quantization
     lin.qconfig = q.per_channel_dynamic_qconfig if per_channel else q.default_dynamic_qconfig
     return lin
+
+
+def layout_ids(tok: Any) -> list[int]:
+    """Tokens that are only line breaks and spaces (Gemma 3: "\\n" … a run of 31, "▁▁" …)."""
+    return [i for i, s in enumerate(tok.convert_ids_to_tokens(list(range(len(tok)))))
+            if s and not s.replace("▁", " ").strip() and s not in (tok.pad_token, tok.eos_token)]
+
+
+def sparing_layout(penalty: float, ngram: int, free: list[int]) -> Any:
+    """transformers' repetition penalty and n-gram ban in one logits processor that leaves the `free` tokens as the
+    model scored them: an author who ends every sentence with a line break repeats the same 4-gram by nature, and the
+    ban would take the break away after its first use (generate.spare_layout)."""
+    import torch
+    from transformers import LogitsProcessor, NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor
+
+    inner = ([RepetitionPenaltyLogitsProcessor(penalty)] if penalty != 1.0 else []) + \
+        ([NoRepeatNGramLogitsProcessor(ngram)] if ngram else [])
+
+    class SparingLayout(LogitsProcessor):
+        def __init__(self) -> None:
+            self.free: Any = None
+
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            if self.free is None:
+                self.free = torch.tensor(free, dtype=torch.long, device=scores.device)
+            kept = scores[:, self.free].clone()
+            for p in inner:
+                scores = p(input_ids, scores)
+            scores[:, self.free] = kept
+            return scores
+
+    return SparingLayout()

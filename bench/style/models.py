@@ -61,10 +61,10 @@ def apply_settings(cfg: Config, settings: list[str]) -> Config:
 # tune settings that only steer what tune measures after training (the promotion gate's voice measure), not the
 # weights: an adapter tuned before they existed is the same recipe
 EVAL_ONLY = ("voice_posts", "voice_chars")
-# generate settings that leave a draft's body as it is (the benchmark judges bodies): a run recorded before they
-# existed is the same recipe
 # generate settings added since, at the value a run recorded before them drafted with
 GENERATE_ADDED_AT = {"spare_layout": False}
+# generate settings that leave a draft's body as it is (the benchmark judges bodies): a run recorded before they
+# existed is the same recipe
 BODY_NEUTRAL = ("title_step", "draft_minutes")  # the bench drafts n_candidates outright: no time budget
 
 

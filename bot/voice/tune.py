@@ -261,7 +261,8 @@ class MasterWeights:
 
 
 def _fingerprint(cfg: Config, dh: str, base_id: str) -> str:
-    judged = {"voice_posts", "voice_chars"}  # the promotion gate's measure, not what is learned
+    # the promotion gate's measure, not what is learned (unless early stopping reads it)
+    judged = {"voice_posts", "voice_chars"} if cfg.tune.stop_on == "loss" else set()
     learned = {k: v for k, v in cfg.tune.model_dump().items() if k not in judged}
     return hashlib.sha1(json.dumps([learned, dh, base_id], sort_keys=True).encode()).hexdigest()[:12]
 

@@ -259,7 +259,8 @@ class GenerateConfig(Section):
     no_repeat_ngram_size: int = Field(4, ge=0, description="no token 4-gram twice (0 = off)")
     spare_layout: bool = Field(False, description=(
         "the local backend's repetition penalty and n-gram ban leave line breaks and runs of spaces alone (an "
-        "author who ends sentences with a line break repeats the same 4-gram by nature)"))
+        "author who ends sentences with a line break repeats the same 4-gram by nature; bench/style, five real "
+        "bloggers: 119/150 candidates attributed against 122/150 and farther in style for 3 of 4, so off)"))
     n_candidates: int = Field(3, ge=1, le=16, description=(
         "best-of-n: the most candidates one draft writes; passing the gates comes first, then copying no more of "
         "your posts than you do, then sounding most like you x topic adherence (bench/style, five real bloggers: "

@@ -13,14 +13,14 @@ from loguru import logger
 
 from bot.core import adapters
 from bot.core.clock import Clock, utcnow
-from bot.core.config import Config, tune_recipe
+from bot.core.config import Config, learned_settings, tune_recipe
 from bot.core.events import Events, ignore
 from bot.core.posts import live_posts
 from bot.core.runlog import job_run
 from bot.voice import corpus
 
-# settings that change how a tune runs or is judged but not what it learns
-OPERATIONAL = {"checkpoint_every", "voice_posts", "voice_chars"}
+# settings that change how a tune runs but not what it learns (the voice measure's: config.learned_settings)
+OPERATIONAL = {"checkpoint_every"}
 
 
 def settings_changed(cfg: Config, adapter_dir: Path) -> list[str]:
@@ -30,7 +30,7 @@ def settings_changed(cfg: Config, adapter_dir: Path) -> list[str]:
         old = json.loads((adapter_dir / "training.json").read_text(encoding="utf-8"))["tune"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return [f"{adapter_dir / 'training.json'} unreadable ({exc.__class__.__name__})"]
-    old, new = tune_recipe(old), tune_recipe(cfg.tune.model_dump())
+    old, new = learned_settings(tune_recipe(old)), learned_settings(tune_recipe(cfg.tune.model_dump()))
     return [f"tune.{k}: {old.get(k)!r} -> {new[k]!r}" for k in sorted(new)
             if k not in OPERATIONAL and old.get(k, new[k]) != new[k]]
 

@@ -69,6 +69,13 @@ def test_an_adapter_tuned_before_a_setting_existed_counts_as_tuned_with_its_old_
     cfg.tune.window_context = 0
     cfg.tune.preference_pairs = 64  # the round's own settings do not matter while it is off
     assert tune_job.settings_changed(cfg, tmp_path) == []
+    cfg.tune.voice_posts = 4  # judged only while early stopping reads the loss; learned from when it reads the voice
+    assert tune_job.settings_changed(cfg, tmp_path) == []
+    cfg.tune.stop_on = "voice"
+    assert tune_job.settings_changed(cfg, tmp_path) == ["tune.stop_on: 'loss' -> 'voice'"]
+    (tmp_path / "training.json").write_text(json.dumps({"tune": cfg.tune.model_dump()}), encoding="utf-8")
+    cfg.tune.voice_posts = 8
+    assert tune_job.settings_changed(cfg, tmp_path) == ["tune.voice_posts: 4 -> 8"]
 
 
 def test_a_worse_adapter_is_kept_but_not_activated(env) -> None:

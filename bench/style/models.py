@@ -58,9 +58,6 @@ def apply_settings(cfg: Config, settings: list[str]) -> Config:
     return cfg
 
 
-# tune settings that only steer what tune measures after training (the promotion gate's voice measure), not the
-# weights: an adapter tuned before they existed is the same recipe
-EVAL_ONLY = ("voice_posts", "voice_chars")
 # generate settings added since, at the value a run recorded before them drafted with
 GENERATE_ADDED_AT = {"spare_layout": False}
 # generate settings that leave a draft's body as it is (the benchmark judges bodies): a run recorded before they
@@ -69,15 +66,14 @@ BODY_NEUTRAL = ("title_step", "draft_minutes")  # the bench drafts n_candidates 
 
 
 def recipe(tune: dict[str, Any]) -> dict[str, Any]:
-    """The tune settings that decide an adapter's weights (JSON-normalised, EVAL_ONLY left out; bot.core.config's
+    """The tune settings that decide an adapter's weights (JSON-normalised; bot.core.config's learned_settings and
     tune_recipe: a setting added since an adapter was tuned counts at the value it was tuned with)."""
-    from bot.core.config import TUNE_ADDED_AT, TuneConfig, tune_recipe
+    from bot.core.config import TUNE_ADDED_AT, TuneConfig, learned_settings, tune_recipe
 
     defaults = {k: v for k, v in TuneConfig().model_dump().items()
                 if k not in TUNE_ADDED_AT and not k.startswith("preference_")}  # those count as tune_recipe says
     full = tune_recipe({**defaults, **tune})
-    skip = EVAL_ONLY if full.get("stop_on") == "loss" else ()  # stopping on the voice measure: they steer the weights
-    return {k: v for k, v in json.loads(json.dumps(full)).items() if k not in skip}
+    return learned_settings(json.loads(json.dumps(full)))
 
 
 def kept_adapter(cfg: Config, posts: list[Post], out_dir: Path) -> dict[str, Any] | None:

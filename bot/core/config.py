@@ -240,6 +240,16 @@ class TuneConfig(Section):
 TUNE_ADDED_AT = {"preference_steps": 0, "window_context": 0, "stop_on": "loss"}
 
 
+# the promotion gate's voice measure: judged after training, not learned, unless early stopping reads it
+VOICE_MEASURE = ("voice_posts", "voice_chars")
+
+
+def learned_settings(tune: dict[str, Any]) -> dict[str, Any]:
+    """The tune settings that steer what is learned: the voice measure's left out while tune.stop_on is loss."""
+    judged = VOICE_MEASURE if tune.get("stop_on", "loss") == "loss" else ()
+    return {k: v for k, v in tune.items() if k not in judged}
+
+
 def tune_recipe(tune: dict[str, Any]) -> dict[str, Any]:
     """A tune settings dict (an adapter's training.json, or TuneConfig.model_dump()) as what decides the weights:
     settings added since at the value older adapters were trained with, and the preference round's settings left

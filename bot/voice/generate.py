@@ -108,7 +108,7 @@ class LocalBackend:
             self.quantized = False
         self.model, self.tok = bm.load_model(cfg, path, dtype=torch.bfloat16 if self.quantized else None)
         banned = banned_token_ids(self.tok)
-        self.layout = layout_ids(self.tok)
+        self.layout = layout_ids(self.tok) if cfg.generate.spare_layout else []
         self.vocab_size = len(self.tok)
         vocab_file = adapter_dir / "vocab_ids.json" if adapter_dir is not None else None
         if cfg.generate.vocab == "author" and vocab_file is not None and vocab_file.is_file() and not unmerged:

@@ -40,7 +40,7 @@ from typing import Any
 
 from loguru import logger
 
-from bot.core.config import Config
+from bot.core.config import Config, learned_settings
 from bot.core.errors import ModelError
 from bot.core.fsio import atomic_path
 from bot.core.records import Post
@@ -261,9 +261,7 @@ class MasterWeights:
 
 
 def _fingerprint(cfg: Config, dh: str, base_id: str) -> str:
-    # the promotion gate's measure, not what is learned (unless early stopping reads it)
-    judged = {"voice_posts", "voice_chars"} if cfg.tune.stop_on == "loss" else set()
-    learned = {k: v for k, v in cfg.tune.model_dump().items() if k not in judged}
+    learned = learned_settings(cfg.tune.model_dump())
     return hashlib.sha1(json.dumps([learned, dh, base_id], sort_keys=True).encode()).hexdigest()[:12]
 
 

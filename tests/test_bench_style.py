@@ -529,3 +529,42 @@ def test_best_of_n_oracle_counts_topics_where_any_candidate_reads_as_the_author(
     assert side["oracle_masked"] == 0.5 and side["attributed_masked"] == 0.0
     assert "oracle_masked" not in run._generated_side(Judge(), author, SimpleNamespace(usable=False),
                                                        [{"body_markdown": "x"}])
+
+
+def test_a_run_continuing_the_seeds_replays_as_one_larger_best_of_n(tmp_path: Path, monkeypatch) -> None:
+    """bench/style/selection --with: a best-of-3 run at --seed s and one at s + 3000 draw exactly the candidates of one
+    best-of-6 run at s, and are merged topic by topic; a run of another seed or recipe is refused, naming its file."""
+    import bot.voice.generate as g
+    from bench.style import selection
+
+    backend = SeededBackend()
+    monkeypatch.setattr(g, "load_backend", lambda cfg, adapter=None: backend)
+    posts = [Post(platform="bench", source_id=f"k/{i}", title=f"일기 {i}",
+                  body_markdown=" ".join(KO[(i + k) % 2] for k in range(4))) for i in range(10)]
+    store = models.author_store(tmp_path / "store", posts[2:])
+    six = models.apply_settings(Config(), ["generate.n_candidates=6", "gates.sense_lm=false"])
+    models.generate(six, None, posts[:2], seed=5, store=store)
+    seeds_six, backend.seeds = backend.seeds, []
+    three = models.apply_settings(Config(), ["generate.n_candidates=3", "gates.sense_lm=false"])
+    first = models.generate(three, None, posts[:2], seed=5, store=store)
+    more = models.generate(three, None, posts[:2], seed=5 + 3 * models.CANDIDATE_SEED_STEP, store=store)
+    assert sorted(backend.seeds) == sorted(seeds_six)
+
+    def corpus(gens: list[dict], seed: int) -> dict:
+        return {"model_config": {"generate": {"n_candidates": 3}, "seed": seed},
+                "targets": {"alice": {"adapter": {"generations": gens}}}}
+
+    def saved(name: str, c: dict) -> Path:
+        path = tmp_path / name
+        path.write_text(json.dumps({"corpora": [c]}), encoding="utf-8")
+        return path
+
+    c = corpus(first, 5)
+    selection.extend(c, [saved("more.json", corpus(more, 3005))], "adapter")
+    got = c["targets"]["alice"]["adapter"]["generations"]
+    assert [len(x["candidate_bodies"]) for x in got] == [6, 6]
+    assert got[0]["candidate_bodies"][3:] == more[0]["candidate_bodies"]
+    with pytest.raises(SystemExit, match="same.json.*--seed 3005"):
+        selection.extend(corpus(first, 5), [saved("same.json", corpus(more, 5))], "adapter")
+    with pytest.raises(SystemExit, match="topics differ"):
+        selection.extend(corpus(first, 5), [saved("other.json", corpus(more[::-1], 3005))], "adapter")

@@ -11,7 +11,10 @@ then the product's rule among the first k candidates for every k (what a smaller
 the share of all candidates attributed (what one draft is worth on average: n = every candidate, less noisy than the
 picks). `--arm served-adapter` reads that arm's candidates. `--as-run` replays the product's whole choice instead
 (bot.voice.style.select.pick_best: the gates, the copy preference, topic adherence, then the rule), with and without
-the copy preference, and prints the kept drafts' attribution and copy rate against the author's natural rate.
+the copy preference, and prints the kept drafts' attribution and copy rate against the author's natural rate, then
+the same choice among the first k candidates for every k. `--with OTHER.json ...` appends the candidates of runs
+that continue this one's seeds (the same recipe, `--seed` advanced by n_candidates × 1000 per run, so candidate j of
+topic i keeps the seed seed + i + 1000·j): a best-of-3 run and one continuing it are replayed as one best-of-6 run.
 The product's voice model is fitted on the author's store (the training posts) as in the run; the judge on every
 author's training posts of the corpus (bench/style/metrics.Judges).
 """
@@ -39,8 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arm", default="adapter", help="the arm whose candidates to re-pick (adapter, served-adapter)")
     ap.add_argument("--as-run", action="store_true", help="replay pick_best (gates, copy, topic), with and without "
                                                           "the copy preference")
+    ap.add_argument("--with", dest="more", type=Path, nargs="+", default=[], metavar="OTHER.json",
+                    help="runs continuing this one's candidate seeds (--seed + n_candidates × 1000 each), appended")
     a = ap.parse_args(argv)
     c = json.loads(a.results.read_text(encoding="utf-8"))["corpora"][0]
+    if a.more:
+        extend(c, a.more, a.arm)
     authors = metrics.split(metrics.load_folder(a.corpus))
     judges = metrics.Judges(authors)
     if a.as_run:
@@ -83,6 +90,32 @@ def main(argv: list[str] | None = None) -> int:
 
 
 
+def extend(c: dict, others: list[Path], arm: str) -> None:
+    """Append to every generation of `arm` in corpus result `c` the candidates of the same topic in `others`, runs
+    of the same recipe whose seeds continue c's (see the module's doc); any other run is an error naming its file."""
+    from bench.style.models import CANDIDATE_SEED_STEP
+
+    mc = c["model_config"]
+    n = mc["generate"]["n_candidates"]
+
+    def recipe(m: dict) -> dict:
+        return {**m, "seed": None}
+
+    for k, path in enumerate(others, 1):
+        o = json.loads(path.read_text(encoding="utf-8"))["corpora"][0]
+        want = mc["seed"] + k * n * CANDIDATE_SEED_STEP
+        if recipe(o["model_config"]) != recipe(mc) or o["model_config"]["seed"] != want:
+            raise SystemExit(f"{path}: not a continuation of this run (needs the same recipe and --seed {want}; it "
+                             f"has --seed {o['model_config']['seed']})")
+        for name, t in c["targets"].items():
+            gens = (t.get(arm) or {}).get("generations", [])
+            more = ((o["targets"].get(name) or {}).get(arm) or {}).get("generations", [])
+            if [g["topic"] for g in gens] != [g["topic"] for g in more]:
+                raise SystemExit(f"{path}: {name}'s {arm} topics differ from this run's")
+            for g, h in zip(gens, more, strict=True):
+                g["candidate_bodies"] = g.get("candidate_bodies", []) + h.get("candidate_bodies", [])
+
+
 def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judges: metrics.Judges) -> int:
     """The product's choice replayed on the stored candidates (as bench/style/models._picker runs it), and the same
     without the copy preference: drafts attributed, the kept drafts' copy rate against the author's natural rate and
@@ -98,6 +131,7 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
     tags = {_topic(p): p.tags for t in authors for p in t.test}
     rules = ("without copy preference", "pick_best")
     total, met, n_all = dict.fromkeys(rules, 0), dict.fromkeys(rules, 0), 0
+    first_k: dict[int, dict[str, list[str]]] = {}  # k → author → the drafts pick_best keeps among the first k
     for name, t in c["targets"].items():
         gens = [g for g in (t.get(arm) or {}).get("generations", []) if g.get("candidate_bodies")]
         if not gens:
@@ -117,6 +151,9 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
             old = max(details, key=lambda d: (d["passed"], *select.rank(d["score"]), -d["index"]))["index"]
             for rule, i in zip(rules, (old, best), strict=True):
                 kept[rule].append(g["candidate_bodies"][i].strip())
+            for k in range(1, len(details) + 1):  # what a budget of k candidates would have kept
+                body = g["candidate_bodies"][max(details[:k], key=select.order)["index"]].strip()
+                first_k.setdefault(k, {}).setdefault(name, []).append(body)
         line = []
         for rule in rules:
             hits = sum(bool(b) and judges.share([b], name)["masked"] > 0 for b in kept[rule])
@@ -130,6 +167,12 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
         n_all += len(gens)
     print("pooled: " + "; ".join(f"{r} {total[r]}/{n_all}, copy at or below the natural rate for {met[r]} authors"
                                  for r in rules))
+    print("pick_best among the first k candidates (attributed per author, pooled):")
+    for k, kept_k in sorted(first_k.items()):
+        hits = {name: sum(bool(b) and judges.share([b], name)["masked"] > 0 for b in bodies)
+                for name, bodies in kept_k.items()}
+        print(f"  k={k}: " + ", ".join(f"{name} {h}/{len(kept_k[name])}" for name, h in hits.items())
+              + f"; pooled {sum(hits.values())}/{sum(len(b) for b in kept_k.values())}")
     return 0
 
 

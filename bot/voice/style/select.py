@@ -49,6 +49,12 @@ def copies_no_more_than_you(gates: list[dict[str, Any]]) -> bool:
     return figure.get("share", 0.0) <= threshold["natural_share"]
 
 
+def order(detail: dict[str, Any]) -> tuple:
+    """pick_best's order of one checked candidate (one of its details; higher is better): passing every gate, then
+    copying no more than you, then the rank, then the earlier candidate."""
+    return detail["passed"], detail["copy_within_yours"], *rank(detail["score"]), -detail["index"]
+
+
 def pick_best(cfg: Config, db: sqlite_utils.Database, topic: dict | None, candidates: list) -> tuple[int, list[dict]]:
     """Check every candidate (bot.core.records.Generation); return the index of the best and the details of all of them.
 
@@ -71,7 +77,7 @@ def pick_best(cfg: Config, db: sqlite_utils.Database, topic: dict | None, candid
         details.append({"index": i, "title": gen.title, "passed": r["passed"], "value": round(value(r["score"]), 4),
                         "copy_within_yours": copies_no_more_than_you(r["gates"]), "score": r["score"],
                         "gates": r["gates"]})
-    best = max(details, key=lambda d: (d["passed"], d["copy_within_yours"], *rank(d["score"]), -d["index"]))
+    best = max(details, key=order)
     for d in details:
         d["chosen"] = d["index"] == best["index"]
     return best["index"], details

@@ -101,8 +101,8 @@ def test_draft_job_writes_a_draft_and_moves_the_topic(tiny_cfg, passing_gates, t
     did = draft_job.run(tiny_cfg, db)
     d = drafts.get(db, did)
     assert d["topic"] == "첫눈 오는 날 산책" and d["adapter_version"] is None and d["status"] == "pending_review"
-    assert Path(d["outbox_path"]).is_file() and d["params"]["n_candidates"] == 6  # best-of-6 by default
-    assert d["params"]["best_of"]["n_max"] == 6 and d["params"]["best_of"]["stopped_by"] == "n_candidates"
+    assert Path(d["outbox_path"]).is_file() and d["params"]["n_candidates"] == 9  # best-of-9 by default
+    assert d["params"]["best_of"]["n_max"] == 9 and d["params"]["best_of"]["stopped_by"] == "n_candidates"
     states = {t["topic"]: t["state"] for t in topics.list_topics(db)}
     assert states == {"첫눈 오는 날 산책": "drafted", "두 번째": "queued"}
     log = (tiny_cfg.data_path / "logs" / "generations.jsonl").read_text(encoding="utf-8").splitlines()

@@ -271,12 +271,12 @@ class GenerateConfig(Section):
         "the local backend's repetition penalty and n-gram ban leave line breaks and runs of spaces alone (an "
         "author who ends sentences with a line break repeats the same 4-gram by nature; bench/style, five real "
         "bloggers: 119/150 candidates attributed against 122/150 and farther in style for 3 of 4, so off)"))
-    n_candidates: int = Field(6, ge=1, le=16, description=(
+    n_candidates: int = Field(9, ge=1, le=16, description=(
         "best-of-n: the most candidates one draft writes, as many as fit in draft_minutes; passing the gates comes "
         "first, then copying no more of your posts than you do, then sounding most like you x topic adherence "
         "(bench/style, five real bloggers, drafts kept that the bench's judge attributes to their author: the first "
         "candidate alone 39/50 on the torch road and 42/50 served by llama.cpp, best-of-3 43/50 and 43/50, "
-        "best-of-6 44/50 and 45/50)"))
+        "best-of-6 44/50 and 45/50, best-of-9 45/50 and 47/50)"))
     draft_minutes: float = Field(5.0, gt=0, description=(
         "time budget for one draft's candidates: the first is always written, another only while the time so far "
         "plus the slowest candidate yet fits"))

@@ -262,6 +262,16 @@ def test_early_stopping_on_the_voice_measure_keeps_the_step_that_learned_the_aut
     assert m["best_step"] == 4 and m["stopped"] == "early_stop" and m["steps"] == 8
     assert evals[8]["val_loss"] < evals[4]["val_loss"]  # held-out loss alone would have kept step 8
     assert m["val_loss"] == pytest.approx(evals[4]["val_loss"], abs=2e-4)
+    # tune.min_steps 6: the evaluations at steps 2 and 4 are logged but neither kept nor counted, so the same
+    # measure keeps step 6 (the best from the floor on) and stops two evaluations later
+    calls.clear()
+    (tmp_path / "f").mkdir()
+    cfg = load_config(write_config(tmp_path / "f", tiny_base, tune={"stop_on": "voice", "max_steps": 12,
+                                                                     "eval_every": 2, "patience": 2,
+                                                                     "min_steps": 6}))
+    m = tune.train(cfg, marked_posts(12), tmp_path / "f" / "a", others=others)
+    assert [h["step"] for h in m["history"] if "val_loss" in h] == [2, 4, 6, 8, 10]
+    assert m["best_step"] == 6 and m["stopped"] == "early_stop" and m["steps"] == 10
     monkeypatch.undo()
     # without a background to compare with, it says so and stops on the held-out loss
     (tmp_path / "n").mkdir()

@@ -208,6 +208,9 @@ class TuneConfig(Section):
     holdout: float = Field(0.15, gt=0, lt=0.9)
     eval_every: int = Field(10, ge=1)
     patience: int = Field(3, ge=1)
+    min_steps: int = Field(0, ge=0, description=(
+        "steps before early stopping may end the tune or keep a step's weights (evaluations before them are "
+        "logged, not counted); capped at the steps the tune will run (max_steps, epochs)"))
     stop_on: Literal["loss", "voice"] = Field("loss", description=(
         "what early stopping reads every eval_every steps and which step's weights are kept: the held-out loss of "
         "your posts, or the voice measure (how much more the adapter lowered the loss on your held-out posts than "
@@ -237,7 +240,7 @@ class TuneConfig(Section):
 
 # tune settings added since adapters were first written, at the value an adapter written before them was trained
 # with (an adapter's training.json lacks them)
-TUNE_ADDED_AT = {"preference_steps": 0, "window_context": 0, "stop_on": "loss"}
+TUNE_ADDED_AT = {"preference_steps": 0, "window_context": 0, "stop_on": "loss", "min_steps": 0}
 
 
 # the promotion gate's voice measure: judged after training, not learned, unless early stopping reads it

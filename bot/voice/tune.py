@@ -289,7 +289,8 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
     n_train_posts, n_held_out_posts, stopped ("early_stop" | "max_steps" | "max_minutes" | "epochs"),
     resumed_from_step, stop_on (what early stopping read: "loss" | "voice"), typical_chars, and with `others`:
     voice_gain, voice_gain_compare {name: gain}, n_voice_posts. With tune.stop_on voice, `history` holds the voice
-    measure of every evaluation and `best_step` is the step with the largest.
+    measure of every evaluation and `best_step` is the step with the largest. With tune.min_steps, evaluations
+    before that step are logged but neither kept nor counted towards early stopping.
     """
     import torch
 
@@ -309,8 +310,10 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
     val_batches = corpus.batches(val_rows, t_cfg.batch_tokens, tok.pad_token_id, random.Random(0))
     per_epoch = corpus.steps_per_epoch(rows, t_cfg.batch_tokens)
     total = min(t_cfg.max_steps, max(1, math.ceil(t_cfg.epochs * per_epoch)))
-    logger.info("tuning on {} posts ({} rows of ≤{} tokens), {} held out; up to {} steps ({} per epoch)",
-                len(train_posts), len(rows), t_cfg.seq_len, len(val_posts), total, per_epoch)
+    floor = min(t_cfg.min_steps, total)
+    logger.info("tuning on {} posts ({} rows of ≤{} tokens), {} held out; up to {} steps ({} per epoch){}",
+                len(train_posts), len(rows), t_cfg.seq_len, len(val_posts), total, per_epoch,
+                f", at least {floor}" if floor else "")
 
     t_short = time.monotonic()
     n_vocab = model.get_output_embeddings().weight.shape[0]
@@ -454,7 +457,9 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
                     state["history"][-1]["voice_gain"] = round(ev["gain"], 4)
                 logger.info("step {}/{}: loss {:.3f}, held-out loss {:.3f}{}, {:.0f} tok/s", state["step"], total,
                             last_loss, ev["val"], f", voice {ev['gain']:+.4f}" if "gain" in ev else "", tps)
-                if ev["score"] < state["best"] - 1e-4:
+                if state["step"] < floor:  # tune.min_steps: too early to keep or to stop
+                    pass
+                elif ev["score"] < state["best"] - 1e-4:
                     state.update(best=ev["score"], best_val=ev["val"], best_step=state["step"], bad=0)
                     best_w = weights.state()
                 else:

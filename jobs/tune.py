@@ -80,7 +80,8 @@ def run(cfg: Config, db: sqlite_utils.Database, *, clock: Clock = utcnow, events
         run.count("steps", metrics["steps"])
         run.count("activated" if promote else "rejected")
         keep = ("held_out_ppl_base", "held_out_ppl_adapter", "held_out_ppl_compare", "val_loss", "train_loss",
-                "steps", "stopped", "tokens_per_s", "seconds", "resumed_from_step", "voice_gain", "voice_gain_compare")
+                "steps", "stopped", "tokens_per_s", "seconds", "resumed_from_step", "voice_gain", "voice_gain_compare",
+                "preference")
         summary = {k: metrics[k] for k in keep if k in metrics}
         run.details.update(version=version, status="active" if promote else "rejected", reason=reason, **summary)
         return {"status": "active" if promote else "rejected", "version": version, "reason": reason,

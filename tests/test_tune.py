@@ -216,6 +216,35 @@ def test_preference_round_teaches_the_adapter_to_rank_the_authors_continuation_f
     assert json.loads((out / "training.json").read_text(encoding="utf-8"))["tune"]["preference_steps"] == 16
 
 
+def test_a_preference_round_that_leaves_the_adapter_worse_than_the_base_is_not_kept(
+        tmp_path: Path, tiny_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round that pushes the held-out perplexity past the base's would have the promotion gate reject the adapter
+    (and leave the author with none): the supervised weights are written instead, and the metrics say so."""
+    import torch
+
+    from bot.voice import preference, tune
+
+    def ruinous(cfg, model, tok, weights, *args) -> dict:  # noqa: ANN001
+        with torch.no_grad():
+            for t in weights.tensors():
+                t.add_(torch.randn_like(t) * 3)
+        weights.push()
+        return {"steps": 1, "pairs": 1}
+
+    monkeypatch.setattr(preference, "run", ruinous)
+    cfg = load_config(write_config(tmp_path, tiny_base, tune={"preference_steps": 4}))
+    m = tune.train(cfg, marked_posts(12), tmp_path / "a")
+    p = m["preference"]
+    assert p["kept"] is False and p["held_out_ppl_with_round"] >= m["held_out_ppl_base"]
+    assert m["held_out_ppl_adapter"] < m["held_out_ppl_base"]
+    # what was written is the supervised adapter: the same as a tune without the round
+    (tmp_path / "s").mkdir()
+    plain = tune.train(load_config(write_config(tmp_path / "s", tiny_base, tune={"preference_steps": 0})),
+                       marked_posts(12), tmp_path / "s" / "a")
+    assert m["held_out_ppl_adapter"] == pytest.approx(plain["held_out_ppl_adapter"], rel=1e-3)
+    assert "preference" not in plain
+
+
 def test_voice_score_counts_only_an_adapter_that_learned_the_author() -> None:
     from bot.voice import tune
 

@@ -290,7 +290,9 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
     resumed_from_step, stop_on (what early stopping read: "loss" | "voice"), typical_chars, and with `others`:
     voice_gain, voice_gain_compare {name: gain}, n_voice_posts. With tune.stop_on voice, `history` holds the voice
     measure of every evaluation and `best_step` is the step with the largest. With tune.min_steps, evaluations
-    before that step are logged but neither kept nor counted towards early stopping.
+    before that step are logged but neither kept nor counted towards early stopping. With tune.preference_steps,
+    `preference` holds the round's figures; `preference.kept` is False when the round left the held-out
+    perplexity at or above the base's, and the weights written are then the supervised ones.
     """
     import torch
 
@@ -490,6 +492,18 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
         pref_sl = shortlist or Shortlist(_shortlist(model, tok, rows, t_cfg), model.get_output_embeddings())
         pref = preference.run(cfg, model, tok, weights, train_posts, val_posts, pref_sl)
     val_loss = heldout(val_posts)["nll_mean"] if val_sl is not None or pref is not None else state["best_val"]
+    if pref is not None and pref.get("steps") and val_loss >= base_eval["nll_mean"]:
+        # the round trades some of your held-out perplexity for voice; past the base's, the promotion gate would
+        # reject the adapter and leave you with none, so the supervised weights are written instead
+        pref["kept"] = False
+        pref["held_out_ppl_with_round"] = round(math.exp(val_loss), 3)
+        weights.load(best_w)  # the supervised step kept above
+        val_loss = heldout(val_posts)["nll_mean"]
+        logger.warning("the preference round left the held-out perplexity at {:.2f}, not below the base model's "
+                       "{:.2f}: the adapter is written without it ({:.2f})", pref["held_out_ppl_with_round"],
+                       ppl_base, math.exp(val_loss))
+    elif pref is not None and pref.get("steps"):
+        pref["kept"] = True
     ppl_adapter = math.exp(val_loss)
     gain = voice_gain(val_loss)
     metrics = {

@@ -35,6 +35,10 @@ def tune(force: bool = typer.Option(False, "--force", help="tune even when no po
         was = "".join(f", {k} {v:+.4f}" for k, v in (r.get("voice_gain_compare") or {}).items())
         console.print(f"voice measure (nats/token learned of you more than of other authors; base 0{was}): "
                       f"new {r['voice_gain']:+.4f}")
+    if (r.get("preference") or {}).get("kept") is False:
+        console.print(f"preference round not kept: it left the held-out perplexity at "
+                      f"{r['preference']['held_out_ppl_with_round']}, not below the base's; the adapter is the "
+                      "supervised one", markup=False)
     console.print(f"folder: {r['path']}", markup=False)
 
 

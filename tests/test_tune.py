@@ -262,7 +262,8 @@ def test_early_stopping_on_the_voice_measure_keeps_the_step_that_learned_the_aut
     is the one with the largest measure, and the adapter's final voice measure is positive."""
     from bot.voice import tune
 
-    cfg = load_config(write_config(tmp_path, tiny_base, tune={"stop_on": "voice", "max_steps": 12, "eval_every": 2}))
+    cfg = load_config(write_config(tmp_path, tiny_base, tune={"stop_on": "voice", "max_steps": 12, "eval_every": 2,
+                                                                "min_steps": 0}))
     others = [Post(platform="background", source_id=f"o{i}", title="",
                    body_markdown=p.body_markdown.replace("했어요~당 ㅎㅎ", "했다. 그리고"))
               for i, p in enumerate(marked_posts(6, seed=5))]
@@ -285,7 +286,8 @@ def test_early_stopping_on_the_voice_measure_keeps_the_step_that_learned_the_aut
     monkeypatch.setattr(tune, "voice_score", peaks_at_step_4)
     (tmp_path / "p").mkdir()
     cfg = load_config(write_config(tmp_path / "p", tiny_base, tune={"stop_on": "voice", "max_steps": 12,
-                                                                     "eval_every": 2, "patience": 2}))
+                                                                     "eval_every": 2, "patience": 2,
+                                                                     "min_steps": 0}))
     m = tune.train(cfg, marked_posts(12), tmp_path / "p" / "a", others=others)
     evals = {h["step"]: h for h in m["history"] if "val_loss" in h}
     assert m["best_step"] == 4 and m["stopped"] == "early_stop" and m["steps"] == 8

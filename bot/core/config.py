@@ -208,9 +208,10 @@ class TuneConfig(Section):
     holdout: float = Field(0.15, gt=0, lt=0.9)
     eval_every: int = Field(10, ge=1)
     patience: int = Field(3, ge=1)
-    min_steps: int = Field(0, ge=0, description=(
+    min_steps: int = Field(90, ge=0, description=(
         "steps before early stopping may end the tune or keep a step's weights (evaluations before them are "
-        "logged, not counted); capped at the steps the tune will run (max_steps, epochs)"))
+        "logged, not counted); capped at the steps the tune will run (max_steps, epochs). bench/style, five real "
+        "bloggers: 119/150 candidates attributed to their author against 106/150 with no floor (0)"))
     stop_on: Literal["loss", "voice"] = Field("loss", description=(
         "what early stopping reads every eval_every steps and which step's weights are kept: the held-out loss of "
         "your posts, or the voice measure (how much more the adapter lowered the loss on your held-out posts than "

@@ -492,18 +492,17 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
         pref_sl = shortlist or Shortlist(_shortlist(model, tok, rows, t_cfg), model.get_output_embeddings())
         pref = preference.run(cfg, model, tok, weights, train_posts, val_posts, pref_sl)
     val_loss = heldout(val_posts)["nll_mean"] if val_sl is not None or pref is not None else state["best_val"]
-    if pref is not None and pref.get("steps") and val_loss >= base_eval["nll_mean"]:
+    if pref is not None and pref.get("steps"):
         # the round trades some of your held-out perplexity for voice; past the base's, the promotion gate would
         # reject the adapter and leave you with none, so the supervised weights are written instead
-        pref["kept"] = False
+        pref["kept"] = val_loss < base_eval["nll_mean"]
+    if pref is not None and pref.get("kept") is False:
         pref["held_out_ppl_with_round"] = round(math.exp(val_loss), 3)
         weights.load(best_w)  # the supervised step kept above
         val_loss = heldout(val_posts)["nll_mean"]
         logger.warning("the preference round left the held-out perplexity at {:.2f}, not below the base model's "
                        "{:.2f}: the adapter is written without it ({:.2f})", pref["held_out_ppl_with_round"],
                        ppl_base, math.exp(val_loss))
-    elif pref is not None and pref.get("steps"):
-        pref["kept"] = True
     ppl_adapter = math.exp(val_loss)
     gain = voice_gain(val_loss)
     metrics = {

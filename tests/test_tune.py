@@ -91,7 +91,7 @@ def test_windows_after_the_first_read_the_text_before_them_without_learning_it(t
     (post,) = marked_posts(1, sentences=90)
     body = tok(post.body_markdown.strip(), add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
     for context in (0, 16):
-        exs = corpus.encode_post(tok, post, 128, context)
+        exs = corpus.encode_post(tok, post, 128, corpus.Windows(context))
         assert len(exs) > 2 and all(len(e.input_ids) <= 128 for e in exs)
         learned = [x for e in exs for x in e.labels if x != corpus.IGNORE]
         assert learned == body  # every body token learned once, in order
@@ -102,9 +102,39 @@ def test_windows_after_the_first_read_the_text_before_them_without_learning_it(t
             assert read == body[max(0, at - context):at] and all(x == corpus.IGNORE for x in e.labels[:first])
             assert tok.decode(e.input_ids[:first - len(read)], skip_special_tokens=True).startswith("주제:")
             at += e.n_loss
-    assert len(corpus.encode_post(tok, post, 128, 16)) > len(corpus.encode_post(tok, post, 128, 0))
+    assert len(corpus.encode_post(tok, post, 128, corpus.Windows(16))) > len(corpus.encode_post(tok, post, 128))
     # a context longer than half the room leaves half of each window to learn
-    assert all(e.n_loss >= (128 - 30) // 2 for e in corpus.encode_post(tok, post, 128, 500)[:-1])
+    assert all(e.n_loss >= (128 - 30) // 2 for e in corpus.encode_post(tok, post, 128, corpus.Windows(500))[:-1])
+
+
+def test_marked_windows_tell_a_post_s_opening_from_its_middle_and_still_learn_every_token(tiny_base: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from bot.voice import corpus
+
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    (post,) = marked_posts(1, sentences=90)
+    body = tok(post.body_markdown.strip(), add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    mark = tok(corpus.CONTINUATION, add_special_tokens=False)["input_ids"]
+    assert mark
+    prompt = tok(corpus.render_prompt(post.title, post.tags, corpus.length_bucket(len(post.body_markdown))))[
+        "input_ids"]
+    for context in (0, 16):
+        exs = corpus.encode_post(tok, post, 128, corpus.Windows(context, mark=True))
+        assert len(exs) > 2 and all(len(e.input_ids) <= 128 for e in exs)
+        assert [x for e in exs for x in e.labels if x != corpus.IGNORE] == body  # nothing lost to the mark
+        at = 0
+        for k, e in enumerate(exs):
+            first = next(i for i, x in enumerate(e.labels) if x != corpus.IGNORE)
+            read = e.input_ids[len(prompt):first]  # between the prompt and the learned text
+            want = (mark + body[max(0, at - context):at]) if k else []  # the opening: right after the prompt
+            assert e.input_ids[:len(prompt)] == prompt and read == want
+            assert all(x == corpus.IGNORE for x in e.labels[:first])
+            at += e.n_loss
+    # unmarked windows hold no mark, and a draft's prompt never does
+    assert not any(mark == e.input_ids[i:i + len(mark)] for e in corpus.encode_post(tok, post, 128)
+                   for i in range(len(e.input_ids)))
+    assert corpus.CONTINUATION not in corpus.render_prompt(post.title, post.tags, "보통")
 
 
 def _batch(tok, posts, seq_len: int = 64) -> dict:

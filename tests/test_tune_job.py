@@ -59,7 +59,7 @@ def test_an_adapter_tuned_before_a_setting_existed_counts_as_tuned_with_its_old_
 
     cfg = Config(data_dir=tmp_path)
     before = {k: v for k, v in cfg.tune.model_dump().items() if not k.startswith("preference_")
-              and k != "window_context"}
+              and k not in ("window_context", "mark_continuations")}
     (tmp_path / "training.json").write_text(json.dumps({"tune": before}), encoding="utf-8")
     assert tune_job.settings_changed(cfg, tmp_path) == ["tune.preference_steps: 0 -> 30"]  # on by default now
     cfg.tune.preference_steps = 0
@@ -67,6 +67,9 @@ def test_an_adapter_tuned_before_a_setting_existed_counts_as_tuned_with_its_old_
     cfg.tune.window_context = 64
     assert tune_job.settings_changed(cfg, tmp_path) == ["tune.window_context: 0 -> 64"]
     cfg.tune.window_context = 0
+    cfg.tune.mark_continuations = True
+    assert tune_job.settings_changed(cfg, tmp_path) == ["tune.mark_continuations: False -> True"]
+    cfg.tune.mark_continuations = False
     cfg.tune.preference_pairs = 64  # the round's own settings do not matter while it is off
     assert tune_job.settings_changed(cfg, tmp_path) == []
     cfg.tune.voice_posts = 4  # judged only while early stopping reads the loss; learned from when it reads the voice

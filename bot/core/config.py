@@ -201,6 +201,10 @@ class TuneConfig(Section):
         "(0: windows start right after the prompt, mid-sentence, so drafts tend to open mid-thought; bench/style, "
         "five real bloggers, N = 64: right openings but fewer drafts attributed to their author, 66/150 "
         "candidates against 102/150, so off by default)"))
+    mark_continuations: bool = Field(False, description=(
+        "put the mark […] (read, not learned) between the prompt and every window of a long post but its first, so "
+        "the adapter can tell a post's opening from its middle and drafts, which never carry the mark, open the way "
+        "your posts do; unlike window_context every token is still learned"))
     batch_tokens: int = Field(512, ge=32)
     epochs: float = Field(4.0, gt=0)
     max_steps: int = Field(200, ge=1)
@@ -241,7 +245,8 @@ class TuneConfig(Section):
 
 # tune settings added since adapters were first written, at the value an adapter written before them was trained
 # with (an adapter's training.json lacks them)
-TUNE_ADDED_AT = {"preference_steps": 0, "window_context": 0, "stop_on": "loss", "min_steps": 0}
+TUNE_ADDED_AT = {"preference_steps": 0, "window_context": 0, "stop_on": "loss", "min_steps": 0,
+                 "mark_continuations": False}
 
 
 # the promotion gate's voice measure: judged after training, not learned, unless early stopping reads it

@@ -18,6 +18,9 @@ TEMPLATE_VERSION = "v1"
 PROMPT_TEMPLATE = "주제: {topic}\n태그: {tags}\n분량: {length}\n\n"
 LENGTH_BUCKETS = ((700, "짧음"), (1600, "보통"), (10**9, "긺"))
 IGNORE = -100
+# Read, never learned, between the prompt and a window that does not start the post (tune.mark_continuations):
+# one token in Gemma's vocabulary, the editor's mark for text left out, the same in every language.
+CONTINUATION = "[…]\n"
 
 
 def length_bucket(chars: int) -> str:
@@ -64,32 +67,47 @@ class Example:
         return sum(1 for x in self.labels if x != IGNORE)
 
 
-def encode_post(tok: Any, post: Post, seq_len: int, context: int = 0) -> list[Example]:
-    """A post as one example, or as windows of the body (each after the same prompt) when it is too long. A window
-    after the first starts with the `context` body tokens before it, without loss: otherwise the tune's prompt is
-    followed mid-sentence by the middle of a post in most examples (89-95 % of the windows of five real bloggers'
-    posts at seq_len 256), and the adapter learns to open its drafts mid-sentence."""
+@dataclass(frozen=True)
+class Windows:
+    """How a long post is cut into windows after the prompt: `context` tokens of the text before a window, read
+    but not learned; `mark` puts CONTINUATION (read, not learned) before every window but the first."""
+
+    context: int = 0
+    mark: bool = False
+
+    @classmethod
+    def of(cls, tune: Any) -> Windows:
+        """The windows a tune's settings (cfg.tune) ask for: training, held-out loss and perplexity all use them."""
+        return cls(tune.window_context, tune.mark_continuations)
+
+
+def encode_post(tok: Any, post: Post, seq_len: int, windows: Windows = Windows()) -> list[Example]:
+    """A post as one example, or as windows of the body (each after the same prompt) when it is too long. Without
+    `windows` a window after the first follows the tune's prompt mid-sentence (89-95 % of the windows of five real
+    bloggers' posts at seq_len 256), and the adapter learns to open its drafts mid-sentence; `windows.context`
+    reads the text before such a window first, `windows.mark` tells such a window from a post's opening."""
     prompt = render_prompt(post.title or "", post.tags, length_bucket(len(post.body_markdown)))
     p_ids = tok(prompt, add_special_tokens=True)["input_ids"]
     b_ids = tok(post.body_markdown.strip(), add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    m_ids = tok(CONTINUATION, add_special_tokens=False)["input_ids"] if windows.mark else []
     room = seq_len - len(p_ids)
-    if room < 16:
+    if room - len(m_ids) < 16:
         p_ids = p_ids[: seq_len // 2]
         room = seq_len - len(p_ids)
-    context = min(context, room // 2)  # at least half of every window is learned
+    context = min(windows.context, (room - len(m_ids)) // 2)  # at least half of every window is learned
     out, i = [], 0
     while i < len(b_ids):
-        ctx = b_ids[max(0, i - context):i]
-        chunk = b_ids[i : i + room - len(ctx)]
+        read = m_ids + b_ids[max(0, i - context):i] if i else []
+        chunk = b_ids[i : i + room - len(read)]
         if i and len(chunk) < 8:
             break
-        out.append(Example(p_ids + ctx + chunk, [IGNORE] * (len(p_ids) + len(ctx)) + chunk))
+        out.append(Example(p_ids + read + chunk, [IGNORE] * (len(p_ids) + len(read)) + chunk))
         i += len(chunk)
     return out
 
 
-def encode(tok: Any, posts: list[Post], seq_len: int, context: int = 0) -> list[Example]:
-    return [ex for p in posts for ex in encode_post(tok, p, seq_len, context)]
+def encode(tok: Any, posts: list[Post], seq_len: int, windows: Windows = Windows()) -> list[Example]:
+    return [ex for p in posts for ex in encode_post(tok, p, seq_len, windows)]
 
 
 @dataclass

@@ -46,12 +46,12 @@ class Pair:
 
 
 def passages(tok: Any, posts: list[Post], seq_len: int, n: int, length: int, seed: int,
-             context: int = 0) -> list[tuple[list, list]]:
+             windows: corpus.Windows = corpus.Windows()) -> list[tuple[list, list]]:
     """Up to n (context, author's continuation) cuts of the posts' training windows, at random body positions
     (the start of a body among them), round-robin over the windows."""
     rng = random.Random(seed)
     spans = []  # (ids, first body index, end of the body before its end-of-text token)
-    for ex in corpus.encode(tok, posts, seq_len, context):
+    for ex in corpus.encode(tok, posts, seq_len, windows):
         end = len(ex.input_ids) - (ex.input_ids[-1] == tok.eos_token_id)
         start = len(ex.input_ids) - ex.n_loss
         if end - start >= length + 8:
@@ -166,7 +166,7 @@ def build(cfg: Config, model: Any, tok: Any, posts: list[Post], n: int, shortlis
     """Pairs from `posts` with their reference log-probabilities, and the shortlist they are scored over: the
     training one, widened by the author's tokens it lacks (held-out posts)."""
     t = cfg.tune
-    cuts = passages(tok, posts, t.seq_len, n, t.preference_tokens, seed, t.window_context)
+    cuts = passages(tok, posts, t.seq_len, n, t.preference_tokens, seed, corpus.Windows.of(t))
     if not cuts:
         return [], shortlist
     own = sample(cfg, model, tok, [c for c, _ in cuts], t.preference_tokens, shortlist.ids, seed)

@@ -148,15 +148,16 @@ def shortlist_ids(model: Any, sample: list[dict[str, Any]], labels: set[int], si
     return sorted(labels | set(torch.topk(mass, min(size, mass.numel())).indices.tolist()))
 
 
-def perplexity(model: Any, tok: Any, posts: list[Post], seq_len: int = 256, context: int = 0) -> float:
+def perplexity(model: Any, tok: Any, posts: list[Post], seq_len: int = 256,
+               windows: corpus.Windows = corpus.Windows()) -> float:
     """Held-out perplexity of `posts` (loss on the bodies only, the same prompt and windows as training, full
     vocabulary)."""
-    return math.exp(_heldout(model, tok, posts, seq_len, context=context)["nll_mean"])
+    return math.exp(_heldout(model, tok, posts, seq_len, windows=windows)["nll_mean"])
 
 
 def _heldout(model: Any, tok: Any, posts: list[Post], seq_len: int, keep: list[int] | None = None,
-             context: int = 0) -> dict[str, Any]:
-    batches = corpus.batches([corpus.Row(e.input_ids, e.labels) for e in corpus.encode(tok, posts, seq_len, context)],
+             windows: corpus.Windows = corpus.Windows()) -> dict[str, Any]:
+    batches = corpus.batches([corpus.Row(e.input_ids, e.labels) for e in corpus.encode(tok, posts, seq_len, windows)],
                              1, tok.pad_token_id, random.Random(0))
     r = scan(model, batches, keep)
     return {"nll_mean": r["nll"] / max(1, r["n"]), "covered": r["covered"]}
@@ -171,7 +172,7 @@ def perplexity_of(cfg: Config, posts: list[Post], adapter_dir: Path | None = Non
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter_dir))
-    return perplexity(model, tok, posts, cfg.tune.seq_len, cfg.tune.window_context)
+    return perplexity(model, tok, posts, cfg.tune.seq_len, corpus.Windows.of(cfg.tune))
 
 
 def other_authors(cfg: Config, own: list[Post]) -> list[Post]:
@@ -306,9 +307,9 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
     work_dir = work_dir or out_dir.with_name(out_dir.name + ".work")
     torch.manual_seed(t_cfg.seed)
     model, tok = base_model.load_model(cfg, base.path, for_training=True)
-    wctx = t_cfg.window_context
-    rows = corpus.pack(corpus.encode(tok, train_posts, t_cfg.seq_len, wctx), t_cfg.seq_len)
-    val_rows = [corpus.Row(e.input_ids, e.labels) for e in corpus.encode(tok, val_posts, t_cfg.seq_len, wctx)]
+    windows = corpus.Windows.of(t_cfg)
+    rows = corpus.pack(corpus.encode(tok, train_posts, t_cfg.seq_len, windows), t_cfg.seq_len)
+    val_rows = [corpus.Row(e.input_ids, e.labels) for e in corpus.encode(tok, val_posts, t_cfg.seq_len, windows)]
     val_batches = corpus.batches(val_rows, t_cfg.batch_tokens, tok.pad_token_id, random.Random(0))
     per_epoch = corpus.steps_per_epoch(rows, t_cfg.batch_tokens)
     total = min(t_cfg.max_steps, max(1, math.ceil(t_cfg.epochs * per_epoch)))
@@ -325,7 +326,7 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
         shortlist = Shortlist(ids, model.get_output_embeddings())
         vocab_info = {"mode": "shortlist", "size": len(ids), "seconds": round(time.monotonic() - t_short, 1)}
     def heldout(posts: list[Post], keep: list[int] | None = None) -> dict[str, Any]:  # the model as it is now
-        return _heldout(model, tok, posts, t_cfg.seq_len, keep, wctx)
+        return _heldout(model, tok, posts, t_cfg.seq_len, keep, windows)
 
     base_eval = heldout(val_posts, shortlist.ids if shortlist else None)
     ppl_base = math.exp(base_eval["nll_mean"])
@@ -397,7 +398,7 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
         val_sl = Shortlist(sorted(set(shortlist.ids) | labels_of(val_rows)), model.get_output_embeddings())
     bg_batches: list = []
     if on_voice:  # the voice measure at every evaluation: the style background's loss over the same kind of shortlist
-        bg_rows = [corpus.Row(e.input_ids, e.labels) for e in corpus.encode(tok, others, t_cfg.seq_len, wctx)]
+        bg_rows = [corpus.Row(e.input_ids, e.labels) for e in corpus.encode(tok, others, t_cfg.seq_len, windows)]
         bg_batches = corpus.batches(bg_rows, t_cfg.batch_tokens, tok.pad_token_id, random.Random(0))
         if shortlist is not None:
             bg_sl = Shortlist(sorted(set(shortlist.ids) | labels_of(bg_rows)), model.get_output_embeddings())

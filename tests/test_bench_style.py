@@ -480,6 +480,13 @@ def test_own_posts_cut_to_the_drafts_median_length(en_corpus: Path) -> None:
     assert metrics.own_at_length(dm, own, [])["distance_own_at_length"] is None
 
 
+def test_middles_are_slices_of_a_post_after_its_opening() -> None:
+    post = "".join(chr(0xAC00 + i) for i in range(400))  # every character distinct: a slice's place is its content
+    cut = metrics.middles([post, post[:100]], 40, per=5)  # the short text (< 3 × 40) gives none
+    assert len(cut) == 5 and all(len(c) == 40 and c in post and post.index(c) >= 40 for c in cut)
+    assert cut == metrics.middles([post], 40, per=5)  # the same slices every run
+
+
 class SeededBackend:
     """Candidate 0 (seed < CANDIDATE_SEED_STEP) is degenerate, the next ones read like the author."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,13 @@ def own_at_length(dm: distance.Distance, own: list[str], texts: list[str]) -> di
     cut = [t[:n] for t in own]
     return {"length_chars": n, "distance_own_at_length": mean_distance(dm, cut),
             "distance_own_at_length_spread": distance_spread(dm, cut)}
+
+
+def middles(own: list[str], n: int, per: int = 5, seed: int = 0) -> list[str]:
+    """Up to `per` slices of n characters from each text's middle (after its first n characters): what a draft
+    that reads like the middle of a post is held against, where `own_at_length` holds it against the openings."""
+    rng = random.Random(seed)
+    return [t[i:i + n] for t in own if len(t) >= 3 * n for i in (rng.randint(n, len(t) - n) for _ in range(per))]
 
 
 def copy_rate(train: list[Post], texts: list[str]) -> dict[str, float | None]:

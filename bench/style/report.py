@@ -52,9 +52,13 @@ def _cell(t: dict[str, Any], arm: str) -> str:
     marks = " ".join(f"{SHORT.get(k, k)}{'–' if v['met'] is None else '✓' if v['met'] else '✗'}"
                      for k, v in (m or {}).items())
     at, ceil = d.get("distance_own_at_length"), d.get("ceiling_at_length_masked")
+    mid = d.get("middles_at_length_masked")
     own = "" if at is None else (f" (own posts cut to {d.get('length_chars')} chars: {_num(at)}"
                                  f" ± {_num(d.get('distance_own_at_length_spread'))}"
-                                 + ("" if ceil is None else f", judged {_pct(ceil)}") + ")")
+                                 + ("" if ceil is None else f", judged {_pct(ceil)}")
+                                 + ("" if mid is None else
+                                    f"; slices of their middles judged {share_n(mid, d.get('n_middles'))}")
+                                 + ")")
     if d.get("oracle_masked") is not None:
         own += f"; best of the candidates {_pct(d['oracle_masked'])}"
     return (f"{share_n(d.get('attributed_masked'), d.get('n'))}, dist {_num(d.get('distance'))}{own}<br>{marks}"

@@ -111,6 +111,8 @@ def _generated_side(judges: metrics.Judges, t: metrics.Author, dm: Any, gens: li
     refs = metrics.own_at_length(dm, own, texts)
     if refs["length_chars"] is not None:  # the judge on the own posts cut alike: is a gap length or voice?
         refs["ceiling_at_length_masked"] = judges.share([x[:refs["length_chars"]] for x in own], t.name)["masked"]
+        mid = metrics.middles(own, refs["length_chars"])  # a post's middle can be far less its author's than its start
+        refs["middles_at_length_masked"], refs["n_middles"] = judges.share(mid, t.name)["masked"], len(mid)
     if any(g.get("candidate_bodies") for g in gens):  # best-of-n: what any choice among the candidates could reach
         hits = [judges.share([b.strip() for b in g["candidate_bodies"]], t.name)["masked"] or 0.0
                 for g in gens if g.get("candidate_bodies")]

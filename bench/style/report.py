@@ -53,12 +53,10 @@ def _cell(t: dict[str, Any], arm: str) -> str:
                      for k, v in (m or {}).items())
     at, ceil = d.get("distance_own_at_length"), d.get("ceiling_at_length_masked")
     mid = d.get("middles_at_length_masked")
-    own = "" if at is None else (f" (own posts cut to {d.get('length_chars')} chars: {_num(at)}"
-                                 f" ± {_num(d.get('distance_own_at_length_spread'))}"
-                                 + ("" if ceil is None else f", judged {_pct(ceil)}")
-                                 + ("" if mid is None else
-                                    f"; slices of their middles judged {share_n(mid, d.get('n_middles'))}")
-                                 + ")")
+    cut = ([] if at is None else [f"{_num(at)} ± {_num(d.get('distance_own_at_length_spread'))}"]) \
+        + ([] if ceil is None else [f"judged {_pct(ceil)}"])  # a corpus without a distance model still has the judge
+    own = "" if not cut else f" (own posts cut to {d.get('length_chars')} chars: {', '.join(cut)}" + (
+        "" if mid is None else f"; slices of their middles judged {share_n(mid, d.get('n_middles'))}") + ")"
     if d.get("oracle_masked") is not None:
         own += f"; best of the candidates {_pct(d['oracle_masked'])}"
     return (f"{share_n(d.get('attributed_masked'), d.get('n'))}, dist {_num(d.get('distance'))}{own}<br>{marks}"

@@ -204,7 +204,8 @@ class TuneConfig(Section):
     mark_continuations: bool = Field(False, description=(
         "put the mark […] (read, not learned) between the prompt and every window of a long post but its first, so "
         "the adapter can tell a post's opening from its middle and drafts, which never carry the mark, open the way "
-        "your posts do; unlike window_context every token is still learned"))
+        "your posts do; unlike window_context every token is still learned (bench/style, five real bloggers: 107/150 "
+        "candidates attributed to their author against 119/150 without it, so off by default)"))
     batch_tokens: int = Field(512, ge=32)
     epochs: float = Field(4.0, gt=0)
     max_steps: int = Field(200, ge=1)

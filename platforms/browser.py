@@ -98,9 +98,17 @@ class BrowserSession:
         return ctx
 
     def drop_context(self, platform: str) -> None:
+        """Close a platform's context. Its trace is stopped first: Playwright keeps a running trace in a temporary
+        folder of its own, and closing the context without stopping it leaves that folder behind (one per run of a
+        long-lived scheduler)."""
         ctx = self._contexts.pop(platform, None)
-        if ctx is not None:
-            ctx.close()
+        if ctx is None:
+            return
+        try:
+            ctx.tracing.stop()
+        except Exception as exc:  # no trace running (a failure artifact's chunk may have failed): close anyway
+            logger.debug("stopping the trace of {}: {}", platform, exc)
+        ctx.close()
 
     def close(self) -> None:
         for name in list(self._contexts):

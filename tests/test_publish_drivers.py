@@ -223,3 +223,38 @@ def test_empty_draft_is_refused(make):
     pub, _ = make("velog")
     with pytest.raises(PublishRejected, match="empty"):
         pub.publish(Draft(id=1, title=" ", body_markdown="본문"))
+
+
+def test_closing_a_session_leaves_no_trace_folder_behind(tmp_path):
+    """Playwright keeps a running trace in a temporary folder of its own; a context closed with its trace still
+    running left that folder behind, one per publishing run of a long-lived scheduler."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    # A process of its own: one thread runs one Playwright, and this module's browser fixture holds it here. Its
+    # driver takes its temporary folders under TMPDIR, a short path: Chromium's socket there must stay under the
+    # length Unix sockets allow, which pytest's tmp_path exceeds.
+    run = """if True:
+        import sys
+        from pathlib import Path
+        from platforms import load_config
+        from platforms.browser import BrowserSession, new_chunk
+        tmp = Path(sys.argv[2])
+        with BrowserSession(load_config(Path(sys.argv[1])), headless=True) as bs:
+            ctx = bs.context("tistory", storage_state=False)
+            ctx.new_page().set_content("<p>글</p>")
+            new_chunk(ctx)
+            print(len(list(tmp.glob("playwright-tracing-*"))))
+        print(len(list(tmp.glob("playwright-tracing-*"))))
+    """
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory(prefix="bb-", dir="/tmp") as d:
+        env = {**os.environ, "TMPDIR": d, "PYTHONPATH": str(root)}
+        out = subprocess.run([sys.executable, "-c", run, str(tmp_path / "config.yaml"), d], env=env, cwd=root,
+                             capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    running, closed = out.stdout.split()
+    assert running == "1"  # the trace was running: its folder existed while it did
+    assert closed == "0"

@@ -441,6 +441,44 @@ def test_resume_with_more_drafts_again_the_arms_measured_with_fewer(tmp_path: Pa
         assert seen[more] is kept
 
 
+def test_resume_with_other_drafting_keeps_the_tune_and_perplexity_and_drafts_again(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    """--resume with drafts of another length: the held-out perplexity is kept (it does not depend on the drafts),
+    the drafts are not; another tune or other perplexity settings measure it again."""
+    import argparse
+
+    monkeypatch.setattr(run, "_real_side", lambda judges, t, authors: ({"n_test": len(t.test)}, None))
+    monkeypatch.setattr(run.models, "unavailable", lambda: None)
+    monkeypatch.setattr(run.models, "tune", lambda cfg, posts, d: {"steps": 3, "fresh": True})
+    corpus = {a: [Post(platform="bench", source_id=f"{a}/{i}", title=f"t{i}", body_markdown=t)
+                  for i, t in enumerate(EN)] for a in ("alice", "bob")}
+    cfg = models.bench_config(tmp_path / "w" / "c", True, None, None)
+    prev_cfg = {"tune": cfg.tune.model_dump(), "generate": cfg.generate.model_dump(), "gens": 10, "ppl_posts": 3,
+                "ppl_chars": 1500, "seed": 0, "drafting": run.DRAFTING}
+    previous = {"model_config": prev_cfg, "targets": {"alice": {
+        "adapter": {"n": 10}, "prompting": {"n": 10}, "tune": {"steps": 3}, "perplexity": {"base": 20.0},
+        "ppl_posts": 3, "ppl_chars": 1500}}}
+
+    def resumed(**changed) -> dict:
+        args = argparse.Namespace(**{**dict(targets=["alice"], authors=None, quick=True, steps=None, new_tokens=None,
+                                            gens=10, ppl_posts=3, ppl_chars=1500, seed=0, arms=["adapter"],
+                                            tune_only=True, more=False, no_model=False, keep=None), **changed})
+        out: dict = {}
+        run.run_corpus("c", corpus, args, tmp_path / "w", out, lambda: None, previous)
+        return out["targets"]["alice"]
+
+    same = resumed()
+    assert "adapter" in same and same["tune"] == {"steps": 3} and same["perplexity"] == {"base": 20.0}
+    longer = resumed(new_tokens=700)  # drafts of another length: drafted again, the perplexity kept
+    assert "adapter" not in longer and "prompting" not in longer and longer["perplexity"] == {"base": 20.0}
+    assert set(longer["resumed"]) == {"tune", "perplexity", "ppl_posts", "ppl_chars"}
+    assert longer["tune"]["fresh"]  # the author is drafted, so models.tune runs (it reuses a kept adapter)
+    for changed in ({"ppl_chars": 1200}, {"steps": 31}):  # other perplexity settings, another tune: measured again
+        again = resumed(**changed)
+        assert "perplexity" not in again and again["tune"] == {"steps": 3, "fresh": True}
+    assert run.same_scoring(prev_cfg, {**prev_cfg, "seed": 5, "gens": 3}) and not run.same_scoring(None, prev_cfg)
+
+
 def test_set_applies_a_lever_as_a_validated_config_setting() -> None:
     cfg = models.apply_settings(Config(), ["generate.vocab=full", "generate.no_repeat_ngram_size=0",
                                            "tune.learning_rate=1e-4"])

@@ -30,6 +30,7 @@ ARMS = ("adapter", "prompting", "adapter+related", "served-adapter", "api-prompt
 # --backend NAME: the arms drafted by that product backend (bench/style/models.py ARM_BACKENDS)
 BACKEND_ARMS = {"local": ("adapter", "prompting"), "llamacpp": ("served-adapter",), "openai": ("api-prompting",)}
 UNTUNED_ARMS = ("prompting", "api-prompting")  # arms that draft without the author's adapter: the tune is not theirs
+SCORING = ("tune", "perplexity", "ppl_posts", "ppl_chars")  # a target's figures that do not depend on its drafts
 # bump when blogbot's drafting changes what a draft is without a setting to show it (--resume drafts again): 2 = line
 # breaks writable on the torch path (Gemma 3's newline tokens had been banned with the other added tokens)
 DRAFTING = 2
@@ -86,6 +87,16 @@ def same_recipe(old: dict[str, Any] | None, new: dict[str, Any], tuned: bool = T
         return c
 
     return old is not None and norm(old) == norm(new)
+
+
+def same_scoring(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """Whether an earlier run's tune and held-out perplexity can be kept (--resume) though its drafts cannot: the same
+    tune and perplexity settings, whatever the drafting (another length, seed or best-of-n leaves the adapters and
+    their perplexity as they were)."""
+    def scoring(c: dict[str, Any]) -> dict[str, Any]:
+        return {k: c.get(k) for k in ("tune", "ppl_posts", "ppl_chars")}
+
+    return old is not None and same_recipe(scoring(old), scoring(new))
 
 
 def _real_side(judges: metrics.Judges, t: metrics.Author, authors: list[metrics.Author]) -> tuple[dict, Any]:
@@ -189,10 +200,11 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
     old_config = (previous or {}).get("model_config")
     same = same_recipe(old_config, out["model_config"])
     untuned = same_recipe(old_config, out["model_config"], tuned=False)  # another tune: the prompting arms stay
+    scored = same_scoring(old_config, out["model_config"])  # other drafting: the tune and perplexity stay
     for t in chosen:  # --resume: what an earlier run with the same recipe measured is kept, arm by arm
-        old = ((previous or {}).get("targets") or {}).get(t.name) if untuned else None
-        kept = {k: v for k, v in (old or {}).items() if k in (*ARMS, "tune", "perplexity", "ppl_posts", "ppl_chars")
-                and (same or k in UNTUNED_ARMS)
+        old = ((previous or {}).get("targets") or {}).get(t.name) if untuned or scored else None
+        kept = {k: v for k, v in (old or {}).items() if k in (*ARMS, *SCORING)
+                and (same or (untuned and k in UNTUNED_ARMS) or (scored and k in SCORING))
                 and (k not in ARMS or not getattr(args, "more", False) or (v.get("n") or 0) >= args.gens)}
         if kept:
             out["targets"][t.name].update(kept, resumed=sorted(kept))
@@ -299,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tune-only", action="store_true", help="tune (or reuse) the adapters, measure nothing else")
     ap.add_argument("--resume", action="store_true",
                     help="keep what the JSON already in --out measured with the same recipe, arm by arm (the "
-                         "prompting arms also after another tune: they draft without an adapter)")
+                         "prompting arms also after another tune: they draft without an adapter; the held-out "
+                         "perplexity also with other drafting settings)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="a config setting for this run (a lever: generate.vocab=full, tune.learning_rate=1e-4); "
                          "recorded in the recipe, so --resume keeps only runs with the same settings")

@@ -441,8 +441,7 @@ def test_resume_with_more_drafts_again_the_arms_measured_with_fewer(tmp_path: Pa
         assert seen[more] is kept
 
 
-def test_resume_with_other_drafting_keeps_the_tune_and_perplexity_and_drafts_again(tmp_path: Path,
-                                                                                  monkeypatch) -> None:
+def test_resume_with_other_drafting_keeps_the_perplexity_and_drafts_again(tmp_path: Path, monkeypatch) -> None:
     """--resume with drafts of another length: the held-out perplexity is kept (it does not depend on the drafts),
     the drafts are not; another tune or other perplexity settings measure it again."""
     import argparse

@@ -90,9 +90,9 @@ def same_recipe(old: dict[str, Any] | None, new: dict[str, Any], tuned: bool = T
 
 
 def same_scoring(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
-    """Whether an earlier run's tune and held-out perplexity can be kept (--resume) though its drafts cannot: the same
-    tune and perplexity settings, whatever the drafting (another length, seed or best-of-n leaves the adapters and
-    their perplexity as they were)."""
+    """Whether an earlier run's held-out perplexity can be kept (--resume) though its drafts cannot: the same tune and
+    perplexity settings, whatever the drafting (another length, seed or best-of-n leaves the adapters and their
+    perplexity as they were; a kept adapter is reused by models.tune, which records its tune again)."""
     def scoring(c: dict[str, Any]) -> dict[str, Any]:
         return {k: c.get(k) for k in ("tune", "ppl_posts", "ppl_chars")}
 
@@ -200,7 +200,7 @@ def run_corpus(name: str, corpus: dict, args: argparse.Namespace, work: Path, ou
     old_config = (previous or {}).get("model_config")
     same = same_recipe(old_config, out["model_config"])
     untuned = same_recipe(old_config, out["model_config"], tuned=False)  # another tune: the prompting arms stay
-    scored = same_scoring(old_config, out["model_config"])  # other drafting: the tune and perplexity stay
+    scored = same_scoring(old_config, out["model_config"])  # other drafting: the perplexity stays
     for t in chosen:  # --resume: what an earlier run with the same recipe measured is kept, arm by arm
         old = ((previous or {}).get("targets") or {}).get(t.name) if untuned or scored else None
         kept = {k: v for k, v in (old or {}).items() if k in (*ARMS, *SCORING)

@@ -612,3 +612,39 @@ def test_a_run_continuing_the_seeds_replays_as_one_larger_best_of_n(tmp_path: Pa
         selection.extend(corpus(first, 5), [saved("same.json", corpus(more, 5))], "adapter")
     with pytest.raises(SystemExit, match="topics differ"):
         selection.extend(corpus(first, 5), [saved("other.json", corpus(more[::-1], 3005))], "adapter")
+
+
+def test_a_one_draft_run_continued_by_a_best_of_two_replays_as_one_best_of_three(tmp_path: Path, monkeypatch) -> None:
+    """bench/style/selection --with on a one-draft run (which stores its draft, not its candidates): its draft is
+    candidate 0, and a best-of-2 run at --seed s + 1000 adds candidates 1 and 2, the seeds of one best-of-3 run at s;
+    a continuation at s + 2000 (as if the base had drawn two) is refused."""
+    import bot.voice.generate as g
+    from bench.style import selection
+
+    backend = SeededBackend()
+    monkeypatch.setattr(g, "load_backend", lambda cfg, adapter=None: backend)
+    posts = [Post(platform="bench", source_id=f"k/{i}", title=f"일기 {i}",
+                  body_markdown=" ".join(KO[(i + k) % 2] for k in range(4))) for i in range(10)]
+    store = models.author_store(tmp_path / "store", posts[2:])
+    three = models.apply_settings(Config(), ["generate.n_candidates=3", "gates.sense_lm=false"])
+    whole = models.generate(three, None, posts[:2], seed=5, store=store)
+    one = models.generate(models.apply_settings(Config(), ["generate.n_candidates=1", "gates.sense_lm=false"]), None,
+                          posts[:2], seed=5)
+    two = models.generate(models.apply_settings(Config(), ["generate.n_candidates=2", "gates.sense_lm=false"]), None,
+                          posts[:2], seed=5 + models.CANDIDATE_SEED_STEP, store=store)
+
+    def corpus(gens: list[dict], n: int, seed: int) -> dict:
+        return {"model_config": {"generate": {"n_candidates": n}, "seed": seed},
+                "targets": {"alice": {"adapter": {"generations": gens}}}}
+
+    def saved(name: str, c: dict) -> Path:
+        path = tmp_path / name
+        path.write_text(json.dumps({"corpora": [c]}), encoding="utf-8")
+        return path
+
+    c = corpus(one, 1, 5)
+    selection.extend(c, [saved("two.json", corpus(two, 2, 1005))], "adapter")
+    assert [x["candidate_bodies"] for x in c["targets"]["alice"]["adapter"]["generations"]] == \
+        [x["candidate_bodies"] for x in whole]
+    with pytest.raises(SystemExit, match="late.json.*--seed 1005"):
+        selection.extend(corpus(one, 1, 5), [saved("late.json", corpus(two, 2, 2005))], "adapter")

@@ -13,8 +13,9 @@ picks). `--arm served-adapter` reads that arm's candidates. `--as-run` replays t
 (bot.voice.style.select.pick_best: the gates, the copy preference, topic adherence, then the rule), with and without
 the copy preference, and prints the kept drafts' attribution and copy rate against the author's natural rate, then
 the same choice among the first k candidates for every k. `--with OTHER.json ...` appends the candidates of runs
-that continue this one's seeds (the same recipe, `--seed` advanced by n_candidates × 1000 per run, so candidate j of
-topic i keeps the seed seed + i + 1000·j): a best-of-3 run and one continuing it are replayed as one best-of-6 run.
+that continue this one's seeds (the same recipe, `--seed` advanced by 1000 × the candidates drawn so far, so candidate
+j of topic i keeps the seed seed + i + 1000·j): a best-of-3 run and one continuing it are replayed as one best-of-6
+run, a one-draft run and a best-of-2 run at --seed + 1000 as one best-of-3 run.
 The product's voice model is fitted on the author's store (the training posts) as in the run; the judge on every
 author's training posts of the corpus (bench/style/metrics.Judges).
 """
@@ -92,18 +93,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def extend(c: dict, others: list[Path], arm: str) -> None:
     """Append to every generation of `arm` in corpus result `c` the candidates of the same topic in `others`, runs
-    of the same recipe whose seeds continue c's (see the module's doc); any other run is an error naming its file."""
+    of the same recipe whose seeds continue c's (see the module's doc); any other run is an error naming its file.
+    The runs may draw different numbers of candidates: a one-draft run (its draft is candidate 0) continued by a
+    best-of-2 run at --seed s + 1000 replays as one best-of-3 run at s."""
     from bench.style.models import CANDIDATE_SEED_STEP
 
     mc = c["model_config"]
-    n = mc["generate"]["n_candidates"]
 
     def recipe(m: dict) -> dict:
-        return {**m, "seed": None}
+        return {**m, "seed": None, "generate": {**m.get("generate", {}), "n_candidates": None}}
 
-    for k, path in enumerate(others, 1):
+    def candidates(g: dict) -> list[str]:
+        return g.get("candidate_bodies") or [g.get("body_markdown") or ""]  # a one-draft run stores only the draft
+
+    drawn = mc["generate"]["n_candidates"]  # candidates per topic so far: the next run's seed continues from there
+    for path in others:
         o = json.loads(path.read_text(encoding="utf-8"))["corpora"][0]
-        want = mc["seed"] + k * n * CANDIDATE_SEED_STEP
+        want = mc["seed"] + drawn * CANDIDATE_SEED_STEP
         if recipe(o["model_config"]) != recipe(mc) or o["model_config"]["seed"] != want:
             raise SystemExit(f"{path}: not a continuation of this run (needs the same recipe and --seed {want}; it "
                              f"has --seed {o['model_config']['seed']})")
@@ -113,7 +119,8 @@ def extend(c: dict, others: list[Path], arm: str) -> None:
             if [g["topic"] for g in gens] != [g["topic"] for g in more]:
                 raise SystemExit(f"{path}: {name}'s {arm} topics differ from this run's")
             for g, h in zip(gens, more, strict=True):
-                g["candidate_bodies"] = g.get("candidate_bodies", []) + h.get("candidate_bodies", [])
+                g["candidate_bodies"] = candidates(g) + candidates(h)
+        drawn += o["model_config"]["generate"]["n_candidates"]
 
 
 def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judges: metrics.Judges) -> int:

@@ -648,3 +648,19 @@ def test_a_one_draft_run_continued_by_a_best_of_two_replays_as_one_best_of_three
         [x["candidate_bodies"] for x in whole]
     with pytest.raises(SystemExit, match="late.json.*--seed 1005"):
         selection.extend(corpus(one, 1, 5), [saved("late.json", corpus(two, 2, 2005))], "adapter")
+
+
+def test_replayed_choices_say_whether_the_kept_drafts_meet_the_distance_target() -> None:
+    """bench/style/selection --as-run, per k: the kept drafts' median distance against the target (the own held-out
+    posts' distance + their spread), met for the author's own posts and not for another author's; nothing where
+    the run has no target."""
+    from bench.style import selection
+
+    authors = {a.name: a for a in metrics.split(metrics.load_folder(metrics.KOREAN_REAL))}
+    dm = metrics.distance_model(authors["jonghyeon"], list(authors.values()))  # a tight author: 0.34 ± 0.26
+    own = [metrics.text(p) for p in authors["jonghyeon"].test]
+    limit = metrics.mean_distance(dm, own) + metrics.distance_spread(dm, own)
+    assert selection._distance((dm, limit), own).endswith(f"≤ {limit:.2f} ✓")
+    assert selection._distance((dm, limit), [metrics.text(p) for p in authors["psmin1994"].test]).endswith(
+        f"> {limit:.2f} ✗")
+    assert selection._distance((dm, None), own) == ""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from bench.style import metrics
 
@@ -139,6 +140,7 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
     rules = ("without copy preference", "pick_best")
     total, met, n_all = dict.fromkeys(rules, 0), dict.fromkeys(rules, 0), 0
     first_k: dict[int, dict[str, list[str]]] = {}  # k → author → the drafts pick_best keeps among the first k
+    limits: dict[str, tuple[Any, float | None]] = {}  # author → (distance model, the distance target)
     for name, t in c["targets"].items():
         gens = [g for g in (t.get(arm) or {}).get("generations", []) if g.get("candidate_bodies")]
         if not gens:
@@ -150,6 +152,7 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
         dm = metrics.distance_model(author, authors)
         own, spread = (t.get(arm) or {}).get("distance_own_at_length"), (t.get(arm) or {}).get(
             "distance_own_at_length_spread")
+        limits[name] = (dm, None if own is None else own + (spread or 0))
         kept: dict[str, list[str]] = {r: [] for r in rules}
         for g in gens:
             cands = [Generation(title=g["title"], body_markdown=b, tags=[], adapter_version=None, base_model="bench",
@@ -174,13 +177,25 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
         n_all += len(gens)
     print("pooled: " + "; ".join(f"{r} {total[r]}/{n_all}, copy at or below the natural rate for {met[r]} authors"
                                  for r in rules))
-    print("pick_best among the first k candidates (attributed per author, pooled):")
+    print("pick_best among the first k candidates (attributed per author and the kept drafts' median distance "
+          "against the target, pooled):")
     for k, kept_k in sorted(first_k.items()):
         hits = {name: sum(bool(b) and judges.share([b], name)["masked"] > 0 for b in bodies)
                 for name, bodies in kept_k.items()}
-        print(f"  k={k}: " + ", ".join(f"{name} {h}/{len(kept_k[name])}" for name, h in hits.items())
-              + f"; pooled {sum(hits.values())}/{sum(len(b) for b in kept_k.values())}")
+        near = {name: _distance(limits[name], bodies) for name, bodies in kept_k.items()}
+        print(f"  k={k}: " + ", ".join(f"{name} {h}/{len(kept_k[name])}{near[name]}" for name, h in hits.items())
+              + f"; pooled {sum(hits.values())}/{sum(len(b) for b in kept_k.values())}, distance target met for "
+              f"{sum('✓' in x for x in near.values())} of {sum(bool(x) for x in near.values())} authors")
     return 0
+
+
+def _distance(limit: tuple[Any, float | None], bodies: list[str]) -> str:
+    """' d 0.61 ≤ 2.14 ✓': the drafts' median distance against the distance target ('' where either is missing)."""
+    dist = metrics.mean_distance(limit[0], bodies)
+    if dist is None or limit[1] is None:
+        return ""
+    ok = dist <= limit[1] + 1e-9
+    return f" d {dist:.2f} {'≤' if ok else '>'} {limit[1]:.2f} {'✓' if ok else '✗'}"
 
 
 if __name__ == "__main__":

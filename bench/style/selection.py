@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     judges = metrics.Judges(authors)
     if a.as_run:
         return as_run(c, a.stores, a.arm, authors, judges)
-    pooled = dict.fromkeys(RULES, 0)
+    pooled, near_all = dict.fromkeys(RULES, 0), {r: 0 for r in RULES if r != "oracle"}
+    by_name = {t.name: t for t in authors}
     by_n: dict[int, int] = {}  # the product's rule among the first k candidates: what a smaller budget would keep
     n_all = cands_all = hits_all = 0
     for name, t in c["targets"].items():
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = Config(data_dir=a.stores / name)
         v = voice.load(cfg, open_db(cfg.data_path))
         got = dict.fromkeys(RULES, 0)
+        picked: dict[str, list[str]] = {r: [] for r in near_all}
         cands = hits = 0
         for g in gens:
             bodies = [b.strip() for b in g["candidate_bodies"]]
@@ -76,16 +78,22 @@ def main(argv: list[str] | None = None) -> int:
                     "product": max(n, key=lambda i: (*select.rank(scores[i]), -i))}
             for rule, i in pick.items():
                 got[rule] += hit[i]
+                picked[rule].append(bodies[i])
             got["oracle"] += any(hit)
             cands, hits = cands + len(hit), hits + sum(hit)
             for k in range(1, len(bodies) + 1):
                 by_n[k] = by_n.get(k, 0) + hit[max(range(k), key=lambda i: (*select.rank(scores[i]), -i))]
-        print(f"{name}: " + ", ".join(f"{r} {got[r]}/{len(gens)}" for r in RULES) + f"; candidates {hits}/{cands}")
+        near = {r: _distance(_limit(t.get(a.arm) or {}, by_name[name], authors), picked[r]) for r in picked}
+        print(f"{name}: " + ", ".join(f"{r} {got[r]}/{len(gens)}{near.get(r, '')}" for r in RULES)
+              + f"; candidates {hits}/{cands}")
+        for r, x in near.items():
+            near_all[r] += "✓" in x
         cands_all, hits_all = cands_all + cands, hits_all + hits
         for r in RULES:
             pooled[r] += got[r]
         n_all += len(gens)
     print("pooled: " + ", ".join(f"{r} {pooled[r]}/{n_all}" for r in RULES) + f"; candidates {hits_all}/{cands_all}")
+    print("authors whose picks meet the distance target: " + ", ".join(f"{r} {k}" for r, k in near_all.items()))
     print("the product's rule among the first k candidates: " + ", ".join(f"k={k} {v}/{n_all}" for k, v in
                                                                            sorted(by_n.items())))
     return 0
@@ -149,10 +157,8 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
         db = open_db(cfg.data_path)
         author = by_name[name]
         natural = metrics.copy_rate(author.train, [metrics.text(p) for p in author.test])["share"] or 0.0
-        dm = metrics.distance_model(author, authors)
-        own, spread = (t.get(arm) or {}).get("distance_own_at_length"), (t.get(arm) or {}).get(
-            "distance_own_at_length_spread")
-        limits[name] = (dm, None if own is None else own + (spread or 0))
+        limits[name] = _limit(t.get(arm) or {}, author, authors)
+        dm, limit = limits[name]
         kept: dict[str, list[str]] = {r: [] for r in rules}
         for g in gens:
             cands = [Generation(title=g["title"], body_markdown=b, tags=[], adapter_version=None, base_model="bench",
@@ -171,7 +177,7 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
             total[rule] += hits
             met[rule] += copy <= natural
             dist = metrics.mean_distance(dm, kept[rule])
-            far = "" if dist is None or own is None else f", distance {dist:.2f} (target ≤ {own + (spread or 0):.2f})"
+            far = "" if dist is None or limit is None else f", distance {dist:.2f} (target ≤ {limit:.2f})"
             line.append(f"{rule} {hits}/{len(gens)}, copy {copy:.1%}{far}")
         print(f"{name} (natural copy {natural:.1%}): " + "; ".join(line))
         n_all += len(gens)
@@ -187,6 +193,13 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
               + f"; pooled {sum(hits.values())}/{sum(len(b) for b in kept_k.values())}, distance target met for "
               f"{sum('✓' in x for x in near.values())} of {sum(bool(x) for x in near.values())} authors")
     return 0
+
+
+def _limit(drafts: dict, author: metrics.Author, authors: list[metrics.Author]) -> tuple[Any, float | None]:
+    """(the author's distance model, the distance target: the run's own-posts-at-length distance + their spread,
+    None where the run has none) for one arm's drafts `drafts`."""
+    own, spread = drafts.get("distance_own_at_length"), drafts.get("distance_own_at_length_spread")
+    return metrics.distance_model(author, authors), None if own is None else own + (spread or 0)
 
 
 def _distance(limit: tuple[Any, float | None], bodies: list[str]) -> str:

@@ -651,16 +651,17 @@ def test_a_one_draft_run_continued_by_a_best_of_two_replays_as_one_best_of_three
 
 
 def test_replayed_choices_say_whether_the_kept_drafts_meet_the_distance_target() -> None:
-    """bench/style/selection --as-run, per k: the kept drafts' median distance against the target (the own held-out
-    posts' distance + their spread), met for the author's own posts and not for another author's; nothing where
-    the run has no target."""
+    """bench/style/selection, per rule and per k: the kept drafts' median distance against the target bench/style/run.py
+    sets (the author's held-out posts cut to the drafts' median length: their distance + their spread), met for the
+    author's own posts and not for another author's."""
     from bench.style import selection
 
     authors = {a.name: a for a in metrics.split(metrics.load_folder(metrics.KOREAN_REAL))}
-    dm = metrics.distance_model(authors["jonghyeon"], list(authors.values()))  # a tight author: 0.34 ± 0.26
+    limit = selection._limit(authors["jonghyeon"], list(authors.values()))  # a tight author: 0.34 ± 0.26
     own = [metrics.text(p) for p in authors["jonghyeon"].test]
-    limit = metrics.mean_distance(dm, own) + metrics.distance_spread(dm, own)
-    assert selection._distance((dm, limit), own).endswith(f"≤ {limit:.2f} ✓")
-    assert selection._distance((dm, limit), [metrics.text(p) for p in authors["psmin1994"].test]).endswith(
-        f"> {limit:.2f} ✗")
-    assert selection._distance((dm, None), own) == ""
+    other = [metrics.text(p) for p in authors["psmin1994"].test]
+    for texts in (own, other):
+        ref = metrics.own_at_length(limit[0], own, texts)
+        assert selection._target(limit, texts) == ref["distance_own_at_length"] + ref["distance_own_at_length_spread"]
+    assert selection._distance(limit, own).endswith(f"≤ {selection._target(limit, own):.2f} ✓")
+    assert selection._distance(limit, other).endswith(f"> {selection._target(limit, other):.2f} ✗")

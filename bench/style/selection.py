@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             cands, hits = cands + len(hit), hits + sum(hit)
             for k in range(1, len(bodies) + 1):
                 by_n[k] = by_n.get(k, 0) + hit[max(range(k), key=lambda i: (*select.rank(scores[i]), -i))]
-        near = {r: _distance(_limit(t.get(a.arm) or {}, by_name[name], authors), picked[r]) for r in picked}
+        near = {r: _distance(_limit(by_name[name], authors), picked[r]) for r in picked}
         print(f"{name}: " + ", ".join(f"{r} {got[r]}/{len(gens)}{near.get(r, '')}" for r in RULES)
               + f"; candidates {hits}/{cands}")
         for r, x in near.items():
@@ -135,8 +135,8 @@ def extend(c: dict, others: list[Path], arm: str) -> None:
 def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judges: metrics.Judges) -> int:
     """The product's choice replayed on the stored candidates (as bench/style/models._picker runs it), and the same
     without the copy preference: drafts attributed, the kept drafts' copy rate against the author's natural rate and
-    their median distance against the run's own-posts-at-length figure plus its spread (the issue's copy and distance
-    targets)."""
+    their median distance against the author's held-out posts cut to the kept drafts' median length, plus their spread
+    (the issue's copy and distance targets, as bench/style/run.py sets them)."""
     from bench.style.models import _topic
     from bot.core.config import Config
     from bot.core.records import Generation
@@ -148,7 +148,7 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
     rules = ("without copy preference", "pick_best")
     total, met, n_all = dict.fromkeys(rules, 0), dict.fromkeys(rules, 0), 0
     first_k: dict[int, dict[str, list[str]]] = {}  # k → author → the drafts pick_best keeps among the first k
-    limits: dict[str, tuple[Any, float | None]] = {}  # author → (distance model, the distance target)
+    limits: dict[str, tuple[Any, list[str]]] = {}  # author → (distance model, held-out posts)
     for name, t in c["targets"].items():
         gens = [g for g in (t.get(arm) or {}).get("generations", []) if g.get("candidate_bodies")]
         if not gens:
@@ -157,8 +157,7 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
         db = open_db(cfg.data_path)
         author = by_name[name]
         natural = metrics.copy_rate(author.train, [metrics.text(p) for p in author.test])["share"] or 0.0
-        limits[name] = _limit(t.get(arm) or {}, author, authors)
-        dm, limit = limits[name]
+        limits[name] = _limit(author, authors)
         kept: dict[str, list[str]] = {r: [] for r in rules}
         for g in gens:
             cands = [Generation(title=g["title"], body_markdown=b, tags=[], adapter_version=None, base_model="bench",
@@ -176,9 +175,7 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
             copy = metrics.copy_rate(author.train, kept[rule])["share"] or 0.0
             total[rule] += hits
             met[rule] += copy <= natural
-            dist = metrics.mean_distance(dm, kept[rule])
-            far = "" if dist is None or limit is None else f", distance {dist:.2f} (target ≤ {limit:.2f})"
-            line.append(f"{rule} {hits}/{len(gens)}, copy {copy:.1%}{far}")
+            line.append(f"{rule} {hits}/{len(gens)}, copy {copy:.1%}{_distance(limits[name], kept[rule])}")
         print(f"{name} (natural copy {natural:.1%}): " + "; ".join(line))
         n_all += len(gens)
     print("pooled: " + "; ".join(f"{r} {total[r]}/{n_all}, copy at or below the natural rate for {met[r]} authors"
@@ -195,20 +192,28 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
     return 0
 
 
-def _limit(drafts: dict, author: metrics.Author, authors: list[metrics.Author]) -> tuple[Any, float | None]:
-    """(the author's distance model, the distance target: the run's own-posts-at-length distance + their spread,
-    None where the run has none) for one arm's drafts `drafts`."""
-    own, spread = drafts.get("distance_own_at_length"), drafts.get("distance_own_at_length_spread")
-    return metrics.distance_model(author, authors), None if own is None else own + (spread or 0)
+def _limit(author: metrics.Author, authors: list[metrics.Author]) -> tuple[Any, list[str]]:
+    """(the author's distance model, their held-out posts): what `_target` holds kept drafts against."""
+    return metrics.distance_model(author, authors), [metrics.text(p) for p in author.test]
 
 
-def _distance(limit: tuple[Any, float | None], bodies: list[str]) -> str:
-    """' d 0.61 ≤ 2.14 ✓': the drafts' median distance against the distance target ('' where either is missing)."""
-    dist = metrics.mean_distance(limit[0], bodies)
-    if dist is None or limit[1] is None:
+def _target(limit: tuple[Any, list[str]], bodies: list[str]) -> float | None:
+    """The distance target for these drafts, as bench/style/run.py sets it: the author's held-out posts cut to the
+    drafts' median length, their median distance + their spread (None where the profile does not separate the
+    author)."""
+    ref = metrics.own_at_length(limit[0], limit[1], bodies)
+    d, spread = ref["distance_own_at_length"], ref["distance_own_at_length_spread"]
+    return None if d is None else d + (spread or 0)
+
+
+def _distance(limit: tuple[Any, list[str]], bodies: list[str]) -> str:
+    """' d 0.61 ≤ 2.14 ✓': the drafts' median distance against their distance target ('' where either is
+    missing)."""
+    dist, target = metrics.mean_distance(limit[0], bodies), _target(limit, bodies)
+    if dist is None or target is None:
         return ""
-    ok = dist <= limit[1] + 1e-9
-    return f" d {dist:.2f} {'≤' if ok else '>'} {limit[1]:.2f} {'✓' if ok else '✗'}"
+    ok = dist <= target + 1e-9
+    return f" d {dist:.2f} {'≤' if ok else '>'} {target:.2f} {'✓' if ok else '✗'}"
 
 
 if __name__ == "__main__":

@@ -575,17 +575,34 @@ def test_best_of_n_oracle_counts_topics_where_any_candidate_reads_as_the_author(
                                                        [{"body_markdown": "x"}])
 
 
-def test_a_run_continuing_the_seeds_replays_as_one_larger_best_of_n(tmp_path: Path, monkeypatch) -> None:
-    """bench/style/selection --with: a best-of-3 run at --seed s and one at s + 3000 draw exactly the candidates of one
-    best-of-6 run at s, and are merged topic by topic; a run of another seed or recipe is refused, naming its file."""
+def _seeded_author(tmp_path: Path, monkeypatch) -> tuple[SeededBackend, list[Post], Path]:
+    """A SeededBackend in place of every backend, ten posts and a store of the last eight (for best-of-n)."""
     import bot.voice.generate as g
-    from bench.style import selection
 
     backend = SeededBackend()
     monkeypatch.setattr(g, "load_backend", lambda cfg, adapter=None: backend)
     posts = [Post(platform="bench", source_id=f"k/{i}", title=f"일기 {i}",
                   body_markdown=" ".join(KO[(i + k) % 2] for k in range(4))) for i in range(10)]
-    store = models.author_store(tmp_path / "store", posts[2:])
+    return backend, posts, models.author_store(tmp_path / "store", posts[2:])
+
+
+def _run(gens: list[dict], n: int, seed: int) -> dict:
+    """A run's corpus result with only what selection.extend reads: its recipe, seed and alice's generations."""
+    return {"model_config": {"generate": {"n_candidates": n}, "seed": seed},
+            "targets": {"alice": {"adapter": {"generations": gens}}}}
+
+
+def _saved(path: Path, c: dict) -> Path:
+    path.write_text(json.dumps({"corpora": [c]}), encoding="utf-8")
+    return path
+
+
+def test_a_run_continuing_the_seeds_replays_as_one_larger_best_of_n(tmp_path: Path, monkeypatch) -> None:
+    """bench/style/selection --with: a best-of-3 run at --seed s and one at s + 3000 draw exactly the candidates of one
+    best-of-6 run at s, and are merged topic by topic; a run of another seed or recipe is refused, naming its file."""
+    from bench.style import selection
+
+    backend, posts, store = _seeded_author(tmp_path, monkeypatch)
     six = models.apply_settings(Config(), ["generate.n_candidates=6", "gates.sense_lm=false"])
     models.generate(six, None, posts[:2], seed=5, store=store)
     seeds_six, backend.seeds = backend.seeds, []
@@ -594,38 +611,24 @@ def test_a_run_continuing_the_seeds_replays_as_one_larger_best_of_n(tmp_path: Pa
     more = models.generate(three, None, posts[:2], seed=5 + 3 * models.CANDIDATE_SEED_STEP, store=store)
     assert sorted(backend.seeds) == sorted(seeds_six)
 
-    def corpus(gens: list[dict], seed: int) -> dict:
-        return {"model_config": {"generate": {"n_candidates": 3}, "seed": seed},
-                "targets": {"alice": {"adapter": {"generations": gens}}}}
-
-    def saved(name: str, c: dict) -> Path:
-        path = tmp_path / name
-        path.write_text(json.dumps({"corpora": [c]}), encoding="utf-8")
-        return path
-
-    c = corpus(first, 5)
-    selection.extend(c, [saved("more.json", corpus(more, 3005))], "adapter")
+    c = _run(first, 3, 5)
+    selection.extend(c, [_saved(tmp_path / "more.json", _run(more, 3, 3005))], "adapter")
     got = c["targets"]["alice"]["adapter"]["generations"]
     assert [len(x["candidate_bodies"]) for x in got] == [6, 6]
     assert got[0]["candidate_bodies"][3:] == more[0]["candidate_bodies"]
     with pytest.raises(SystemExit, match="same.json.*--seed 3005"):
-        selection.extend(corpus(first, 5), [saved("same.json", corpus(more, 5))], "adapter")
+        selection.extend(_run(first, 3, 5), [_saved(tmp_path / "same.json", _run(more, 3, 5))], "adapter")
     with pytest.raises(SystemExit, match="topics differ"):
-        selection.extend(corpus(first, 5), [saved("other.json", corpus(more[::-1], 3005))], "adapter")
+        selection.extend(_run(first, 3, 5), [_saved(tmp_path / "other.json", _run(more[::-1], 3, 3005))], "adapter")
 
 
 def test_a_one_draft_run_continued_by_a_best_of_two_replays_as_one_best_of_three(tmp_path: Path, monkeypatch) -> None:
     """bench/style/selection --with on a one-draft run (which stores its draft, not its candidates): its draft is
     candidate 0, and a best-of-2 run at --seed s + 1000 adds candidates 1 and 2, the seeds of one best-of-3 run at s;
     a continuation at s + 2000 (as if the base had drawn two) is refused."""
-    import bot.voice.generate as g
     from bench.style import selection
 
-    backend = SeededBackend()
-    monkeypatch.setattr(g, "load_backend", lambda cfg, adapter=None: backend)
-    posts = [Post(platform="bench", source_id=f"k/{i}", title=f"일기 {i}",
-                  body_markdown=" ".join(KO[(i + k) % 2] for k in range(4))) for i in range(10)]
-    store = models.author_store(tmp_path / "store", posts[2:])
+    _, posts, store = _seeded_author(tmp_path, monkeypatch)
     three = models.apply_settings(Config(), ["generate.n_candidates=3", "gates.sense_lm=false"])
     whole = models.generate(three, None, posts[:2], seed=5, store=store)
     one = models.generate(models.apply_settings(Config(), ["generate.n_candidates=1", "gates.sense_lm=false"]), None,
@@ -633,21 +636,12 @@ def test_a_one_draft_run_continued_by_a_best_of_two_replays_as_one_best_of_three
     two = models.generate(models.apply_settings(Config(), ["generate.n_candidates=2", "gates.sense_lm=false"]), None,
                           posts[:2], seed=5 + models.CANDIDATE_SEED_STEP, store=store)
 
-    def corpus(gens: list[dict], n: int, seed: int) -> dict:
-        return {"model_config": {"generate": {"n_candidates": n}, "seed": seed},
-                "targets": {"alice": {"adapter": {"generations": gens}}}}
-
-    def saved(name: str, c: dict) -> Path:
-        path = tmp_path / name
-        path.write_text(json.dumps({"corpora": [c]}), encoding="utf-8")
-        return path
-
-    c = corpus(one, 1, 5)
-    selection.extend(c, [saved("two.json", corpus(two, 2, 1005))], "adapter")
+    c = _run(one, 1, 5)
+    selection.extend(c, [_saved(tmp_path / "two.json", _run(two, 2, 1005))], "adapter")
     assert [x["candidate_bodies"] for x in c["targets"]["alice"]["adapter"]["generations"]] == \
         [x["candidate_bodies"] for x in whole]
     with pytest.raises(SystemExit, match="late.json.*--seed 1005"):
-        selection.extend(corpus(one, 1, 5), [saved("late.json", corpus(two, 2, 2005))], "adapter")
+        selection.extend(_run(one, 1, 5), [_saved(tmp_path / "late.json", _run(two, 2, 2005))], "adapter")
 
 
 def test_replayed_choices_say_whether_the_kept_drafts_meet_the_distance_target() -> None:

@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             cands, hits = cands + len(hit), hits + sum(hit)
             for k in range(1, len(bodies) + 1):
                 by_n[k] = by_n.get(k, 0) + hit[max(range(k), key=lambda i: (*select.rank(scores[i]), -i))]
-        near = {r: _distance(_limit(by_name[name], authors), picked[r]) for r in picked}
+        limit = _limit(by_name[name], authors)  # one distance model per author, for every rule
+        near = {r: _distance(limit, picked[r]) for r in picked}
         print(f"{name}: " + ", ".join(f"{r} {got[r]}/{len(gens)}{near.get(r, '')}" for r in RULES)
               + f"; candidates {hits}/{cands}")
         for r, x in near.items():

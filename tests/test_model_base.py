@@ -163,3 +163,31 @@ def test_an_interrupted_conversion_leaves_no_folder_that_looks_converted(
     assert ref.kind == "gguf" and (ref.path / "config.json").is_file() and (ref.path / "tokenizer.json").is_file()
     assert [p.name for p in ref.path.parent.iterdir()] == [ref.path.name]  # the temp folder was renamed into place
     assert load_model(ref.path).dtype == torch.bfloat16
+
+
+def test_a_gguf_opened_three_times_while_converting_is_parsed_once(tmp_path: Path) -> None:
+    """transformers opens the GGUF for the tokenizer, the config and the weights; inside `one_parse_per_file` the
+    same file gives the same (already parsed) reader, and the library's reader is back afterwards."""
+    import gguf
+    import numpy as np
+
+    from bot.voice import model
+
+    path = tmp_path / "tiny.gguf"
+    w = gguf.GGUFWriter(str(path), "gemma3")
+    w.add_string("general.name", "tiny")
+    w.add_tensor("t", np.ones((2, 2), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    other = tmp_path / "other.gguf"
+    other.write_bytes(path.read_bytes())
+    real = gguf.GGUFReader
+    with model.one_parse_per_file():
+        first = gguf.GGUFReader(path)
+        assert gguf.GGUFReader(str(path)) is first
+        assert gguf.GGUFReader(other) is not first
+        assert first.fields["general.name"].contents() == "tiny"
+    assert gguf.GGUFReader is real
+    assert gguf.GGUFReader(path) is not first

@@ -64,9 +64,10 @@ def writing_ids(tok: Any) -> set[int]:
     return {i for i, s in enumerate(tok.convert_ids_to_tokens(list(range(len(tok))))) if s and ok.match(s)}
 
 
-def restrict_head(model: Any, keep: list[int]) -> None:
+def restrict_head(model: Any, keep: list[int]) -> Any:
     """Replace the output projection by one over `keep` only: the 262k-row head was most of the bytes read per
-    token; the tokens left out are ones this author never writes (other scripts, code pieces)."""
+    token; the tokens left out are ones this author never writes (other scripts, code pieces). The other tokens'
+    logits are -inf. Returns the head it replaced (`model.lm_head = old` puts it back)."""
     import torch
 
     head = model.get_output_embeddings()
@@ -86,6 +87,7 @@ def restrict_head(model: Any, keep: list[int]) -> None:
             return out.index_copy_(-1, self.idx, sub)
 
     model.lm_head = SubsetHead()
+    return head
 
 
 def quantize_int8(model: Any, per_channel: bool = False) -> None:

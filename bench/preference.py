@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 
 def main() -> None:
@@ -29,6 +28,8 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=48, help="tokens per continuation (tune.preference_tokens)")
     ap.add_argument("--cache", default=str(ROOT / "data" / "bench-models"), help="the converted base (kept)")
     args = ap.parse_args()
+
+    from _ab import alternate, verdict
 
     from bot.core.config import Config
     from bot.voice import corpus, preference, tune
@@ -48,24 +49,18 @@ def main() -> None:
     contexts = [c for c, _ in cuts]
     print(f"{len(contexts)} passages, {args.tokens} tokens each, {len(allowed)} allowed tokens of "
           f"{model.get_output_embeddings().weight.shape[0]}, {cfg.model.threads} threads", flush=True)
-    times: dict[str, list[float]] = {"full layer": [], "allowed only": []}
     outs: dict[str, list] = {}
-    for i in range(args.rounds):
-        order = ["full layer", "allowed only"] if i % 2 == 0 else ["allowed only", "full layer"]
-        for way in order:
-            t0 = time.perf_counter()
-            out = preference.sample(cfg, model, tok, contexts, args.tokens, allowed, seed=7,
-                                    head_over_allowed=way == "allowed only")
-            times[way].append(time.perf_counter() - t0)
-            outs.setdefault(way, out)
-            print(f"round {i + 1}: {way:<13} {times[way][-1]:6.1f} s", flush=True)
-    ratio = statistics.median(b / o for b, o in zip(times["full layer"], times["allowed only"], strict=True))
-    same = outs["full layer"] == outs["allowed only"]
-    print(f"\nsampling the pairs, best of {args.rounds}: full layer {min(times['full layer']):.1f} s, allowed only "
-          f"{min(times['allowed only']):.1f} s; allowed only is {ratio:.2f}x as fast (median ratio)")
-    print(f"same continuations: {'yes' if same else 'NO'}")
-    if not same:
-        raise SystemExit(1)
+
+    def run(way: str, _round: int) -> float:
+        t0 = time.perf_counter()
+        out = preference.sample(cfg, model, tok, contexts, args.tokens, allowed, seed=7,
+                                head_over_allowed=way == "allowed only")
+        outs.setdefault(way, out)
+        return time.perf_counter() - t0
+
+    times = alternate(args.rounds, "full layer", "allowed only", run)
+    verdict("sampling the pairs", times, "full layer", "allowed only", outs["full layer"] == outs["allowed only"],
+            "continuations")
 
 
 if __name__ == "__main__":

@@ -168,11 +168,12 @@ def as_run(c: dict, stores: Path, arm: str, authors: list[metrics.Author], judge
             cands = [Generation(title=g["title"], body_markdown=b, tags=[], adapter_version=None, base_model="bench",
                                 params={}, duration_s=0.0, new_tokens=0) for b in g["candidate_bodies"]]
             best, details = select.pick_best(cfg, db, {"topic": g["topic"], "tags": tags.get(g["topic"], [])}, cands)
-            old = max(details, key=lambda d: (d["passed"], *select.rank(d["score"]), -d["index"]))["index"]
+            old = max(details, key=lambda d: select.order({**d, "copy_within_yours": True}))["index"]
             off_topic = max(details, key=order_without_topic)["index"]
             for rule, i in zip(rules, (old, best, off_topic), strict=True):
                 kept[rule].append(g["candidate_bodies"][i].strip())
-                topic[rule].append(details[i]["score"].get("topic_overlap", 1.0))
+                ov = details[i]["score"].get("topic_overlap")  # None: no topic keywords, 1 as select.value counts it
+                topic[rule].append(1.0 if ov is None else ov)
             for k in range(1, len(details) + 1):  # what a budget of k candidates would have kept
                 body = g["candidate_bodies"][max(details[:k], key=select.order)["index"]].strip()
                 first_k.setdefault(k, {}).setdefault(name, []).append(body)

@@ -240,3 +240,62 @@ def test_local_backend_drafts_with_layout_spared(tiny_cfg) -> None:
     tiny_cfg.generate.spare_layout = True
     g = generate.load_backend(tiny_cfg, None).generate("두부 이야기", [], seed=5)
     assert g.new_tokens > 0 and g.params["spare_layout"] is True and g.params["no_repeat_ngram_size"] == 4
+
+
+def test_pace_holds_a_mark_down_while_one_more_would_go_over_the_authors_rate() -> None:
+    """generate.pace: a mark is free while one more keeps its count within the author's rate over what is written
+    plus PACE_AHEAD characters, and loses `penalty` logits otherwise; each row of a batch keeps its own count."""
+    import torch
+
+    from bot.voice.inference import pace
+
+    # vocabulary: 0 prompt filler, 1 "?" (1 char), 2 a 50-character word, 3 "!?" (both marks)
+    hits = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    table = (["question", "excl"], hits, torch.tensor([1.0, 1.0, 50.0, 2.0]))
+    rates = {"question": 5.0, "excl": 0.0}  # one "?" per 200 characters, never "!"
+    proc = pace(rates, table, n_prompt=2, penalty=4.0, ahead=50)
+    scores = torch.zeros((2, 4))
+    ids = torch.tensor([[0, 0], [0, 0]])
+    out = proc(ids, scores.clone())  # nothing written: 1 > 5/1000 × 50 for "?"; "!" is never the author's
+    assert out[0].tolist() == [0.0, -4.0, 0.0, -8.0]
+    for _ in range(2):  # 50, then 100 characters written (+ 50 ahead): one "?" would still go over
+        ids = torch.cat([ids, torch.tensor([[2], [2]])], 1)
+        assert proc(ids, scores.clone())[:, 1].tolist() == [-4.0, -4.0]
+    ids = torch.cat([ids, torch.tensor([[2], [1]])], 1)  # row 0: 150 characters; row 1 writes a "?" instead
+    out = proc(ids, scores.clone())
+    assert out[0, 1] == 0.0 and out[0, 3] == -4.0  # row 0 may; "!?" still loses the "!" share
+    assert out[1, 1] == -4.0  # row 1 has used its one
+    assert out[:, 0].tolist() == [0.0, 0.0] and out[:, 2].tolist() == [0.0, 0.0]  # other tokens untouched
+
+
+def test_the_local_backend_paces_the_marks_an_adapter_measured_on_its_author(tmp_path: Path, tiny_cfg,
+                                                                           tiny_adapter) -> None:
+    """The adapter carries its author's rates (tune writes them next to the prompt template); with generate.pace
+    the draft writes no mark its author never writes, where the same seed unpaced does."""
+    import json
+    import shutil
+
+    from bot.voice import generate
+    from bot.voice.inference import mark_table
+
+    meta = json.loads((tiny_adapter.path / "prompt_template.json").read_text(encoding="utf-8"))
+    assert meta["paced_rates"]["hh"] > 0 and meta["paced_rates"]["question"] == 0.0  # marked_posts: ㅎㅎ, never "?"
+    never = tmp_path / "v0002"
+    shutil.copytree(tiny_adapter.path, never)
+    (never / "prompt_template.json").write_text(json.dumps({**meta, "paced_rates": dict.fromkeys(meta["paced_rates"],
+                                                                                                   0.0)}))
+    tiny_cfg.generate.max_new_tokens = 48
+    backend = generate.load_backend(tiny_cfg, never)
+    _, hits, _ = mark_table(backend.tok)
+
+    def marks(g: generate.Generation) -> int:
+        ids = backend.tok(g.body_markdown, add_special_tokens=False)["input_ids"]
+        return int(hits[ids].sum())
+
+    seeds = range(6)
+    plain = [backend.generate("두부 이야기", [], seed=s) for s in seeds]
+    assert sum(marks(g) for g in plain) > 0 and {g.params["pace"] for g in plain} == {0.0}
+    tiny_cfg.generate.pace = 1000.0
+    backend = generate.load_backend(tiny_cfg, never)
+    paced = [backend.generate("두부 이야기", [], seed=s) for s in seeds]
+    assert [marks(g) for g in paced] == [0] * len(paced) and {g.params["pace"] for g in paced} == {1000.0}

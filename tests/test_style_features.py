@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.voice.style.features import analyze, features, honorific_level, language
+from bot.voice.style.features import analyze, features, honorific_level, language, paced_rates
 
 KNOWN = ("안녕하세요 저는 민지예요. 오늘은 날씨가 좋았다! 정말 맛있었습니다 ㅋㅋ\n\n"
          "내가 먹은 떡볶이는 최고였당 ㅎㅎ 다음에 또 갈게용~ 진짜 강추함 ㅠㅠ")
@@ -63,3 +63,17 @@ def test_empty_and_symbol_only_text() -> None:
     assert language("") == "other" and language("!!! 123") == "other"
     f = features(analyze("").counts)
     assert f["sentence_chars"] == 0 and f["end_yo"] == 0
+
+
+def test_paced_rates_are_the_profiles_runs_per_thousand_characters_over_every_text() -> None:
+    """generate.pace holds a draft to these rates: the same runs and the same per-1,000-characters rate as the
+    profile's features, pooled over the author's posts (a run of marks counts once)."""
+    texts = ["정말?? 그래!!! 음... 좋다~ ㅋㅋㅋ " + "가" * 80, "왜? 아… ㅠㅠ " + "나" * 100]
+    r = paced_rates(texts)
+    chars = sum(len(t) for t in texts)
+    assert r["question"] == pytest.approx(1000 * 2 / chars, abs=1e-4)
+    assert r["excl"] == pytest.approx(1000 / chars, abs=1e-4) and r["kk"] == pytest.approx(1000 / chars, abs=1e-4)
+    assert r["ellipsis"] == pytest.approx(1000 * 2 / chars, abs=1e-4) and r["hh"] == 0.0
+    one = features(analyze(texts[0]).counts)
+    assert paced_rates(texts[:1]) == {k: pytest.approx(one[k], abs=1e-4) for k in r}
+    assert paced_rates([]) == {} and paced_rates([""]) == {}

@@ -21,7 +21,16 @@ from bot.core.config import Config
 from bot.core.errors import ModelError
 from bot.core.records import Generation, Post
 from bot.voice import corpus
-from bot.voice.inference import layout_ids, merged_path, quantize_int8, restrict_head, sparing_layout, writing_ids
+from bot.voice.inference import (
+    layout_ids,
+    mark_table,
+    merged_path,
+    pace,
+    quantize_int8,
+    restrict_head,
+    sparing_layout,
+    writing_ids,
+)
 from bot.voice.text import (  # noqa: F401 - re-exported: the draft text helpers lived here
     HIGH_BYTE,
     HTML_TAG,
@@ -99,6 +108,7 @@ class LocalBackend:
                                  f"{corpus.TEMPLATE_VERSION}; retune with `blogbot tune --force`")
         self.typical_chars = int(meta.get("typical_chars") or 900)
         self.typical_tokens = int(meta.get("typical_tokens") or self.typical_chars / 1.4)
+        self.paced_rates: dict[str, float] = meta.get("paced_rates") or {}
         dev = bm.device(cfg)
         # 4-bit bases keep the adapter unmerged (merging into NF4 weights is lossy); everything else merges once.
         unmerged = adapter_dir is not None and cfg.model.load_in_4bit
@@ -109,6 +119,7 @@ class LocalBackend:
         self.model, self.tok = bm.load_model(cfg, path, dtype=torch.bfloat16 if self.quantized else None)
         banned = banned_token_ids(self.tok)
         self.layout = layout_ids(self.tok) if cfg.generate.spare_layout else []
+        self.marks = mark_table(self.tok) if cfg.generate.pace and self.paced_rates else None
         self.vocab_size = len(self.tok)
         vocab_file = adapter_dir / "vocab_ids.json" if adapter_dir is not None else None
         if cfg.generate.vocab == "author" and vocab_file is not None and vocab_file.is_file() and not unmerged:
@@ -162,9 +173,12 @@ class LocalBackend:
         if g.spare_layout and (penalty != 1.0 or ngram):  # the same penalty and ban, line breaks and spaces exempt
             procs.append(sparing_layout(penalty, ngram or 0, self.layout))
             penalty, ngram = 1.0, None
+        if self.marks is not None:
+            procs.append(pace(self.paced_rates, self.marks, n_prompt, g.pace))
         params = {"max_new_tokens": max_new, "min_new_tokens": min_new, "temperature": g.temperature,
                   "top_p": g.top_p, "top_k": g.top_k, "repetition_penalty": g.repetition_penalty,
-                  "no_repeat_ngram_size": g.no_repeat_ngram_size, "spare_layout": g.spare_layout, "seed": seed,
+                  "no_repeat_ngram_size": g.no_repeat_ngram_size, "spare_layout": g.spare_layout,
+                  "pace": g.pace if self.marks is not None else 0.0, "seed": seed,
                   "dtype": self.dtype,
                   "examples": [e.title for e in examples or []], "backend": "local", "notes": bool(notes)}
         if seed is not None:

@@ -140,6 +140,70 @@ def layout_ids(tok: Any) -> list[int]:
             if s and not s.replace("▁", " ").strip() and s not in (tok.pad_token, tok.eos_token)]
 
 
+# A mark is let through while one more keeps the draft at or under the author's rate over what it has written plus
+# this many characters, and held down by `penalty` logits after: at one "?" per 1,000 characters, the first may come
+# after 800 characters, the second after 1,800.
+PACE_AHEAD = 200
+_MARKS = {"question": ("?",), "excl": ("!",), "ellipsis": ("…", "..."), "tilde": ("~",), "kk": ("ㅋ",), "hh": ("ㅎ",),
+          "tt": ("ㅠ", "ㅜ")}
+
+
+def mark_table(tok: Any) -> tuple[list[str], Any, Any]:
+    """Which tokens write which paced mark (features.PACED), and every token's length in characters, from each
+    token decoded alone (a byte-level tokenizer's pieces are bytes, not characters): (marks, a vocabulary × marks
+    0/1 matrix, lengths). Special tokens write nothing."""
+    import torch
+
+    from bot.voice.style.features import PACED
+
+    special = set(tok.all_special_ids)
+    decoder = getattr(getattr(tok, "backend_tokenizer", None), "decoder", None)
+    if decoder is not None:  # the fast tokenizer's own decoder, piece by piece: 0.3 s for Gemma's 262k, not 5 s
+        texts = [decoder.decode([p]) if p else "" for p in tok.convert_ids_to_tokens(list(range(len(tok))))]
+    else:
+        texts = tok.batch_decode([[i] for i in range(len(tok))])
+    texts = ["" if i in special else t for i, t in enumerate(texts)]
+    table = torch.zeros((len(texts), len(PACED)), dtype=torch.float32)
+    for j, k in enumerate(PACED):
+        table[[i for i, t in enumerate(texts) if any(m in t for m in _MARKS[k])], j] = 1.0
+    return list(PACED), table, torch.tensor([len(t) for t in texts], dtype=torch.float32)
+
+
+def pace(rates: dict[str, float], table: tuple[list[str], Any, Any], n_prompt: int, penalty: float,
+         ahead: int = PACE_AHEAD) -> Any:
+    """A logits processor that keeps each paced mark at most at the author's own rate (`rates`: runs per 1,000
+    characters, features.paced_rates): while one more would put the draft's count above that rate over the
+    characters written so far plus `ahead`, every token that writes the mark loses `penalty` logits. An author who
+    never writes a mark gets it held down from the first token. A written token counts once however many marks it
+    holds (a run, as features counts them). `table`: mark_table."""
+    import torch
+    from transformers import LogitsProcessor
+
+    marks, hits, lengths = table
+    rate = torch.tensor([rates.get(k, 0.0) / 1000 for k in marks], dtype=torch.float32)
+
+    class Pace(LogitsProcessor):
+        def __init__(self) -> None:
+            self.seen = n_prompt
+            self.chars: Any = None
+            self.count: Any = None
+
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            new = input_ids[:, self.seen:].cpu()
+            self.seen = input_ids.shape[1]
+            if self.count is None:
+                self.chars = torch.zeros(input_ids.shape[0])
+                self.count = torch.zeros((input_ids.shape[0], len(marks)))
+            self.chars += lengths[new].sum(dim=1)
+            self.count += hits[new].sum(dim=1)
+            over = (self.count + 1 > rate * (self.chars[:, None] + ahead)).float()  # batch × marks
+            if over.any():
+                scores = scores - penalty * (over @ hits.T).to(scores.device, scores.dtype)
+            return scores
+
+    return Pace()
+
+
 def sparing_layout(penalty: float, ngram: int, free: list[int]) -> Any:
     """transformers' repetition penalty and n-gram ban in one logits processor that leaves the `free` tokens as the
     model scored them: an author who ends every sentence with a line break repeats the same 4-gram by nature, and the

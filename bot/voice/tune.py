@@ -46,6 +46,7 @@ from bot.core.fsio import atomic_path
 from bot.core.records import Post
 from bot.voice import corpus
 from bot.voice.lmhead import Shortlist, completions, language_model, softcap
+from bot.voice.style.features import paced_rates
 
 CKPT = "checkpoint.pt"
 
@@ -516,6 +517,7 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
         "base_model": base.identity, "n_train_posts": len(train_posts), "n_held_out_posts": len(val_posts),
         "held_out_ids": [p.source_id for p in val_posts], "stopped": stopped, "resumed_from_step": resumed,
         "stop_on": "voice" if on_voice else "loss", "typical_chars": corpus.typical_length(posts),
+        "paced_rates": paced_rates([p.body_markdown for p in posts]),
         "history": state["history"],
         "typical_tokens": int(statistics.median(len(tok(p.body_markdown)["input_ids"]) for p in posts)),
     }
@@ -539,7 +541,7 @@ def _write_adapter(model: Any, cfg: Config, metrics: dict[str, Any], out_dir: Pa
     (tmp / "prompt_template.json").write_text(json.dumps(
         {"version": corpus.TEMPLATE_VERSION, "template": corpus.PROMPT_TEMPLATE,
          "length_buckets": corpus.LENGTH_BUCKETS, "typical_chars": metrics["typical_chars"],
-         "typical_tokens": metrics["typical_tokens"]},
+         "typical_tokens": metrics["typical_tokens"], "paced_rates": metrics["paced_rates"]},
         ensure_ascii=False, indent=1))
     (tmp / "training.json").write_text(json.dumps(
         {"tune": cfg.tune.model_dump(), "model": copy.deepcopy(cfg.model.model_dump()),

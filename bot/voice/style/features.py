@@ -40,6 +40,20 @@ who whom why will with would you your yours yourself yourselves also really stil
 may might must shall yet though although however like well just 's 't 're 've 'll 'd 'm don't can't i'm it's""".split())
 
 
+# Marks a draft's decoding keeps at the author's own rate (generate.pace): question and exclamation marks, ellipses,
+# tildes, ㅋㅋ/ㅎㅎ/ㅠㅠ. Drafts over-used the first three against every real author measured (bench/style/pace.md).
+PACED = ("question", "excl", "ellipsis", "tilde", "kk", "hh", "tt")
+
+
+def paced_rates(texts: list[str]) -> dict[str, float]:
+    """How often the author writes each PACED mark: runs per 1,000 characters over all the texts (the same count
+    and rate as `features`), {} without text."""
+    chars = sum(len(t) for t in texts)
+    if not chars:
+        return {}
+    return {k: round(1000 * sum(len(_PATTERNS[k].findall(t)) for t in texts) / chars, 4) for k in PACED}
+
+
 @functools.lru_cache(maxsize=1)
 def kiwi() -> Any:
     """The Korean morphological analyser (loaded once; its model ships in the kiwipiepy-model package)."""

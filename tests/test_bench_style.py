@@ -103,6 +103,7 @@ def test_generate_uses_the_bench_framing_and_per_topic_examples(monkeypatch: pyt
 
 def test_kept_adapter_is_reused_only_for_the_same_recipe_and_posts(tmp_path: Path) -> None:
     from bot.voice import corpus
+    from bot.voice.style.features import paced_rates
 
     cfg = Config()
     posts = [Post(platform="bench", source_id=f"a/{i}", title="t", body_markdown=t) for i, t in enumerate(EN)]
@@ -111,8 +112,12 @@ def test_kept_adapter_is_reused_only_for_the_same_recipe_and_posts(tmp_path: Pat
     (d / "training.json").write_text(json.dumps({"tune": cfg.tune.model_dump(),
                                                  "data_hash": corpus.data_hash(posts)}), encoding="utf-8")
     (d / "metrics.json").write_text(json.dumps({"steps": 30}), encoding="utf-8")
+    (d / "prompt_template.json").write_text(json.dumps({"version": "v1", "typical_chars": 300}), encoding="utf-8")
     assert models.kept_adapter(cfg, posts, d) == {"steps": 30, "reused": True}
     assert models.kept_adapters(cfg, tmp_path) == {"alice": d}
+    # kept from before the tune wrote the author's mark rates: given them from the same posts (generate.pace)
+    meta = json.loads((d / "prompt_template.json").read_text(encoding="utf-8"))
+    assert meta["typical_chars"] == 300 and meta["paced_rates"] == paced_rates([p.body_markdown for p in posts])
     assert models.kept_adapter(cfg, posts[:2], d) is None  # other posts
     cfg.tune.voice_chars += 100  # what tune measures after training: the same weights, still reused
     assert models.kept_adapter(cfg, posts, d) == {"steps": 30, "reused": True}

@@ -88,7 +88,23 @@ def kept_adapter(cfg: Config, posts: list[Post], out_dir: Path) -> dict[str, Any
         return None
     same = recipe(meta.get("tune") or {}) == recipe(cfg.tune.model_dump()) and \
         meta.get("data_hash") == corpus.data_hash(posts)
+    if same:
+        with_rates(out_dir, posts)
     return {**metrics, "reused": True} if same else None
+
+
+def with_rates(adapter: Path, posts: list[Post]) -> None:
+    """An adapter kept from before the tune wrote the author's mark rates (generate.pace) gets them from the same
+    posts, as the tune computes them, so the lever is measured on it and not silently left out."""
+    from bot.voice.style.features import paced_rates
+
+    f = adapter / "prompt_template.json"
+    if not f.is_file():
+        return
+    meta = json.loads(f.read_text(encoding="utf-8"))
+    if "paced_rates" not in meta:
+        meta["paced_rates"] = paced_rates([p.body_markdown for p in posts])
+        f.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def tune(cfg: Config, posts: list[Post], out_dir: Path) -> dict[str, Any]:

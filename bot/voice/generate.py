@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from loguru import logger
+
 from bot.core.config import Config
 from bot.core.errors import ModelError
 from bot.core.records import Generation, Post
@@ -120,6 +122,9 @@ class LocalBackend:
         banned = banned_token_ids(self.tok)
         self.layout = layout_ids(self.tok) if cfg.generate.spare_layout else []
         self.marks = mark_table(self.tok) if cfg.generate.pace and self.paced_rates else None
+        if cfg.generate.pace and adapter_dir is not None and not self.paced_rates:
+            logger.info("adapter {} was tuned before the mark rates were kept: generate.pace applies from the next "
+                        "tune", adapter_dir.name)
         self.vocab_size = len(self.tok)
         vocab_file = adapter_dir / "vocab_ids.json" if adapter_dir is not None else None
         if cfg.generate.vocab == "author" and vocab_file is not None and vocab_file.is_file() and not unmerged:

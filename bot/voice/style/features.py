@@ -41,7 +41,7 @@ may might must shall yet though although however like well just 's 't 're 've 'l
 
 
 # Marks a draft's decoding keeps at the author's own rate (generate.pace): question and exclamation marks, ellipses,
-# tildes, ㅋㅋ/ㅎㅎ/ㅠㅠ. Drafts over-used the first three against every real author measured (bench/style/pace.md).
+# tildes, ㅋㅋ/ㅎㅎ/ㅠㅠ. Drafts over-used the first three against every real author measured (bench/style/README.md).
 PACED = ("question", "excl", "ellipsis", "tilde", "kk", "hh", "tt")
 
 

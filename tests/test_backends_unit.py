@@ -269,3 +269,38 @@ def test_the_gguf_lora_shifts_llamacpp_as_peft_shifts_transformers(tmp_path, ggu
     assert len(set(up_t) & set(up_l)) >= 3, (up_t, up_l)
     shared = set(t1) & set(l1)
     assert sum(abs(t1[i] - l1[i]) for i in shared) < 0.35 and len(shared) >= 20
+
+
+def test_llamacpp_paces_the_marks_an_adapter_measured_on_its_author(tmp_path, gguf) -> None:
+    """generate.pace on the llama.cpp road: each change of the marks held down ends the request and the next one
+    continues the text with them biased down. An author with one "!" per 200 characters and no other mark: the
+    drafts keep "!" within that rate and write no other mark, where the same seeds unpaced do not; the tokens of
+    every request are counted once."""
+    import json
+
+    from bot.voice.generate import load_backend
+    from bot.voice.style.features import _PATTERNS, PACE_AHEAD, PACED
+
+    adapter = make_adapter(tmp_path / "author", gguf, b_scale=0.0)
+    meta = json.loads((adapter / "prompt_template.json").read_text(encoding="utf-8"))
+    rates = {**dict.fromkeys(PACED, 0.0), "excl": 5.0}
+    (adapter / "prompt_template.json").write_text(json.dumps({**meta, "paced_rates": rates}))
+    cfg = llama_cfg(tmp_path, gguf)
+    cfg.generate.temperature, cfg.generate.max_new_tokens = 1.0, 96
+
+    def within(text: str) -> bool:
+        runs = {k: len(_PATTERNS[k].findall(text)) for k in PACED}
+        return runs["excl"] <= 5.0 * (len(text) + PACE_AHEAD) / 1000 and not any(runs[k] for k in PACED if k != "excl")
+
+    seeds, topic = range(4), "오늘 정말 신나는 일이 있었어요! 여러분 궁금하시죠?"
+    with load_backend(cfg, adapter, "author") as b:
+        plain = [b.generate(topic, ["일상"], seed=s) for s in seeds]
+    assert not all(within(g.body_markdown) for g in plain) and {g.params["pace"] for g in plain} == {0.0}
+    assert {g.params["requests"] for g in plain} == {1}
+    cfg.generate.pace = 100.0
+    with load_backend(cfg, adapter, "author") as b:
+        paced = [b.generate(topic, ["일상"], seed=s) for s in seeds]
+    assert [within(g.body_markdown) for g in paced] == [True] * len(paced)
+    assert {g.params["pace"] for g in paced} == {100.0} and max(g.params["requests"] for g in paced) > 1
+    for g in paced:
+        assert 0 < g.new_tokens <= 96 and g.params["usage"]["completion_tokens"] == g.new_tokens

@@ -140,21 +140,13 @@ def layout_ids(tok: Any) -> list[int]:
             if s and not s.replace("▁", " ").strip() and s not in (tok.pad_token, tok.eos_token)]
 
 
-# A mark is let through while one more keeps the draft at or under the author's rate over what it has written plus
-# this many characters, and held down by `penalty` logits after: at one "?" per 1,000 characters, the first may come
-# after 800 characters, the second after 1,800.
-PACE_AHEAD = 200
-_MARKS = {"question": ("?",), "excl": ("!",), "ellipsis": ("…", "..."), "tilde": ("~",), "kk": ("ㅋ",), "hh": ("ㅎ",),
-          "tt": ("ㅠ", "ㅜ")}
-
-
 def mark_table(tok: Any) -> tuple[list[str], Any, Any]:
     """Which tokens write which paced mark (features.PACED), and every token's length in characters, from each
     token decoded alone (a byte-level tokenizer's pieces are bytes, not characters): (marks, a vocabulary × marks
     0/1 matrix, lengths). Special tokens write nothing."""
     import torch
 
-    from bot.voice.style.features import PACED
+    from bot.voice.style.features import PACE_SIGNS, PACED
 
     special = set(tok.all_special_ids)
     decoder = getattr(getattr(tok, "backend_tokenizer", None), "decoder", None)
@@ -165,20 +157,23 @@ def mark_table(tok: Any) -> tuple[list[str], Any, Any]:
     texts = ["" if i in special else t for i, t in enumerate(texts)]
     table = torch.zeros((len(texts), len(PACED)), dtype=torch.float32)
     for j, k in enumerate(PACED):
-        table[[i for i, t in enumerate(texts) if any(m in t for m in _MARKS[k])], j] = 1.0
+        table[[i for i, t in enumerate(texts) if any(m in t for m in PACE_SIGNS[k])], j] = 1.0
     return list(PACED), table, torch.tensor([len(t) for t in texts], dtype=torch.float32)
 
 
 def pace(rates: dict[str, float], table: tuple[list[str], Any, Any], n_prompt: int, penalty: float,
-         ahead: int = PACE_AHEAD) -> Any:
+         ahead: int | None = None) -> Any:
     """A logits processor that keeps each paced mark at most at the author's own rate (`rates`: runs per 1,000
     characters, features.paced_rates): while one more would put the draft's count above that rate over the
     characters written so far plus `ahead`, every token that writes the mark loses `penalty` logits. An author who
     never writes a mark gets it held down from the first token. A written token counts once however many marks it
-    holds (a run, as features counts them). `table`: mark_table."""
+    holds (a run, as features counts them), which features.held_marks states on the text. `table`: mark_table."""
     import torch
     from transformers import LogitsProcessor
 
+    from bot.voice.style.features import PACE_AHEAD
+
+    ahead = PACE_AHEAD if ahead is None else ahead
     marks, hits, lengths = table
     rate = torch.tensor([rates.get(k, 0.0) / 1000 for k in marks], dtype=torch.float32)
 

@@ -25,6 +25,7 @@ from bot.core.config import Config
 from bot.core.errors import ModelError
 from bot.core.records import Generation, Post
 from bot.voice import corpus
+from bot.voice.style.features import PACE_SIGNS, held_marks
 from bot.voice.text import HIGH_BYTE, STOP_MARK, OnText, TextStream, split_title, suggest_tags, with_context
 from bot.voice.title import MAX_NEW_TOKENS, TitleStep
 
@@ -131,6 +132,15 @@ def high_byte_ids(gguf: str) -> list[int]:
     return [i for i, s in enumerate(toks) if HIGH_BYTE.fullmatch(s)]
 
 
+@functools.lru_cache(maxsize=4)
+def mark_ids(gguf: str) -> dict[str, list[int]]:
+    """The tokens of a GGUF's vocabulary that write each paced mark (features.PACE_SIGNS; generate.pace)."""
+    from bot.voice.backends.lora_gguf import gguf_meta
+
+    toks = gguf_meta(Path(gguf), {"tokenizer.ggml.tokens"}).get("tokenizer.ggml.tokens") or []
+    return {k: [i for i, t in enumerate(toks) if any(m in t for m in signs)] for k, signs in PACE_SIGNS.items()}
+
+
 def threads(cfg: Config) -> int:
     return cfg.model.threads or max(1, min(4, len(os.sched_getaffinity(0))))
 
@@ -204,8 +214,10 @@ class LlamaCppBackend:
         meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file and meta_file.is_file() else {}
         self.typical_chars = int(meta.get("typical_chars") or 900)
         self.typical_tokens = int(meta.get("typical_tokens") or self.typical_chars / 1.4)
+        self.paced_rates: dict[str, float] = (meta.get("paced_rates") or {}) if cfg.generate.pace else {}
         self.threads = threads(cfg)
         self.banned = high_byte_ids(str(self.gguf))
+        self.marks = mark_ids(str(self.gguf)) if self.paced_rates else {}
         t0 = time.monotonic()
         try:
             self.server = x.Server(params(self.model, self.lora, self.threads, cfg.model.context_tokens))
@@ -234,37 +246,60 @@ class LlamaCppBackend:
                  on_text: OnText | None = None, notes: str | None = None) -> Generation:
         g = self.cfg.generate
         max_new = min(g.max_new_tokens, max(32, int(self.typical_tokens * 1.3)))
-        req = {"prompt": self.prompt(topic, tags, examples, notes), "n_predict": max_new, "temperature": g.temperature,
+        prompt = self.prompt(topic, tags, examples, notes)
+        req = {"n_predict": max_new, "temperature": g.temperature,
                "top_p": g.top_p, "top_k": g.top_k, "repeat_penalty": g.repetition_penalty, "stop": [STOP_MARK],
-               "stream": True, "logit_bias": [[i, False] for i in self.banned], "cache_prompt": True}
-        if seed is not None:
-            req["seed"] = seed
-        out, state = TextStream(on_text), {"reason": None, "usage": {}, "timings": {}}
+               "stream": True, "cache_prompt": True, "timings_per_token": bool(self.paced_rates)}
+        out, state = TextStream(on_text), {"reason": None, "usage": {}, "timings": {}, "held": set()}
+        text, made, requests, usages, timings = "", 0, 0, [], []
 
         def chunk(c: dict, raw: str) -> bool:
             for ch in c.get("choices") or []:
                 state["reason"] = ch.get("finish_reason") or state["reason"]
             state["usage"] = c.get("usage") or state["usage"]
             state["timings"] = c.get("timings") or state["timings"]
-            out.update(raw)
-            return False
+            out.update(text + raw)
+            # generate.pace: a mark comes due or is used up, so the request ends and the next one holds other marks
+            return bool(self.paced_rates) and held_marks(self.paced_rates, text + raw) != state["held"]
 
         t0 = time.monotonic()
-        raw = self._stream(req, chunk)
+        while True:  # one request, or with generate.pace one per change of the marks held down
+            state.update(reason=None, usage={}, timings={},
+                         held=held_marks(self.paced_rates, text) if self.paced_rates else set())
+            bias = [[i, False] for i in self.banned] + [[i, -g.pace] for k in sorted(state["held"])
+                                                          for i in self.marks.get(k, [])]
+            part = {**req, "prompt": prompt + text, "n_predict": max_new - made, "logit_bias": bias}
+            if seed is not None:
+                part["seed"] = seed + 7919 * requests  # the same draft again for the same seed, a new stream each time
+            raw = self._stream(part, chunk)
+            n = int(state["usage"].get("completion_tokens") or state["timings"].get("predicted_n") or 0)
+            text, made, requests = text + raw, made + n, requests + 1
+            usages.append(state["usage"])
+            timings.append(state["timings"])
+            if state["reason"] is not None or n == 0 or made >= max_new:
+                break
         dt = time.monotonic() - t0
-        own, body = split_title(raw, state["reason"] != "length")
+        reason = state["reason"] or ("length" if made >= max_new else None)
+        own, body = split_title(text, reason != "length")
         title, info = self.titles(own, body, topic, tags, examples)
-        tm = state["timings"]
+        if requests == 1:
+            usage = {k: v for k, v in usages[0].items() if k.endswith("_tokens")}
+            tps = timings[0].get("predicted_per_second") or 0.0
+        else:  # a request ended early sends no usage: the first one's prompt, the tokens of all
+            first = timings[0]
+            usage = {"prompt_tokens": int(usages[0].get("prompt_tokens") or (first.get("prompt_n") or 0)
+                                          + (first.get("cache_n") or 0)), "completion_tokens": made}
+            ms = sum(t.get("predicted_ms") or 0.0 for t in timings)
+            tps = 1000 * made / ms if ms else 0.0
         params = {"backend": "llamacpp", "gguf": self.model.name, "lora": self.lora.name if self.lora else None,
                   "max_new_tokens": max_new, "temperature": g.temperature, "top_p": g.top_p, "top_k": g.top_k,
                   "repetition_penalty": g.repetition_penalty, "seed": seed, "threads": self.threads,
-                  "finish_reason": state["reason"], "examples": [e.title for e in examples or []],
-                  "notes": bool(notes), "usage": {k: v for k, v in state["usage"].items() if k.endswith("_tokens")},
-                  "decode_tokens_per_s": round(tm.get("predicted_per_second") or 0.0, 2), **info}
-        new = int(state["usage"].get("completion_tokens") or tm.get("predicted_n") or 0)
+                  "pace": g.pace if self.paced_rates else 0.0, "requests": requests, "finish_reason": reason,
+                  "examples": [e.title for e in examples or []], "notes": bool(notes), "usage": usage,
+                  "decode_tokens_per_s": round(tps, 2), **info}
         return Generation(title=title, body_markdown=body, tags=suggest_tags(topic, tags, body, examples),
                           adapter_version=self.adapter_version, base_model=self.base_model, params=params,
-                          duration_s=dt, new_tokens=new)
+                          duration_s=dt, new_tokens=made)
 
     def complete_title(self, prompt: str) -> tuple[str, int, int]:
         """The title step's completion (bot/voice/title.py): greedy, at most MAX_NEW_TOKENS, stopped at the end of

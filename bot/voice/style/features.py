@@ -45,6 +45,21 @@ may might must shall yet though although however like well just 's 't 're 've 'l
 PACED = ("question", "excl", "ellipsis", "tilde", "kk", "hh", "tt")
 
 
+# A mark is let through while one more keeps the draft at or under the author's rate over what it has written plus
+# this many characters, and held down after: at one "?" per 1,000 characters, the first may come after 800
+# characters, the second after 1,800.
+PACE_AHEAD = 200
+# The characters each paced mark is written with (what finds the tokens that write it).
+PACE_SIGNS = {"question": ("?",), "excl": ("!",), "ellipsis": ("…", "..."), "tilde": ("~",), "kk": ("ㅋ",),
+              "hh": ("ㅎ",), "tt": ("ㅠ", "ㅜ")}
+
+
+def held_marks(rates: dict[str, float], text: str, ahead: int = PACE_AHEAD) -> set[str]:
+    """The paced marks one more of which would put `text` above the author's `rates` (paced_rates) over its
+    characters plus `ahead`: what a draft's decoding holds down next (generate.pace)."""
+    return {k for k in PACED if len(_PATTERNS[k].findall(text)) + 1 > rates.get(k, 0.0) * (len(text) + ahead) / 1000}
+
+
 def paced_rates(texts: list[str]) -> dict[str, float]:
     """How often the author writes each PACED mark: runs per 1,000 characters over all the texts (the same count
     and rate as `features`), {} without text."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.voice.style.features import analyze, features, honorific_level, language, paced_rates
+from bot.voice.style.features import PACED, analyze, features, held_marks, honorific_level, language, paced_rates
 
 KNOWN = ("안녕하세요 저는 민지예요. 오늘은 날씨가 좋았다! 정말 맛있었습니다 ㅋㅋ\n\n"
          "내가 먹은 떡볶이는 최고였당 ㅎㅎ 다음에 또 갈게용~ 진짜 강추함 ㅠㅠ")
@@ -77,3 +77,15 @@ def test_paced_rates_are_the_profiles_runs_per_thousand_characters_over_every_te
     one = features(analyze(texts[0]).counts)
     assert paced_rates(texts[:1]) == {k: pytest.approx(one[k], abs=1e-4) for k in r}
     assert paced_rates([]) == {} and paced_rates([""]) == {}
+
+
+def test_a_mark_is_held_down_while_one_more_would_go_over_the_authors_rate() -> None:
+    """The rule both roads pace by (generate.pace): one "?" per 200 characters is free from the start (1 within
+    5/1000 x 200 ahead), held once written until the text has caught up; a mark the author never writes is held."""
+    rates = {"question": 5.0}
+    assert held_marks(rates, "") == set(PACED) - {"question"}
+    assert "question" in held_marks(rates, "왜?")  # two would be over 5/1000 x 202
+    assert "question" in held_marks(rates, "왜?" + "가" * 197)  # 2 > 5/1000 x 399
+    assert "question" not in held_marks(rates, "왜?" + "가" * 198)  # 2 within 5/1000 x 400
+    assert "question" in held_marks(rates, "왜?? 뭐?" + "가" * 300)  # runs count: two of them
+    assert held_marks({k: 1000.0 for k in PACED}, "!!! ~ ㅋㅋ") == set()

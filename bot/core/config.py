@@ -282,9 +282,9 @@ class GenerateConfig(Section):
         "author who ends sentences with a line break repeats the same 4-gram by nature; bench/style, five real "
         "bloggers: 119/150 candidates attributed against 122/150 and farther in style for 3 of 4, so off)"))
     pace: float = Field(0.0, ge=0, description=(
-        "the local backend keeps question and exclamation marks, ellipses, tildes and ㅋㅋ/ㅎㅎ/ㅠㅠ at most at your "
-        "own rate (measured on your posts when the adapter was tuned): a mark that would go over it loses this many "
-        "logits (0 = off; adapters tuned before this setting have no rates and draft as before)"))
+        "the local and llamacpp backends keep question and exclamation marks, ellipses, tildes and ㅋㅋ/ㅎㅎ/ㅠㅠ at "
+        "most at your own rate (measured on your posts when the adapter was tuned): a mark that would go over it "
+        "loses this many logits (0 = off; adapters tuned before this setting have no rates and draft as before)"))
     n_candidates: int = Field(9, ge=1, le=16, description=(
         "best-of-n: the most candidates one draft writes, as many as fit in draft_minutes; passing the gates comes "
         "first, then copying no more of your posts than you do, then sounding most like you x topic adherence "

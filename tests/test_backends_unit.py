@@ -286,7 +286,7 @@ def test_llamacpp_paces_the_marks_an_adapter_measured_on_its_author(tmp_path, gg
     rates = {**dict.fromkeys(PACED, 0.0), "excl": 5.0}
     (adapter / "prompt_template.json").write_text(json.dumps({**meta, "paced_rates": rates}))
     cfg = llama_cfg(tmp_path, gguf)
-    cfg.generate.temperature, cfg.generate.max_new_tokens = 1.0, 96
+    cfg.generate.temperature, cfg.generate.max_new_tokens, cfg.generate.pace = 1.0, 96, 0.0
 
     def within(text: str) -> bool:
         runs = {k: len(_PATTERNS[k].findall(text)) for k in PACED}

@@ -284,7 +284,7 @@ def test_the_local_backend_paces_the_marks_an_adapter_measured_on_its_author(tmp
     shutil.copytree(tiny_adapter.path, never)
     (never / "prompt_template.json").write_text(json.dumps({**meta, "paced_rates": dict.fromkeys(meta["paced_rates"],
                                                                                                    0.0)}))
-    tiny_cfg.generate.max_new_tokens = 48
+    tiny_cfg.generate.max_new_tokens, tiny_cfg.generate.pace = 48, 0.0
     backend = generate.load_backend(tiny_cfg, never)
     _, hits, _ = mark_table(backend.tok)
 

@@ -298,6 +298,9 @@ def test_llamacpp_paces_the_marks_an_adapter_measured_on_its_author(tmp_path, gg
     assert not all(within(g.body_markdown) for g in plain) and {g.params["pace"] for g in plain} == {0.0}
     assert {g.params["requests"] for g in plain} == {1}
     cfg.generate.pace = 100.0
+    with load_backend(cfg, adapter, "author") as b:  # generate.pace_backends leaves llama.cpp out by default
+        assert {b.generate(topic, ["일상"], seed=0).params["pace"]} == {0.0}
+    cfg.generate.pace_backends = ["local", "llamacpp"]
     with load_backend(cfg, adapter, "author") as b:
         paced = [b.generate(topic, ["일상"], seed=s) for s in seeds]
     assert [within(g.body_markdown) for g in paced] == [True] * len(paced)

@@ -287,6 +287,10 @@ class GenerateConfig(Section):
         "loses this many logits (0 = off; adapters tuned before this setting have no rates and draft as before). "
         "bench/style, five real bloggers, torch road, the product's choice among 3 candidates: 50/50 drafts "
         "attributed to their author and 4 of 4 within the distance target, against 49/50 and 2 of 4 unpaced"))
+    pace_backends: list[Literal["local", "llamacpp"]] = Field(["local"], description=(
+        "the backends that pace (generate.pace): llamacpp paces by ending its streamed request whenever the marks "
+        "held down change, and measured no better there (bench/style, one draft per topic: 46/50 attributed and 2 "
+        "of 4 within the distance target, against 49/50 and 1 of 4 unpaced), so only local by default"))
     n_candidates: int = Field(9, ge=1, le=16, description=(
         "best-of-n: the most candidates one draft writes, as many as fit in draft_minutes; passing the gates comes "
         "first, then copying no more of your posts than you do, then sounding most like you x topic adherence "

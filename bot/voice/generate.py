@@ -121,8 +121,9 @@ class LocalBackend:
         self.model, self.tok = bm.load_model(cfg, path, dtype=torch.bfloat16 if self.quantized else None)
         banned = banned_token_ids(self.tok)
         self.layout = layout_ids(self.tok) if cfg.generate.spare_layout else []
-        self.marks = mark_table(self.tok) if cfg.generate.pace and self.paced_rates else None
-        if cfg.generate.pace and adapter_dir is not None and not self.paced_rates:
+        paced = bool(cfg.generate.pace) and "local" in cfg.generate.pace_backends
+        self.marks = mark_table(self.tok) if paced and self.paced_rates else None
+        if paced and adapter_dir is not None and not self.paced_rates:
             logger.info("adapter {} was tuned before the mark rates were kept: generate.pace applies from the next "
                         "tune", adapter_dir.name)
         self.vocab_size = len(self.tok)

@@ -214,7 +214,8 @@ class LlamaCppBackend:
         meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file and meta_file.is_file() else {}
         self.typical_chars = int(meta.get("typical_chars") or 900)
         self.typical_tokens = int(meta.get("typical_tokens") or self.typical_chars / 1.4)
-        self.paced_rates: dict[str, float] = (meta.get("paced_rates") or {}) if cfg.generate.pace else {}
+        paced = cfg.generate.pace and "llamacpp" in cfg.generate.pace_backends
+        self.paced_rates: dict[str, float] = (meta.get("paced_rates") or {}) if paced else {}
         self.threads = threads(cfg)
         self.banned = high_byte_ids(str(self.gguf))
         self.marks = mark_ids(str(self.gguf)) if self.paced_rates else {}

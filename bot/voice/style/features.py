@@ -41,10 +41,9 @@ may might must shall yet though although however like well just 's 't 're 've 'l
 
 
 # Marks a draft's decoding keeps at the author's own rate (generate.pace): question and exclamation marks, ellipses,
-# tildes, ㅋㅋ/ㅎㅎ/ㅠㅠ. Drafts over-used the first three against every real author measured (bench/style/README.md).
+# tildes, ㅋㅋ/ㅎㅎ/ㅠㅠ. The torch road's drafts over-used the first three for every real author measured
+# (bench/style/README.md, the generate.pace row).
 PACED = ("question", "excl", "ellipsis", "tilde", "kk", "hh", "tt")
-
-
 # A mark is let through while one more keeps the draft at or under the author's rate over what it has written plus
 # this many characters, and held down after: at one "?" per 1,000 characters, the first may come after 800
 # characters, the second after 1,800.

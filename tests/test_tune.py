@@ -357,6 +357,16 @@ def test_early_stopping_on_the_voice_measure_keeps_the_step_that_learned_the_aut
     m = tune.train(cfg, marked_posts(12), tmp_path / "f" / "a", others=others)
     assert [h["step"] for h in m["history"] if "val_loss" in h] == [2, 4, 6, 8, 10]
     assert m["best_step"] == 6 and m["stopped"] == "early_stop" and m["steps"] == 10
+    # a floor past the run (tune.min_steps 90, 12 steps) is capped at tune.min_steps_share of it: half by default,
+    # the same floor of 6; at the whole run (1.0) only the last step could be kept
+    for share, kept, steps in ((0.5, 6, 10), (1.0, 12, 12)):
+        calls.clear()
+        (tmp_path / f"s{share}").mkdir()
+        cfg = load_config(write_config(tmp_path / f"s{share}", tiny_base, tune={
+            "stop_on": "voice", "max_steps": 12, "eval_every": 2, "patience": 2, "min_steps": 90,
+            **({"min_steps_share": share} if share != 0.5 else {})}))
+        m = tune.train(cfg, marked_posts(12), tmp_path / f"s{share}" / "a", others=others)
+        assert (m["best_step"], m["steps"]) == (kept, steps)
     monkeypatch.undo()
     # without a background to compare with, it says so and stops on the held-out loss
     (tmp_path / "n").mkdir()

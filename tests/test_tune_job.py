@@ -59,10 +59,11 @@ def test_an_adapter_tuned_before_a_setting_existed_counts_as_tuned_with_its_old_
 
     cfg = Config(data_dir=tmp_path)
     before = {k: v for k, v in cfg.tune.model_dump().items() if not k.startswith("preference_")
-              and k not in ("window_context", "mark_continuations")}
+              and k not in ("window_context", "mark_continuations", "min_steps_share")}
     (tmp_path / "training.json").write_text(json.dumps({"tune": before}), encoding="utf-8")
-    assert tune_job.settings_changed(cfg, tmp_path) == ["tune.preference_steps: 0 -> 30"]  # on by default now
-    cfg.tune.preference_steps = 0
+    assert tune_job.settings_changed(cfg, tmp_path) == ["tune.min_steps_share: 1.0 -> 0.5",  # the floor uncapped
+                                                        "tune.preference_steps: 0 -> 30"]  # on by default now
+    cfg.tune.preference_steps, cfg.tune.min_steps_share = 0, 1.0
     assert tune_job.settings_changed(cfg, tmp_path) == []  # windows without context: how it was tuned
     cfg.tune.window_context = 64
     assert tune_job.settings_changed(cfg, tmp_path) == ["tune.window_context: 0 -> 64"]

@@ -292,7 +292,8 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
     resumed_from_step, stop_on (what early stopping read: "loss" | "voice"), typical_chars, and with `others`:
     voice_gain, voice_gain_compare {name: gain}, n_voice_posts. With tune.stop_on voice, `history` holds the voice
     measure of every evaluation and `best_step` is the step with the largest. With tune.min_steps, evaluations
-    before that step are logged but neither kept nor counted towards early stopping. With tune.preference_steps,
+    before that step (at most tune.min_steps_share of the run) are logged but neither kept nor counted towards
+    early stopping. With tune.preference_steps,
     `preference` holds the round's figures; `preference.kept` is False when the round left the held-out
     perplexity at or above the base's, and the weights written are then the supervised ones.
     """
@@ -314,7 +315,7 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
     val_batches = corpus.batches(val_rows, t_cfg.batch_tokens, tok.pad_token_id, random.Random(0))
     per_epoch = corpus.steps_per_epoch(rows, t_cfg.batch_tokens)
     total = min(t_cfg.max_steps, max(1, math.ceil(t_cfg.epochs * per_epoch)))
-    floor = min(t_cfg.min_steps, total)
+    floor = min(t_cfg.min_steps, int(t_cfg.min_steps_share * total))  # a short run keeps steps to choose from
     logger.info("tuning on {} posts ({} rows of ≤{} tokens), {} held out; up to {} steps ({} per epoch){}",
                 len(train_posts), len(rows), t_cfg.seq_len, len(val_posts), total, per_epoch,
                 f", at least {floor}" if floor else "")

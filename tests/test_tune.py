@@ -299,6 +299,42 @@ def test_a_preference_round_that_leaves_the_adapter_worse_than_the_base_is_not_k
     assert "preference" not in plain
 
 
+def test_a_floor_past_every_step_that_beats_the_base_keeps_the_best_step_before_it(
+        tmp_path: Path, tiny_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tune.min_steps keeps only steps from the floor on; when none of them beats the base's held-out loss (a short
+    run on few posts, over-fitted by then) the promotion gate would reject the adapter, so the best evaluation
+    before the floor that beats the base is kept instead, and the metrics say so."""
+    from bot.voice import tune
+
+    real, trained = tune.loss_and_tokens, [0]
+
+    def held_out_worse_from(step: int, before: float = -1.0, after: float = 1.0):  # noqa: ANN202
+        def loss_and_tokens(model, batch, **kw):  # noqa: ANN001, ANN202
+            loss, k = real(model, batch, **kw)
+            if model.training:
+                trained[0] += 1
+                return loss, k
+            if not trained[0]:  # the base, before the first step
+                return loss, k
+            return loss + (before if trained[0] < step else after), k
+        return loss_and_tokens
+
+    for name, after, fallback in (("over", 1.0, True), ("under", -1.0, False)):
+        trained[0] = 0
+        monkeypatch.setattr(tune, "loss_and_tokens", held_out_worse_from(6, after=after))
+        (tmp_path / name).mkdir()
+        cfg = load_config(write_config(tmp_path / name, tiny_base, tune={"eval_every": 2, "min_steps": 6}))
+        m = tune.train(cfg, marked_posts(12), tmp_path / name / "a")  # 12 steps: the floor at 6
+        evals = {h["step"]: h["val_loss"] for h in m["history"] if "val_loss" in h}
+        assert sorted(evals) == [2, 4, 6, 8, 10, 12] and m["floor_fallback"] is fallback
+        if fallback:  # steps 6-12 above the base: the better of steps 2 and 4, whose weights were written
+            assert m["best_step"] == min((2, 4), key=evals.get)
+            assert m["val_loss"] == pytest.approx(evals[m["best_step"]] + 1.0, abs=2e-4)
+        else:  # from the floor on below the base: kept as before
+            assert m["best_step"] == min((6, 8, 10, 12), key=evals.get)
+    monkeypatch.undo()
+
+
 def test_voice_score_counts_only_an_adapter_that_learned_the_author() -> None:
     from bot.voice import tune
 

@@ -293,9 +293,10 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
     voice_gain, voice_gain_compare {name: gain}, n_voice_posts. With tune.stop_on voice, `history` holds the voice
     measure of every evaluation and `best_step` is the step with the largest. With tune.min_steps, evaluations
     before that step (at most tune.min_steps_share of the run) are logged but neither kept nor counted towards
-    early stopping. With tune.preference_steps,
-    `preference` holds the round's figures; `preference.kept` is False when the round left the held-out
-    perplexity at or above the base's, and the weights written are then the supervised ones.
+    early stopping, unless no step from the floor on beats the base's held-out loss: then the best one before it
+    that does is kept (`floor_fallback` True), since the promotion gate would reject the adapter. With
+    tune.preference_steps, `preference` holds the round's figures; `preference.kept` is False when the round left
+    the held-out perplexity at or above the base's, and the weights written are then the supervised ones.
     """
     import torch
 
@@ -372,6 +373,7 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
     state = {"step": 0, "best": float("inf"), "best_step": 0, "bad": 0, "history": [], "tokens": 0,
              "seconds": vocab_info.get("seconds", 0.0)}
     best_w = weights.state()
+    early_w = None  # the best evaluation before the floor that beat the base's held-out loss (state["early"])
     ck = work_dir / CKPT
     resumed = 0
     if ck.exists():
@@ -381,7 +383,7 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
                 weights.load(saved["lora"])
                 opt.load_state_dict(saved["opt"])
                 sched.load_state_dict(saved["sched"])
-                state, best_w = saved["state"], saved["best_w"]
+                state, best_w, early_w = saved["state"], saved["best_w"], saved.get("early_w")
                 resumed = state["step"]
                 logger.info("resuming from the checkpoint at step {} ({})", resumed, ck)
             else:
@@ -429,6 +431,10 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
 
     if on_voice and "voice_base" not in state:
         evaluate()
+    if floor > t_cfg.eval_every and "val_base" not in state and not resumed:
+        # evaluations fall before the floor: the base's held-out loss on the same measure, so that one of them can
+        # stand in when no step from the floor on beats the base (below)
+        state["val_base"] = state["voice_base"]["own"] if on_voice else mean_loss(val_batches, val_sl)
     stopped, t0, last_loss = "epochs", time.monotonic() - state["seconds"], float("nan")
     epoch_batches: dict[int, list] = {}
     model.train()
@@ -463,7 +469,10 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
                 logger.info("step {}/{}: loss {:.3f}, held-out loss {:.3f}{}, {:.0f} tok/s", state["step"], total,
                             last_loss, ev["val"], f", voice {ev['gain']:+.4f}" if "gain" in ev else "", tps)
                 if state["step"] < floor:  # tune.min_steps: too early to keep or to stop
-                    pass
+                    if ev["val"] < state.get("val_base", -math.inf) and ev["score"] < state.get("early", {}).get(
+                            "score", math.inf):
+                        state["early"] = {"score": ev["score"], "val": ev["val"], "step": state["step"]}
+                        early_w = weights.state()
                 elif ev["score"] < state["best"] - 1e-4:
                     state.update(best=ev["score"], best_val=ev["val"], best_step=state["step"], bad=0)
                     best_w = weights.state()
@@ -471,7 +480,8 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
                     state["bad"] += 1
             if state["step"] % t_cfg.checkpoint_every == 0 and state["step"] < total:
                 _atomic_torch_save({"fingerprint": fp, "lora": weights.state(), "opt": opt.state_dict(),
-                                    "sched": sched.state_dict(), "state": state, "best_w": best_w}, ck)
+                                    "sched": sched.state_dict(), "state": state, "best_w": best_w,
+                                    "early_w": early_w}, ck)
             if on_step:
                 on_step(state["step"], last_loss)
             if state["bad"] >= t_cfg.patience:
@@ -487,6 +497,13 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
         ev = evaluate()
         state.update(best=ev["score"], best_val=ev["val"], best_step=state["step"])
         best_w = weights.state()
+    floor_fallback = early_w is not None and not state["best_val"] < state["val_base"]
+    if floor_fallback:  # an adapter at or above the base's held-out loss, which the promotion gate would reject
+        logger.warning("no step from step {} (tune.min_steps) on beat the base model's held-out loss ({:.3f} at "
+                       "best, base {:.3f}); keeping step {} ({:.3f}) from before it", floor, state["best_val"],
+                       state["val_base"], state["early"]["step"], state["early"]["val"])
+        state.update(best=state["early"]["score"], best_val=state["early"]["val"], best_step=state["early"]["step"])
+        best_w = early_w
     weights.load(best_w)
     pref = None
     if t_cfg.preference_steps:
@@ -517,7 +534,8 @@ def train(cfg: Config, posts: list[Post], out_dir: Path, *, base: Any = None,
         "data_hash": dh,
         "base_model": base.identity, "n_train_posts": len(train_posts), "n_held_out_posts": len(val_posts),
         "held_out_ids": [p.source_id for p in val_posts], "stopped": stopped, "resumed_from_step": resumed,
-        "stop_on": "voice" if on_voice else "loss", "typical_chars": corpus.typical_length(posts),
+        "stop_on": "voice" if on_voice else "loss", "floor_fallback": floor_fallback,
+        "typical_chars": corpus.typical_length(posts),
         "paced_rates": paced_rates([p.body_markdown for p in posts]),
         "history": state["history"],
         "typical_tokens": int(statistics.median(len(tok(p.body_markdown)["input_ids"]) for p in posts)),

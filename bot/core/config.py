@@ -215,7 +215,7 @@ class TuneConfig(Section):
     patience: int = Field(3, ge=1)
     min_steps: int = Field(90, ge=0, description=(
         "steps before early stopping may end the tune or keep a step's weights (evaluations before them are "
-        "logged, not counted); capped at the steps the tune will run (max_steps, epochs). bench/style, five real "
+        "logged, not counted); capped at tune.min_steps_share of the steps the tune will run. bench/style, five real "
         "bloggers: 119/150 candidates attributed to their author against 106/150 with no floor (0)"))
     min_steps_share: float = Field(0.5, gt=0, le=1, description=(
         "the floor (tune.min_steps) is at most this share of the steps the tune will run: with few posts the run is "

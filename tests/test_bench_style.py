@@ -118,6 +118,11 @@ def test_kept_adapter_is_reused_only_for_the_same_recipe_and_posts(tmp_path: Pat
     # kept from before the tune wrote the author's mark rates: given them from the same posts (generate.pace)
     meta = json.loads((d / "prompt_template.json").read_text(encoding="utf-8"))
     assert meta["typical_chars"] == 300 and meta["paced_rates"] == paced_rates([p.body_markdown for p in posts])
+    # kept from before emoji were paced: the rates again, with every paced mark
+    (d / "prompt_template.json").write_text(json.dumps({**meta, "paced_rates": {"question": 9.0}}), encoding="utf-8")
+    assert models.kept_adapter(cfg, posts, d) == {"steps": 30, "reused": True}
+    meta = json.loads((d / "prompt_template.json").read_text(encoding="utf-8"))
+    assert meta["paced_rates"] == paced_rates([p.body_markdown for p in posts]) and "emoji" in meta["paced_rates"]
     assert models.kept_adapter(cfg, posts[:2], d) is None  # other posts
     cfg.tune.voice_chars += 100  # what tune measures after training: the same weights, still reused
     assert models.kept_adapter(cfg, posts, d) == {"steps": 30, "reused": True}

@@ -268,6 +268,35 @@ def test_pace_holds_a_mark_down_while_one_more_would_go_over_the_authors_rate() 
     assert out[:, 0].tolist() == [0.0, 0.0] and out[:, 2].tolist() == [0.0, 0.0]  # other tokens untouched
 
 
+def test_pace_lets_through_a_mark_the_adapters_rates_do_not_name() -> None:
+    """An adapter tuned before emoji were paced has no emoji rate: its emoji tokens keep their logits (an author who
+    writes emoji keeps them until the next tune measures the rate), while a rate of 0 holds them from the start."""
+    import torch
+
+    from bot.voice.inference import pace
+
+    hits = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # 0 filler, 1 "?", 2 an emoji
+    table = (["question", "emoji"], hits, torch.tensor([1.0, 1.0, 1.0]))
+    ids, scores = torch.tensor([[0, 0]]), torch.zeros((1, 3))
+    assert pace({"question": 0.0}, table, n_prompt=2, penalty=3.0)(ids, scores.clone())[0].tolist() == [0, -3, 0]
+    assert pace({"question": 0.0, "emoji": 0.0}, table, 2, 3.0)(ids, scores.clone())[0].tolist() == [0, -3, -3]
+
+
+def test_the_embedded_tokenizers_emoji_tokens_are_paced(embedded_base: Path) -> None:
+    """mark_table finds the tokens that write an emoji (features._EMOJI) in Gemma's vocabulary, where each emoji is
+    one token; a byte-level vocabulary that splits an emoji into bytes leaves it unpaced (inference.mark_table)."""
+    from transformers import AutoTokenizer
+
+    from bot.voice.inference import mark_table
+
+    tok = AutoTokenizer.from_pretrained(embedded_base)
+    marks, hits, _ = mark_table(tok)
+    emoji = hits[:, marks.index("emoji")]
+    for text in ("좋아요 🙂", "최고 👍", "✨ 오늘"):
+        assert any(emoji[i] for i in tok(text, add_special_tokens=False)["input_ids"]), text
+    assert not any(emoji[i] for i in tok("좋아요? ㅋㅋ!", add_special_tokens=False)["input_ids"])
+
+
 def test_the_local_backend_paces_the_marks_an_adapter_measured_on_its_author(tmp_path: Path, tiny_cfg,
                                                                            tiny_adapter) -> None:
     """The adapter carries its author's rates (tune writes them next to the prompt template); with generate.pace

@@ -81,11 +81,24 @@ def test_paced_rates_are_the_profiles_runs_per_thousand_characters_over_every_te
 
 def test_a_mark_is_held_down_while_one_more_would_go_over_the_authors_rate() -> None:
     """The rule both roads pace by (generate.pace): one "?" per 200 characters is free from the start (1 within
-    5/1000 x 200 ahead), held once written until the text has caught up; a mark the author never writes is held."""
-    rates = {"question": 5.0}
-    assert held_marks(rates, "") == set(PACED) - {"question"}
+    5/1000 x 200 ahead), held once written until the text has caught up; a mark the author never writes is held,
+    emoji among them."""
+    rates = {**dict.fromkeys(PACED, 0.0), "question": 5.0}
+    assert held_marks(rates, "") == set(PACED) - {"question"} and "emoji" in PACED
     assert "question" in held_marks(rates, "왜?")  # two would be over 5/1000 x 202
     assert "question" in held_marks(rates, "왜?" + "가" * 197)  # 2 > 5/1000 x 399
     assert "question" not in held_marks(rates, "왜?" + "가" * 198)  # 2 within 5/1000 x 400
     assert "question" in held_marks(rates, "왜?? 뭐?" + "가" * 300)  # runs count: two of them
     assert held_marks({k: 1000.0 for k in PACED}, "!!! ~ ㅋㅋ") == set()
+    assert "emoji" not in held_marks({"emoji": 5.0}, "좋다")  # one within 5/1000 x 202
+    assert "emoji" in held_marks({"emoji": 5.0}, "좋다 🙂")  # two would be over 5/1000 x 204
+    assert "emoji" not in held_marks({"emoji": 5.0}, "좋다 🙂" + "가" * 196)  # 2 within 5/1000 x 400
+
+
+def test_a_mark_the_rates_do_not_name_is_let_through() -> None:
+    """An adapter tuned before a mark was paced has no rate for it: the mark drafts as before (held down from the
+    first token, emoji would vanish from the drafts of an author who writes them), the others are still paced."""
+    old = {k: 0.0 for k in PACED if k != "emoji"}
+    assert held_marks(old, "") == set(PACED) - {"emoji"}
+    assert held_marks(old, "🙂🙂🙂") == set(PACED) - {"emoji"}
+    assert held_marks({}, "?!") == set()

@@ -94,15 +94,16 @@ def kept_adapter(cfg: Config, posts: list[Post], out_dir: Path) -> dict[str, Any
 
 
 def with_rates(adapter: Path, posts: list[Post]) -> None:
-    """An adapter kept from before the tune wrote the author's mark rates (generate.pace) gets them from the same
-    posts, as the tune computes them, so the lever is measured on it and not silently left out."""
-    from bot.voice.style.features import paced_rates
+    """An adapter kept from before the tune wrote the author's mark rates (generate.pace), or before a mark was
+    paced, gets them from the same posts, as the tune computes them, so the lever is measured on it and not silently
+    left out."""
+    from bot.voice.style.features import PACED, paced_rates
 
     f = adapter / "prompt_template.json"
     if not f.is_file():
         return
     meta = json.loads(f.read_text(encoding="utf-8"))
-    if "paced_rates" not in meta:
+    if not set(PACED) <= set(meta.get("paced_rates") or {}):
         meta["paced_rates"] = paced_rates([p.body_markdown for p in posts])
         f.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
 

@@ -33,6 +33,7 @@ from bot.voice.inference import (
     sparing_layout,
     writing_ids,
 )
+from bot.voice.style.features import PACED
 from bot.voice.text import (  # noqa: F401 - re-exported: the draft text helpers lived here
     HIGH_BYTE,
     HTML_TAG,
@@ -126,6 +127,9 @@ class LocalBackend:
         if paced and adapter_dir is not None and not self.paced_rates:
             logger.info("adapter {} was tuned before the mark rates were kept: generate.pace applies from the next "
                         "tune", adapter_dir.name)
+        elif paced and adapter_dir is not None and (unpaced := [k for k in PACED if k not in self.paced_rates]):
+            logger.info("adapter {} was tuned before {} were paced: generate.pace holds them from the next tune",
+                        adapter_dir.name, ", ".join(unpaced))
         self.vocab_size = len(self.tok)
         vocab_file = adapter_dir / "vocab_ids.json" if adapter_dir is not None else None
         if cfg.generate.vocab == "author" and vocab_file is not None and vocab_file.is_file() and not unmerged:

@@ -4,6 +4,7 @@ layer restricted to the author's writing vocabulary, and dynamic int8 linears (~
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import shutil
 from pathlib import Path
@@ -143,7 +144,8 @@ def layout_ids(tok: Any) -> list[int]:
 def mark_table(tok: Any) -> tuple[list[str], Any, Any]:
     """Which tokens write which paced mark (features.PACED), and every token's length in characters, from each
     token decoded alone (a byte-level tokenizer's pieces are bytes, not characters): (marks, a vocabulary × marks
-    0/1 matrix, lengths). Special tokens write nothing."""
+    0/1 matrix, lengths). Special tokens write nothing. A mark a vocabulary writes only in pieces of its bytes (an
+    emoji in a byte-level BPE) is not found; Gemma's vocabulary writes every emoji as one token."""
     import torch
 
     from bot.voice.style.features import PACE_SIGNS, PACED
@@ -157,7 +159,7 @@ def mark_table(tok: Any) -> tuple[list[str], Any, Any]:
     texts = ["" if i in special else t for i, t in enumerate(texts)]
     table = torch.zeros((len(texts), len(PACED)), dtype=torch.float32)
     for j, k in enumerate(PACED):
-        table[[i for i, t in enumerate(texts) if any(m in t for m in PACE_SIGNS[k])], j] = 1.0
+        table[[i for i, t in enumerate(texts) if PACE_SIGNS[k].search(t)], j] = 1.0
     return list(PACED), table, torch.tensor([len(t) for t in texts], dtype=torch.float32)
 
 
@@ -167,7 +169,8 @@ def pace(rates: dict[str, float], table: tuple[list[str], Any, Any], n_prompt: i
     characters, features.paced_rates): while one more would put the draft's count above that rate over the
     characters written so far plus `ahead`, every token that writes the mark loses `penalty` logits. An author who
     never writes a mark gets it held down from the first token. A written token counts once however many marks it
-    holds (a run, as features counts them), which features.held_marks states on the text. `table`: mark_table."""
+    holds (a run, as features counts them), which features.held_marks states on the text; a mark `rates` does not
+    name (an adapter tuned before it was paced) is let through. `table`: mark_table."""
     import torch
     from transformers import LogitsProcessor
 
@@ -175,7 +178,7 @@ def pace(rates: dict[str, float], table: tuple[list[str], Any, Any], n_prompt: i
 
     ahead = PACE_AHEAD if ahead is None else ahead
     marks, hits, lengths = table
-    rate = torch.tensor([rates.get(k, 0.0) / 1000 for k in marks], dtype=torch.float32)
+    rate = torch.tensor([rates[k] / 1000 if k in rates else math.inf for k in marks], dtype=torch.float32)
 
     class Pace(LogitsProcessor):
         def __init__(self) -> None:

@@ -138,7 +138,7 @@ def mark_ids(gguf: str) -> dict[str, list[int]]:
     from bot.voice.backends.lora_gguf import gguf_meta
 
     toks = gguf_meta(Path(gguf), {"tokenizer.ggml.tokens"}).get("tokenizer.ggml.tokens") or []
-    return {k: [i for i, t in enumerate(toks) if any(m in t for m in signs)] for k, signs in PACE_SIGNS.items()}
+    return {k: [i for i, t in enumerate(toks) if sign.search(t)] for k, sign in PACE_SIGNS.items()}
 
 
 def threads(cfg: Config) -> int:

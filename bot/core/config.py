@@ -287,10 +287,10 @@ class GenerateConfig(Section):
         "author who ends sentences with a line break repeats the same 4-gram by nature; bench/style, five real "
         "bloggers: 119/150 candidates attributed against 122/150 and farther in style for 3 of 4, so off)"))
     pace: float = Field(3.0, ge=0, description=(
-        "the local and llamacpp backends keep question and exclamation marks, ellipses, tildes, ㅋㅋ/ㅎㅎ/ㅠㅠ and emoji "
-        "at most at your own rate (measured on your posts when the adapter was tuned): a mark that would go over it "
-        "loses this many logits (0 = off; adapters tuned before this setting have no rates and draft as before). "
-        "bench/style, five real bloggers, torch road, the product's choice among 3 candidates: 50/50 drafts "
+        "the local and llamacpp backends keep question and exclamation marks, ellipses, tildes, ㅋㅋ/ㅎㅎ/ㅠㅠ and "
+        "emoji at most at your own rate (measured on your posts when the adapter was tuned): a mark that would go "
+        "over it loses this many logits (0 = off; adapters tuned before this setting have no rates and draft as "
+        "before). bench/style, five real bloggers, torch road, the product's choice among 3 candidates: 50/50 drafts "
         "attributed to their author and 4 of 4 within the distance target, against 49/50 and 2 of 4 unpaced"))
     pace_backends: list[Literal["local", "llamacpp"]] = Field(["local"], description=(
         "the backends that pace (generate.pace): llamacpp paces by ending its streamed request whenever the marks "

@@ -529,7 +529,9 @@ class GatesConfig(Section):
 
 
 class StyleConfig(Section):
-    background_builtin: bool = Field(True, description="use the invented Korean authors shipped with blogbot")
+    background_builtin: bool = Field(True, description=(
+        "use the authors shipped with blogbot in your posts' language: invented Korean bloggers, or English "
+        "essayists for English posts (any other language gets the Korean ones)"))
     background_dirs: list[Path] = Field([], description="more authors: folders of posts, one subfolder per author")
     min_posts: int = Field(10, ge=2, description="fewer posts of the author: the score is marked unreliable")
     max_chars: int = Field(20000, ge=1000, description="longer texts are scored on their first max_chars")

@@ -177,15 +177,17 @@ def perplexity_of(cfg: Config, posts: list[Post], adapter_dir: Path | None = Non
 
 
 def other_authors(cfg: Config, own: list[Post]) -> list[Post]:
-    """Up to `tune.voice_posts` posts of the style background (round-robin over its authors, each cut to
-    `tune.voice_chars`), none of them one of the author's own: what the voice measure compares against."""
+    """Up to `tune.voice_posts` posts of the style background in the language of `own` (round-robin over its
+    authors, each cut to `tune.voice_chars`), none of them one of the author's own: what the voice measure compares
+    against."""
     if not cfg.tune.voice_posts:
         return []
-    from bot.voice.style.voice import background_texts
+    from bot.voice.style.voice import background_texts, texts_language
 
     mine = {" ".join(p.body_markdown.split())[:200] for p in own}
+    lang = texts_language([p.body_markdown for p in own])
     by_author = [[t for t in texts if not any(m and m in " ".join(t.split()) for m in mine)]
-                 for _, texts in sorted(background_texts(cfg).items())]
+                 for _, texts in sorted(background_texts(cfg, lang).items())]
     out: list[Post] = []
     for i in range(max((len(t) for t in by_author), default=0)):
         for a, texts in enumerate(by_author):

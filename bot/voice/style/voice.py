@@ -21,6 +21,9 @@ from bot.voice.style import classifier, distance, features, layout, sense
 from bot.voice.style.gates import CopyIndex, hashtags
 
 BUILTIN_BACKGROUND = Path(__file__).resolve().parents[1] / "data" / "background"
+# the background shipped per language of the author's posts (features.language): invented Korean bloggers, and
+# English essayists of the EBG corpus (3-Clause BSD; data/background-en/README.md); another language gets the Korean
+BUILTIN_BACKGROUNDS = {"ko": BUILTIN_BACKGROUND, "en": BUILTIN_BACKGROUND.with_name("background-en")}
 VERSION = "11"  # bump when the fitted model's contents change: invalidates caches
 _MEMO: dict[str, Voice] = {}
 
@@ -49,7 +52,8 @@ def title_lengths(titles: list[str]) -> dict[str, int] | None:
 
 
 def read_folder(folder: Path) -> dict[str, list[str]]:
-    """Authors under a folder: each subfolder with posts is one author; posts directly inside make one author."""
+    """Authors under a folder: each subfolder with posts is one author; posts directly inside make one author. A
+    post without a title of its own (the reader names it after its file) is its body alone."""
     from platforms.files.read import read_file
 
     out: dict[str, list[str]] = {}
@@ -58,14 +62,25 @@ def read_folder(folder: Path) -> dict[str, list[str]]:
         texts = []
         for f in sorted(sub.iterdir()):
             if f.is_file() and f.suffix.lower() in (".md", ".markdown", ".txt") and not f.stem.upper() == "README":
-                texts += [post_text(p.title, p.body_markdown) for p in read_file(f) if p.body_markdown.strip()]
+                texts += [post_text("" if p.title == f.stem else p.title, p.body_markdown)
+                          for p in read_file(f) if p.body_markdown.strip()]
         if texts:
             out[sub.name] = texts
     return out
 
 
-def background_texts(cfg: Config) -> dict[str, list[str]]:
-    folders = ([BUILTIN_BACKGROUND] if cfg.style.background_builtin else []) + \
+def texts_language(texts: list[str]) -> str:
+    """The language most of the texts are in ('ko', 'en'; 'ko' for none): which built-in background they get."""
+    langs = Counter(features.language(t) for t in texts if t.strip())
+    langs.pop("other", None)
+    return langs.most_common(1)[0][0] if langs else "ko"
+
+
+def background_texts(cfg: Config, lang: str = "ko") -> dict[str, list[str]]:
+    """The style background: the built-in authors of the author's language `lang` (style.background_builtin; the
+    Korean ones for a language blogbot ships none of) and the folders of style.background_dirs."""
+    builtin = BUILTIN_BACKGROUNDS.get(lang, BUILTIN_BACKGROUND)
+    folders = ([builtin] if cfg.style.background_builtin else []) + \
               [cfg.resolve(Path(d)) for d in cfg.style.background_dirs]
     out: dict[str, list[str]] = {}
     for folder in folders:
@@ -226,7 +241,8 @@ def fit(author: list[str], background: dict[str, list[str]], cfg: Config, key: s
 
 def load(cfg: Config, db: sqlite_utils.Database) -> Voice:
     """The voice for the current corpus: from memory, from the cache file, or fitted now (and cached)."""
-    author, background = author_texts(db), background_texts(cfg)
+    author = author_texts(db)
+    background = background_texts(cfg, texts_language(author))
     key = corpus_hash(author, background, cfg)
     if key in _MEMO:
         return _MEMO[key]

@@ -690,3 +690,21 @@ def test_the_replay_without_topic_adherence_orders_by_the_voice_and_keeps_the_ga
     copying = cand(3, 0.9, 0.9, copy_ok=False)
     assert max([copying, closer_voice], key=selection.order_without_topic) is closer_voice
     assert closer_voice["score"]["topic_overlap"] == 0.4  # the detail itself is left as it was
+
+
+def test_background_bench_ranks_each_author_against_each_builtin_background(capsys) -> None:
+    """bench/style/background on the English background's own authors as the corpus: one row per target author with an
+    AUC per background and figure; the English background tells an essayist from the other essayists better than a
+    coin (fit() leaves the author's training essays out of it; the held-out ones stay, which only makes it harder)."""
+    from bench.style import background
+    from bot.voice.style.voice import BUILTIN_BACKGROUNDS
+
+    assert background.auc([2.0, 3.0], [1.0, 2.0]) == pytest.approx(0.875)
+    assert background.main(["--corpus", str(BUILTIN_BACKGROUNDS["en"]), "--authors", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = [c.strip() for c in lines[1].strip("|").split("|")]
+    row = [c.strip() for c in lines[3].strip("|").split("|")]
+    assert header[2:] == ["en p_masked", "en closeness", "en value", "ko p_masked", "ko closeness", "ko value"]
+    assert row[0] == "qq" and float(row[header.index("en p_masked")]) > 0.5
+    with pytest.raises(SystemExit, match="no such folder"):
+        background.main(["--corpus", "/nonexistent/corpus"])

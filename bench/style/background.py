@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             scores = {"own": [v.score(x, cfg.style.max_chars) for x in own],
                       "other": [v.score(x, cfg.style.max_chars) for x in other]}
             for f in FIGURES:
-                get = (lambda s: select.value(s)) if f == "value" else (lambda s, f=f: s.get(f) or 0.0)
+                get = select.value if f == "value" else (lambda s, f=f: s.get(f) or 0.0)
                 x = auc([get(s) for s in scores["own"]], [get(s) for s in scores["other"]])
                 pooled[f"{lang} {f}"].append(x)
                 cells.append(f"{x:.2f}")
